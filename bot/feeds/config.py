@@ -1,0 +1,49 @@
+"""Config of the odds feeds (`feeds:` in config.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from bot.configbase import Section
+
+
+class ReplayFeedConfig(Section):
+    """Replays a recording (ours, or The Odds API snapshot JSONL) through the live decoders."""
+
+    path: Path = Field(description="Recording file (.jsonl or .jsonl.gz)")
+    format: Literal["auto", "recording", "oddsapi_snapshots"] = "auto"
+    speed: float = Field(0.0, ge=0.0, description="0 = as fast as possible, 1 = original pace, N = N x")
+
+
+class BoltOddsConfig(Section):
+    url: str = "wss://spro.agency/api"
+    rest_url: str = "https://spro.agency/api"
+    api_key: SecretStr
+    sports: list[str] = []
+    sportsbooks: list[str] = []
+    games: list[str] = []
+    markets: list[str] = []
+    record_to: Path | None = None
+
+
+class OddsApiConfig(Section):
+    base_url: str = "https://api.the-odds-api.com"
+    api_key: SecretStr
+    sport: str = "americanfootball_nfl"
+    regions: list[str] = ["us"]
+    markets: list[str] = ["h2h", "spreads", "totals"]
+    bookmakers: list[str] = []
+    poll_seconds: float = Field(300.0, gt=0)
+    record_to: Path | None = None
+
+
+class FeedsConfig(Section):
+    replay: ReplayFeedConfig | None = None
+    boltodds: BoltOddsConfig | None = None
+    oddsapi: OddsApiConfig | None = None
+    stale_after_seconds: float = Field(
+        900.0, gt=0, description="A price older than this (engine clock) is stale"
+    )

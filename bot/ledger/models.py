@@ -1,0 +1,197 @@
+"""Ledger tables (SQLModel on SQLite, WAL mode): signals, risk decisions, orders, bets (fills),
+settlements, balances, the append-only execution event log and persisted key/value state.
+
+Money is exact: `Money` columns store Decimal as TEXT and give Decimal back (never float
+arithmetic). Times are UTC. Order rows are keyed by `request_uuid` (unique), which is committed
+BEFORE the placement request leaves (DESIGN.md, "Exactly-once placement").
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, String, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class Money(TypeDecorator[Decimal]):
+    """Decimal stored as TEXT: exact on SQLite (whose NUMERIC is a float)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> str | None:
+        return None if value is None else str(Decimal(value))
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes (SQLite drops the offset; we put it back)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger; use UTC-aware datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def money(**kw: Any) -> Any:
+    return Field(sa_column=Column(Money(), **kw))
+
+
+def money_default(default: Decimal = Decimal(0)) -> Any:
+    return Field(default=default, sa_column=Column(Money(), nullable=False))
+
+
+def utc(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UtcDateTime(), nullable=nullable, index=index))
+
+
+def json_col() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SignalRow(SQLModel, table=True):
+    __tablename__ = "signals"
+    id: int | None = Field(default=None, primary_key=True)
+    signal_id: str = Field(unique=True, index=True)
+    strategy: str = Field(index=True)
+    selection: str = Field(index=True)  # Selection.key
+    sport: str
+    fixture: str = Field(index=True)  # str(FixtureKey)
+    market: str
+    outcome: str
+    side: str
+    stake: Decimal = money(nullable=False)
+    price: float
+    min_price: float
+    edge: float = 0.0
+    bookmakers: str = ""  # comma-separated
+    reason: str = ""
+    tag: str = ""
+    group: str | None = None
+    created_at: datetime | None = utc(nullable=False, index=True)
+
+
+class DecisionRow(SQLModel, table=True):
+    __tablename__ = "decisions"
+    id: int | None = Field(default=None, primary_key=True)
+    signal_id: str = Field(index=True)
+    strategy: str = Field(index=True)
+    verdict: str  # Verdict
+    reason: str | None = Field(default=None, index=True)  # reason code
+    requested_stake: Decimal = money(nullable=False)
+    approved_stake: Decimal = money(nullable=False)
+    details: dict[str, Any] = json_col()
+    at: datetime | None = utc(nullable=False)
+
+
+class OrderRow(SQLModel, table=True):
+    __tablename__ = "orders"
+    id: int | None = Field(default=None, primary_key=True)
+    request_uuid: str = Field(unique=True, index=True)
+    order_id: int | None = Field(default=None, index=True)  # ABP's id
+    signal_id: str = Field(index=True)
+    strategy: str = Field(index=True)
+    selection: str
+    sport: str = ""
+    fixture: str = ""
+    bookmakers: str = ""  # comma-separated target books ("" = any)
+    fixture_id: str | None = None  # ABP instrument (None when unmapped, paper only)
+    outcome_id: int | None = None
+    player_id: int = 0
+    back: bool = True
+    order_price: float  # minimum acceptable decimal odds
+    stake: Decimal = money(nullable=False)
+    filled_stake: Decimal = money_default()
+    currency: str = "USD"
+    status: str = Field(index=True)  # OrderStatus
+    status_reason: str | None = None
+    user_ref: str = ""
+    attempts: int = 0
+    expires_at: datetime | None = utc()
+    created_at: datetime | None = utc(nullable=False)
+    updated_at: datetime | None = utc(nullable=False)
+
+
+class BetRow(SQLModel, table=True):
+    __tablename__ = "bets"
+    id: int | None = Field(default=None, primary_key=True)
+    bet_id: int = Field(unique=True, index=True)
+    order_id: int | None = Field(default=None, index=True)
+    request_uuid: str = Field(index=True)
+    bookmaker: str = Field(index=True)
+    placed_stake: Decimal = money(nullable=False)
+    placed_price: float
+    placed_currency: str = "USD"
+    bet_status: str
+    settlement_status: str = "UNSETTLED"
+    settlement_amount: Decimal | None = money(nullable=True)
+    placed_at: datetime | None = utc()
+    settled_at: datetime | None = utc()
+    updated_at: datetime | None = utc(nullable=False)
+
+
+class SettlementRow(SQLModel, table=True):
+    __tablename__ = "settlements"
+    id: int | None = Field(default=None, primary_key=True)
+    bet_id: int = Field(unique=True, index=True)
+    request_uuid: str = Field(index=True)
+    strategy: str = Field(index=True)
+    bookmaker: str = ""
+    sport: str = ""
+    status: str
+    stake: Decimal = money(nullable=False)
+    amount: Decimal = money(nullable=False)  # returned incl. stake
+    pnl: Decimal = money(nullable=False)
+    at: datetime | None = utc(nullable=False, index=True)
+
+
+class BalanceRow(SQLModel, table=True):
+    __tablename__ = "balances"
+    id: int | None = Field(default=None, primary_key=True)
+    bookmaker: str = Field(index=True)
+    username: str = ""
+    currency: str = "USD"
+    balance: Decimal = money(nullable=False)
+    at: datetime | None = utc(nullable=False)
+
+
+class EventRow(SQLModel, table=True):
+    """Append-only execution event log: every request, response, stream message and anomaly,
+    raw where it came from the wire (bad venue input is stored here, never dropped)."""
+
+    __tablename__ = "events"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = utc(nullable=False, index=True)
+    kind: str = Field(index=True)
+    request_uuid: str | None = Field(default=None, index=True)
+    payload: dict[str, Any] = json_col()
+
+
+class StateRow(SQLModel, table=True):
+    """Small persisted state: risk trading state, last processed stream seq, peak equity."""
+
+    __tablename__ = "state"
+    key: str = Field(primary_key=True)
+    value: dict[str, Any] = json_col()
+    updated_at: datetime | None = utc(nullable=False)
+
+
+class SchemaVersionRow(SQLModel, table=True):
+    __tablename__ = "schema_version"
+    version: int = Field(primary_key=True)
+    applied_at: datetime | None = utc(nullable=False)

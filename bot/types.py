@@ -1,0 +1,307 @@
+"""The messages that pass between pipeline stages (DESIGN.md, "The pipeline").
+
+feeds --OddsUpdate--> market.OddsBook --> strategies --Signal--> risk --OrderIntent--> execution
+execution --OrderUpdate / Fill / Settlement--> ledger, risk, strategies
+
+Units: `price` is decimal odds (> 1.0, float on the hot path); `american` is American odds;
+stakes and money are `Decimal` in the order currency; every datetime is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class Side(StrEnum):
+    """Back (bet for the outcome) or lay (bet against it, as on an exchange)."""
+
+    BACK = "back"
+    LAY = "lay"
+
+
+@dataclass(frozen=True, slots=True)
+class FixtureKey:
+    """Identity of one game across feeds and bookmakers.
+
+    `sport` is the league label as the feed names it ("NFL", "EPL"); `home` / `away` are the
+    feed's team (or player) names; `start_time` is the scheduled kickoff in UTC.
+    """
+
+    sport: str
+    home: str
+    away: str
+    start_time: datetime
+
+    def __str__(self) -> str:
+        return f"{self.sport}|{self.home} vs {self.away}|{self.start_time:%Y-%m-%dT%H:%MZ}"
+
+
+@dataclass(frozen=True, slots=True)
+class MarketKey:
+    """One market of a fixture: every outcome under one key forms a complete probability space.
+
+    `type`: "moneyline", "spread", "total", "team_total", or a feed's own name for props.
+    `period`: "game" (incl. overtime where the market does), "1h", "2h", "1q".."4q", "reg" ...
+    `line`: the handicap or total; for spreads it is the HOME side's handicap (as OddsPapi
+    states a handicap from participant 1's side), so both sides of one spread share a key.
+    """
+
+    type: str
+    period: str = "game"
+    line: Decimal | None = None
+
+    def __str__(self) -> str:
+        line = "" if self.line is None else f"@{self.line}"
+        return f"{self.type}/{self.period}{line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What a bet is on: fixture, market and outcome (bookmaker-independent).
+
+    `outcome` is normalised: "home", "away", "draw", "over", "under", or for props the target
+    name with an optional " over" / " under" suffix.
+    """
+
+    fixture: FixtureKey
+    market: MarketKey
+    outcome: str
+
+    @property
+    def key(self) -> str:
+        """Stable text key, used in the ledger, the mapping file and MQTT payloads."""
+        return f"{self.fixture}|{self.market}|{self.outcome}"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True, slots=True)
+class OddsUpdate:
+    """One bookmaker's price for one selection at one moment.
+
+    `price` is decimal odds, None when `suspended`. `feed_time` is the feed's own timestamp,
+    `received_at` the engine clock at receipt (UTC). `feed_ids` carries the feed's ids for the
+    fixture (e.g. {"oddsapi_event_id": "...", "universal_game_id": "..."}).
+    """
+
+    source: str
+    bookmaker: str
+    selection: Selection
+    price: float | None
+    american: int | None
+    suspended: bool
+    feed_time: datetime
+    received_at: datetime
+    feed_ids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BookCleared:
+    """Forget prices: every field that is set narrows what is cleared (BoltOdds `game_removed`,
+    `book_clear`, `sport_clear`; a fixture that left The Odds API's board)."""
+
+    source: str
+    at: datetime
+    bookmaker: str | None = None
+    sport: str | None = None
+    fixture: FixtureKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """A feed's connection state. `stale=True` means: do not trade on this feed's prices until
+    its fresh snapshot has arrived (after a reconnect)."""
+
+    source: str
+    at: datetime
+    connected: bool
+    stale: bool
+    detail: str = ""
+
+
+FeedEvent = OddsUpdate | BookCleared | FeedStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """ABP / OddsPapi v5 identifiers of a selection (reference/abp.md section 4)."""
+
+    fixture_id: str
+    outcome_id: int
+    player_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A strategy's wish to bet.
+
+    `stake` in the order currency; `min_price` is the minimum acceptable decimal odds (sent as
+    ABP `orderPrice`, a floor); `price` the decimal odds the strategy saw; `edge` the expected
+    edge as a fraction (0.03 = 3 %); `bookmakers` the target books (empty = any); `tag` is sent
+    as ABP `userRef`; legs sharing a `group` are all-or-none (arbitrage).
+    """
+
+    signal_id: str
+    strategy: str
+    selection: Selection
+    side: Side
+    stake: Decimal
+    price: float
+    min_price: float
+    bookmakers: tuple[str, ...]
+    created_at: datetime
+    reason: str = ""
+    edge: float = 0.0
+    expires_at: datetime | None = None
+    tag: str = ""
+    group: str | None = None
+
+
+class Verdict(StrEnum):
+    APPROVED = "APPROVED"
+    RESIZED = "RESIZED"
+    REJECTED = "REJECTED"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The risk manager's answer to a signal. `reason` is a standard reason code (see
+    bot/risk/reasons.py) when rejected or resized; `details` holds the numbers behind it."""
+
+    signal: Signal
+    verdict: Verdict
+    stake: Decimal
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.verdict is not Verdict.REJECTED
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An approved order, ready for the executor. `instrument` is None only for venues that
+    accept unmapped selections (the paper venue)."""
+
+    signal: Signal
+    stake: Decimal
+    instrument: Instrument | None
+    expires_at: datetime | None = None
+
+
+class OrderStatus(StrEnum):
+    """Our order states (INTENT, SENT, UNKNOWN, DECLINED) plus ABP's (reference/abp.md section 9)."""
+
+    INTENT = "INTENT"  # committed to the ledger, not yet sent
+    SENT = "SENT"  # request left, no answer yet
+    UNKNOWN = "UNKNOWN"  # answer lost or unreadable: reconcile, never guess
+    DECLINED = "DECLINED"  # in declinedOrders: ABP never created it
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    FILLED = "FILLED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_ORDER_STATUSES
+
+    @property
+    def in_flight(self) -> bool:
+        """Exposure may still grow: the order can still fill."""
+        return self in IN_FLIGHT_ORDER_STATUSES
+
+
+FINAL_ORDER_STATUSES = frozenset(
+    {
+        OrderStatus.DECLINED,
+        OrderStatus.FILLED,
+        OrderStatus.CANCELLED,
+        OrderStatus.REJECTED,
+        OrderStatus.EXPIRED,
+        OrderStatus.FAILED,
+    }
+)
+IN_FLIGHT_ORDER_STATUSES = frozenset(
+    {
+        OrderStatus.INTENT,
+        OrderStatus.SENT,
+        OrderStatus.UNKNOWN,
+        OrderStatus.PENDING,
+        OrderStatus.PROCESSING,
+    }
+)
+
+
+class BetStatus(StrEnum):
+    PENDING = "PENDING"
+    PLACED = "PLACED"
+    CONFIRMED = "CONFIRMED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+    VOID = "VOID"
+
+
+class SettlementStatus(StrEnum):
+    UNSETTLED = "UNSETTLED"
+    WON = "WON"
+    LOST = "LOST"
+    VOID = "VOID"
+    HALF_WON = "HALF_WON"
+    HALF_LOST = "HALF_LOST"
+    PUSH = "PUSH"
+    CASHOUT = "CASHOUT"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """An order's new state as the executor learnt it (from a response, the stream or REST)."""
+
+    request_uuid: str
+    status: OrderStatus
+    filled_stake: Decimal
+    at: datetime
+    order_id: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """A bet placed for an order (ABP: one order yields 0..N bets). `stake` and `price` are the
+    placed stake (account currency) and decimal odds."""
+
+    bet_id: int
+    request_uuid: str
+    bookmaker: str
+    stake: Decimal
+    price: float
+    status: BetStatus
+    at: datetime
+    order_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A settled bet. `amount` is what the bookmaker returns (stake included; 0 on a loss);
+    `pnl` = amount - stake."""
+
+    bet_id: int
+    request_uuid: str
+    status: SettlementStatus
+    amount: Decimal
+    pnl: Decimal
+    at: datetime
+
+
+ExecutionEvent = OrderUpdate | Fill | Settlement
