@@ -10,7 +10,7 @@ stakes and money are `Decimal` in the order currency; every datetime is timezone
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -39,6 +39,13 @@ class FixtureKey:
     def __str__(self) -> str:
         return f"{self.sport}|{self.home} vs {self.away}|{self.start_time:%Y-%m-%dT%H:%MZ}"
 
+    @classmethod
+    def parse(cls, text: str) -> FixtureKey:
+        """Inverse of `str()`. Raises ValueError on a malformed key."""
+        sport, teams, start = text.split("|")
+        home, away = teams.split(" vs ", 1)
+        return cls(sport, home, away, datetime.strptime(start, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC))
+
 
 @dataclass(frozen=True, slots=True)
 class MarketKey:
@@ -58,6 +65,13 @@ class MarketKey:
         line = "" if self.line is None else f"@{self.line}"
         return f"{self.type}/{self.period}{line}"
 
+    @classmethod
+    def parse(cls, text: str) -> MarketKey:
+        """Inverse of `str()`. Raises ValueError on a malformed key."""
+        head, _, line = text.partition("@")
+        type_, period = head.split("/", 1)
+        return cls(type_, period, Decimal(line) if line else None)
+
 
 @dataclass(frozen=True, slots=True)
 class Selection:
@@ -75,6 +89,12 @@ class Selection:
     def key(self) -> str:
         """Stable text key, used in the ledger, the mapping file and MQTT payloads."""
         return f"{self.fixture}|{self.market}|{self.outcome}"
+
+    @classmethod
+    def parse(cls, key: str) -> Selection:
+        """Inverse of `key`. Raises ValueError on a malformed key."""
+        sport, teams, start, market, outcome = key.split("|")
+        return cls(FixtureKey.parse(f"{sport}|{teams}|{start}"), MarketKey.parse(market), outcome)
 
     def __str__(self) -> str:
         return self.key
