@@ -1,0 +1,335 @@
+"""The ledger: one SQLite file in WAL mode, written by the event loop only (sync calls, each one
+transaction). Orders are keyed by `request_uuid`, committed BEFORE the placement request leaves
+(DESIGN.md, "Exactly-once placement"); bets are the fills; settlements carry the realised PnL.
+
+Returned rows are detached copies: reading their fields is fine, mutating them changes nothing.
+Money is Decimal throughout; times are UTC-aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, func, inspect
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from bot.clock import Clock, WallClock
+from bot.ledger.migrations import migrate
+from bot.ledger.models import (
+    BalanceRow,
+    BetRow,
+    DecisionRow,
+    EventRow,
+    OrderRow,
+    SettlementRow,
+    SignalRow,
+    StateRow,
+)
+from bot.types import FINAL_ORDER_STATUSES, BetStatus, Decision, Signal, SettlementStatus
+
+_FINAL = [s.value for s in FINAL_ORDER_STATUSES]
+_OPEN_BET_STATUSES = [BetStatus.PLACED.value, BetStatus.CONFIRMED.value]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk before we send the request it guards (exactly-once placement).
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Ledger:
+    """SQLite ledger of signals, decisions, orders, bets, settlements, balances, events, state.
+
+    Args:
+        path: the database file (parent directories are created).
+        clock: stamps `append_event`, `set_state` and row updates (default wall clock).
+
+    Raises:
+        LedgerSchemaError: the file was written by a newer schema version.
+    """
+
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._clock = clock or WallClock()
+        self._engine: Engine = create_engine(f"sqlite:///{path}")
+        event.listen(self._engine, "connect", _sqlite_pragmas)
+        fresh = not inspect(self._engine).has_table(OrderRow.__tablename__)
+        SQLModel.metadata.create_all(self._engine)
+        self.schema_version = migrate(self._engine, fresh=fresh)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _session(self) -> Session:
+        return Session(self._engine, expire_on_commit=False)
+
+    def _now(self) -> datetime:
+        return self._clock.now()
+
+    # -- signals and decisions -------------------------------------------------------------
+
+    def record_signal(self, signal: Signal) -> None:
+        """Store a signal; a second call with the same `signal_id` is a no-op."""
+        with self._session() as s:
+            if s.exec(select(SignalRow.id).where(SignalRow.signal_id == signal.signal_id)).first():
+                return
+            sel = signal.selection
+            s.add(
+                SignalRow(
+                    signal_id=signal.signal_id,
+                    strategy=signal.strategy,
+                    selection=sel.key,
+                    sport=sel.fixture.sport,
+                    fixture=str(sel.fixture),
+                    market=str(sel.market),
+                    outcome=sel.outcome,
+                    side=signal.side.value,
+                    stake=signal.stake,
+                    price=signal.price,
+                    min_price=signal.min_price,
+                    edge=signal.edge,
+                    bookmakers=",".join(signal.bookmakers),
+                    reason=signal.reason,
+                    tag=signal.tag,
+                    group=signal.group,
+                    created_at=signal.created_at,
+                )
+            )
+            s.commit()
+
+    def record_decision(self, decision: Decision) -> None:
+        """Store a risk decision (and its signal, if not stored yet)."""
+        self.record_signal(decision.signal)
+        with self._session() as s:
+            s.add(
+                DecisionRow(
+                    signal_id=decision.signal.signal_id,
+                    strategy=decision.signal.strategy,
+                    verdict=decision.verdict.value,
+                    reason=decision.reason,
+                    requested_stake=decision.signal.stake,
+                    approved_stake=decision.stake,
+                    details=_jsonable(decision.details),
+                    at=decision.at or self._now(),
+                )
+            )
+            s.commit()
+
+    def decisions(self, signal_id: str | None = None) -> list[DecisionRow]:
+        with self._session() as s:
+            q = select(DecisionRow).order_by(col(DecisionRow.id))
+            if signal_id is not None:
+                q = q.where(DecisionRow.signal_id == signal_id)
+            return list(s.exec(q))
+
+    def signals(self, strategy: str | None = None) -> list[SignalRow]:
+        with self._session() as s:
+            q = select(SignalRow).order_by(col(SignalRow.id))
+            if strategy is not None:
+                q = q.where(SignalRow.strategy == strategy)
+            return list(s.exec(q))
+
+    # -- key/value state and the event log -------------------------------------------------
+
+    def get_state(self, key: str) -> dict | None:
+        with self._session() as s:
+            row = s.get(StateRow, key)
+            return None if row is None else dict(row.value)
+
+    def set_state(self, key: str, value: dict) -> None:
+        with self._session() as s:
+            row = s.get(StateRow, key)
+            if row is None:
+                s.add(StateRow(key=key, value=_jsonable(value), updated_at=self._now()))
+            else:
+                row.value = _jsonable(value)
+                row.updated_at = self._now()
+                s.add(row)
+            s.commit()
+
+    def append_event(self, kind: str, payload: dict, request_uuid: str | None = None) -> None:
+        """Append to the execution event log (raw wire data is kept as given, made JSON-safe)."""
+        with self._session() as s:
+            s.add(
+                EventRow(
+                    at=self._now(), kind=kind, request_uuid=request_uuid, payload=_jsonable(payload)
+                )
+            )
+            s.commit()
+
+    def events(self, kind: str | None = None, request_uuid: str | None = None) -> list[EventRow]:
+        with self._session() as s:
+            q = select(EventRow).order_by(col(EventRow.id))
+            if kind is not None:
+                q = q.where(EventRow.kind == kind)
+            if request_uuid is not None:
+                q = q.where(EventRow.request_uuid == request_uuid)
+            return list(s.exec(q))
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def add_orders(self, rows: Iterable[OrderRow]) -> None:
+        """Insert order rows in ONE committed transaction (the INTENT commit before sending).
+
+        Raises:
+            sqlalchemy.exc.IntegrityError: a `request_uuid` already exists (nothing is written).
+        """
+        now = self._now()
+        with self._session() as s:
+            for row in rows:
+                row.created_at = row.created_at or now
+                row.updated_at = now
+                s.add(row)
+            s.commit()
+
+    def get_order(self, request_uuid: str) -> OrderRow | None:
+        with self._session() as s:
+            return s.exec(select(OrderRow).where(OrderRow.request_uuid == request_uuid)).first()
+
+    def update_order(self, request_uuid: str, **fields: Any) -> OrderRow:
+        """Set fields of one order and commit; returns the updated row.
+
+        Raises:
+            KeyError: no order with this `request_uuid`.
+        """
+        with self._session() as s:
+            row = s.exec(select(OrderRow).where(OrderRow.request_uuid == request_uuid)).first()
+            if row is None:
+                raise KeyError(request_uuid)
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.updated_at = self._now()
+            s.add(row)
+            s.commit()
+            return row
+
+    def open_orders(self) -> list[OrderRow]:
+        """Orders whose status is not final (INTENT, SENT, UNKNOWN, PENDING, PROCESSING,
+        PARTIALLY_FILLED)."""
+        with self._session() as s:
+            q = select(OrderRow).where(col(OrderRow.status).not_in(_FINAL)).order_by(col(OrderRow.id))
+            return list(s.exec(q))
+
+    def orders(self, strategy: str | None = None) -> list[OrderRow]:
+        with self._session() as s:
+            q = select(OrderRow).order_by(col(OrderRow.id))
+            if strategy is not None:
+                q = q.where(OrderRow.strategy == strategy)
+            return list(s.exec(q))
+
+    # -- bets, settlements, balances -------------------------------------------------------
+
+    def upsert_bet(self, bet: BetRow) -> tuple[BetRow, BetRow | None]:
+        """Insert or update a bet by `bet_id`; returns (stored row, previous copy or None).
+
+        Fields left None on `bet` (placed_at, settled_at, settlement_amount) keep their value.
+        """
+        with self._session() as s:
+            row = s.exec(select(BetRow).where(BetRow.bet_id == bet.bet_id)).first()
+            previous = None if row is None else BetRow.model_validate(row.model_dump())
+            if row is None:
+                row = bet
+            else:
+                for name, value in bet.model_dump(exclude={"id"}).items():
+                    if value is not None:
+                        setattr(row, name, value)
+            row.updated_at = self._now()
+            s.add(row)
+            s.commit()
+            return row, previous
+
+    def bets(self, request_uuid: str | None = None) -> list[BetRow]:
+        with self._session() as s:
+            q = select(BetRow).order_by(col(BetRow.bet_id))
+            if request_uuid is not None:
+                q = q.where(BetRow.request_uuid == request_uuid)
+            return list(s.exec(q))
+
+    def open_bets(self) -> list[BetRow]:
+        """Bets PLACED or CONFIRMED and still UNSETTLED (ABP /positions semantics, abp.md §6.8)."""
+        with self._session() as s:
+            q = (
+                select(BetRow)
+                .where(col(BetRow.bet_status).in_(_OPEN_BET_STATUSES))
+                .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value)
+                .order_by(col(BetRow.bet_id))
+            )
+            return list(s.exec(q))
+
+    def add_settlement(self, row: SettlementRow) -> bool:
+        """Store a settlement once per `bet_id`; returns False if it was already stored."""
+        with self._session() as s:
+            if s.exec(select(SettlementRow.id).where(SettlementRow.bet_id == row.bet_id)).first():
+                return False
+            s.add(row)
+            s.commit()
+            return True
+
+    def settlements(self) -> list[SettlementRow]:
+        with self._session() as s:
+            return list(s.exec(select(SettlementRow).order_by(col(SettlementRow.id))))
+
+    def settled_pnl(self, since: datetime | None = None, strategy: str | None = None) -> Decimal:
+        """Sum of settlement PnL (amount - stake) settled at or after `since`, exact Decimal."""
+        with self._session() as s:
+            q = select(SettlementRow.pnl)
+            if since is not None:
+                q = q.where(col(SettlementRow.at) >= since)
+            if strategy is not None:
+                q = q.where(SettlementRow.strategy == strategy)
+            return sum(s.exec(q), Decimal(0))
+
+    def record_balance(
+        self, bookmaker: str, balance: Decimal, currency: str = "USD", username: str = ""
+    ) -> None:
+        with self._session() as s:
+            s.add(
+                BalanceRow(
+                    bookmaker=bookmaker,
+                    username=username,
+                    currency=currency,
+                    balance=balance,
+                    at=self._now(),
+                )
+            )
+            s.commit()
+
+    def balances(self) -> list[BalanceRow]:
+        """Latest balance per (bookmaker, username)."""
+        with self._session() as s:
+            latest = (
+                select(func.max(BalanceRow.id))
+                .group_by(BalanceRow.bookmaker, BalanceRow.username)
+                .scalar_subquery()
+            )
+            q = select(BalanceRow).where(col(BalanceRow.id).in_(latest)).order_by(col(BalanceRow.id))
+            return list(s.exec(q))
+
+
+def _jsonable(value: Any) -> Any:
+    """Make a payload storable as JSON without losing it: Decimal and datetime become text,
+    unknown objects their repr (bad venue input is kept, never dropped)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return repr(value)

@@ -1,0 +1,218 @@
+"""Ledger behaviour on a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from bot.clock import ReplayClock
+from bot.ledger.migrations import LedgerSchemaError, migrate
+from bot.ledger.models import SCHEMA_VERSION, BetRow, OrderRow, SettlementRow
+from bot.ledger.store import Ledger
+from bot.types import (
+    Decision,
+    FixtureKey,
+    MarketKey,
+    OrderStatus,
+    Selection,
+    Side,
+    Signal,
+    Verdict,
+)
+
+T0 = datetime(2025, 11, 16, 18, 0, tzinfo=UTC)
+SEL = Selection(FixtureKey("NFL", "Home", "Away", T0), MarketKey("moneyline"), "home")
+
+
+def _signal(sid: str = "s1", strategy: str = "value") -> Signal:
+    return Signal(
+        signal_id=sid,
+        strategy=strategy,
+        selection=SEL,
+        side=Side.BACK,
+        stake=Decimal("10.50"),
+        price=2.1,
+        min_price=2.0,
+        bookmakers=("pinnacle", "betcris"),
+        created_at=T0,
+    )
+
+
+def _order(uuid: str, status: OrderStatus = OrderStatus.INTENT, strategy: str = "value") -> OrderRow:
+    return OrderRow(
+        request_uuid=uuid,
+        signal_id="s1",
+        strategy=strategy,
+        selection=SEL.key,
+        order_price=2.0,
+        stake=Decimal("10.50"),
+        status=status.value,
+    )
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    lg = Ledger(tmp_path / "state" / "bot.db", clock=ReplayClock(T0))
+    yield lg
+    lg.close()
+
+
+def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "bot.db"
+    Ledger(path).close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    con.close()
+    # reopening does not restamp or fail
+    lg = Ledger(path)
+    assert lg.schema_version == SCHEMA_VERSION
+    lg.close()
+
+
+def test_migration_steps_run_in_order_and_newer_db_is_refused(tmp_path: Path) -> None:
+    lg = Ledger(tmp_path / "bot.db")
+    ran: list[int] = []
+
+    def step(n: int):
+        def run(conn) -> None:
+            ran.append(n)
+            if n == SCHEMA_VERSION + 1:
+                conn.execute(text("ALTER TABLE orders ADD COLUMN note TEXT"))
+
+        return run
+
+    steps = {SCHEMA_VERSION + 1: step(SCHEMA_VERSION + 1), SCHEMA_VERSION + 2: step(SCHEMA_VERSION + 2)}
+    assert migrate(lg._engine, fresh=False, target=SCHEMA_VERSION + 2, migrations=steps) == SCHEMA_VERSION + 2
+    assert ran == [SCHEMA_VERSION + 1, SCHEMA_VERSION + 2]
+    with lg._engine.connect() as conn:
+        cols = [r[1] for r in conn.execute(text("PRAGMA table_info(orders)"))]
+    assert "note" in cols
+    with pytest.raises(LedgerSchemaError):
+        migrate(lg._engine, fresh=False, target=SCHEMA_VERSION)
+    with pytest.raises(LedgerSchemaError, match="no ledger migration"):
+        migrate(lg._engine, fresh=False, target=SCHEMA_VERSION + 3, migrations=steps)
+    lg.close()
+
+
+def test_signals_and_decisions(ledger: Ledger) -> None:
+    sig = _signal()
+    ledger.record_signal(sig)
+    ledger.record_signal(sig)  # idempotent
+    ledger.record_decision(Decision(sig, Verdict.RESIZED, Decimal("5.25"), "max_stake", {"cap": Decimal("5.25")}))
+    ledger.record_decision(Decision(_signal("s2"), Verdict.REJECTED, Decimal(0), "stale_price"))
+    rows = ledger.signals()
+    assert [r.signal_id for r in rows] == ["s1", "s2"]
+    assert rows[0].stake == Decimal("10.50") and rows[0].bookmakers == "pinnacle,betcris"
+    d = ledger.decisions("s1")
+    assert len(d) == 1 and d[0].approved_stake == Decimal("5.25") and d[0].details == {"cap": "5.25"}
+    assert d[0].at == T0
+
+
+def test_state_roundtrip(ledger: Ledger, tmp_path: Path) -> None:
+    assert ledger.get_state("abp.ws") is None
+    ledger.set_state("abp.ws", {"seq": 4})
+    ledger.set_state("abp.ws", {"seq": 7, "sub": 1})
+    assert ledger.get_state("abp.ws") == {"seq": 7, "sub": 1}
+    ledger.close()
+    again = Ledger(tmp_path / "state" / "bot.db")
+    assert again.get_state("abp.ws") == {"seq": 7, "sub": 1}
+    again.close()
+
+
+def test_event_log_keeps_odd_payloads(ledger: Ledger) -> None:
+    ledger.append_event("ws.bad", {"raw": b"\xffoops", "n": Decimal("1.5"), "t": T0, "obj": object}, "u1")
+    ledger.append_event("http", {"ok": True})
+    ev = ledger.events(request_uuid="u1")
+    assert len(ev) == 1 and ev[0].kind == "ws.bad" and ev[0].payload["n"] == "1.5"
+    assert ev[0].payload["raw"].endswith("oops")
+    assert [e.kind for e in ledger.events()] == ["ws.bad", "http"]
+
+
+def test_orders_lifecycle(ledger: Ledger) -> None:
+    ledger.add_orders([_order("a"), _order("b", strategy="arb"), _order("c")])
+    with pytest.raises(IntegrityError):
+        ledger.add_orders([_order("d"), _order("a")])
+    assert ledger.get_order("d") is None  # the failed batch wrote nothing
+    ledger.update_order("a", status=OrderStatus.FILLED.value, filled_stake=Decimal("10.50"), order_id=7)
+    ledger.update_order("b", status=OrderStatus.PARTIALLY_FILLED.value, filled_stake=Decimal("3"))
+    ledger.update_order("c", status=OrderStatus.UNKNOWN.value)
+    assert [o.request_uuid for o in ledger.open_orders()] == ["b", "c"]
+    assert [o.request_uuid for o in ledger.orders("arb")] == ["b"]
+    a = ledger.get_order("a")
+    assert a is not None and a.order_id == 7 and a.filled_stake == Decimal("10.50")
+    with pytest.raises(KeyError):
+        ledger.update_order("zzz", status="FILLED")
+
+
+def _bet(bet_id: int, uuid: str, status: str = "CONFIRMED", settle: str = "UNSETTLED") -> BetRow:
+    return BetRow(
+        bet_id=bet_id,
+        request_uuid=uuid,
+        bookmaker="pinnacle",
+        placed_stake=Decimal("4.20"),
+        placed_price=2.05,
+        bet_status=status,
+        settlement_status=settle,
+        placed_at=T0,
+    )
+
+
+def test_bets_and_open_bets(ledger: Ledger) -> None:
+    row, prev = ledger.upsert_bet(_bet(1, "a", "PLACED"))
+    assert prev is None and row.bet_status == "PLACED"
+    row, prev = ledger.upsert_bet(_bet(1, "a", "CONFIRMED"))
+    assert prev is not None and prev.bet_status == "PLACED" and row.bet_status == "CONFIRMED"
+    assert row.placed_at == T0
+    ledger.upsert_bet(_bet(2, "a", "REJECTED"))
+    ledger.upsert_bet(_bet(3, "b", "CONFIRMED", "WON"))
+    assert [b.bet_id for b in ledger.bets("a")] == [1, 2]
+    assert [b.bet_id for b in ledger.open_bets()] == [1]
+
+
+def test_settled_pnl_filters(ledger: Ledger) -> None:
+    def s(bet_id: int, pnl: str, at: datetime, strategy: str = "value") -> SettlementRow:
+        return SettlementRow(
+            bet_id=bet_id, request_uuid="a", strategy=strategy, status="WON",
+            stake=Decimal(10), amount=Decimal(10) + Decimal(pnl), pnl=Decimal(pnl), at=at,
+        )
+
+    assert ledger.add_settlement(s(1, "10.10", T0))
+    assert not ledger.add_settlement(s(1, "99", T0))  # once per bet
+    ledger.add_settlement(s(2, "-10", T0 + timedelta(hours=2)))
+    ledger.add_settlement(s(3, "0.01", T0 + timedelta(hours=3), strategy="arb"))
+    assert ledger.settled_pnl() == Decimal("0.11")
+    assert ledger.settled_pnl(since=T0 + timedelta(hours=1)) == Decimal("-9.99")
+    assert ledger.settled_pnl(strategy="arb") == Decimal("0.01")
+    assert len(ledger.settlements()) == 3
+
+
+def test_balances_latest_per_account(ledger: Ledger) -> None:
+    ledger.record_balance("pinnacle", Decimal("100"), username="u")
+    ledger.record_balance("pinnacle", Decimal("90.5"), username="u")
+    ledger.record_balance("betcris", Decimal("7"), currency="EUR")
+    assert [(b.bookmaker, b.balance) for b in ledger.balances()] == [
+        ("pinnacle", Decimal("90.5")),
+        ("betcris", Decimal("7")),
+    ]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.decimals(min_value=-1000, max_value=1000, places=2, allow_nan=False), max_size=12))
+def test_pnl_sum_is_exact(tmp_path_factory: pytest.TempPathFactory, pnls: list[Decimal]) -> None:
+    lg = Ledger(tmp_path_factory.mktemp("pnl") / "bot.db")
+    for i, p in enumerate(pnls):
+        lg.add_settlement(
+            SettlementRow(bet_id=i, request_uuid="x", strategy="v", status="WON",
+                          stake=Decimal(1), amount=p + 1, pnl=p, at=T0)
+        )
+    assert lg.settled_pnl() == sum(pnls, Decimal(0))
+    lg.close()
