@@ -1,0 +1,252 @@
+"""The odds book: the current price of every (selection, bookmaker) with its suspended and
+stale state (interfaces.md §2, DESIGN.md "The pipeline").
+
+Fed by `apply(event)` for every feed event, read by strategies and risk. Staleness is judged
+at query time on the engine clock, so a replay is deterministic:
+- after `FeedStatus(stale=True)` from a source, every quote of that source that has not been
+  re-sent since is stale: a reconnecting feed re-sends its snapshot, so pre-disconnect prices
+  are never traded on (issue 3, build point 3);
+- a quote not confirmed for longer than `stale_after` is stale. A quote is confirmed by an
+  update for it, or by a `FeedStatus(connected=True, stale=False)` of its source (a live push
+  connection or a complete poll snapshot vouches for every price it did not change).
+`BookCleared` forgets the matching quotes of its source and frees their memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.clock import Clock
+from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsUpdate, Selection
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One bookmaker's price for one selection as of the query.
+
+    `price` is decimal odds (None when suspended), `american` the American odds; `stale` is
+    evaluated at query time; `updated_at` is the clock time of the last price change (UTC).
+    """
+
+    bookmaker: str
+    price: float | None
+    american: int | None
+    suspended: bool
+    stale: bool
+    updated_at: datetime
+    source: str
+
+    @property
+    def usable(self) -> bool:
+        """A price one may bet on now: present, not suspended, not stale."""
+        return self.price is not None and not self.suspended and not self.stale
+
+
+class _Entry:
+    """Mutable state behind a quote (one per selection and bookmaker); shared by both indexes."""
+
+    __slots__ = ("price", "american", "suspended", "updated_at", "seen_at", "generation", "source")
+
+    def __init__(self, update: OddsUpdate, generation: int) -> None:
+        self.price = update.price
+        self.american = update.american
+        self.suspended = update.suspended
+        self.updated_at = update.received_at
+        self.seen_at = update.received_at
+        self.generation = generation
+        self.source = update.source
+
+
+class _Source:
+    """Per-source staleness: `generation` rises with each stale mark; `alive_at` is the last
+    confirmation that the source's unchanged prices still hold."""
+
+    __slots__ = ("generation", "alive_at")
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.alive_at = _EPOCH
+
+
+# fixture -> market -> bookmaker -> outcome -> entry
+_Tree = dict[FixtureKey, dict[MarketKey, dict[str, dict[str, _Entry]]]]
+
+
+class OddsBook:
+    """Current prices per (selection, bookmaker).
+
+    `apply` takes every `FeedEvent`; the query methods return `Quote`s built at call time.
+    Times are the engine clock (UTC); an entry's times are its updates' `received_at` (the
+    engine clock at receipt).
+    """
+
+    def __init__(self, clock: Clock, stale_after: timedelta = timedelta(minutes=15)) -> None:
+        self._clock = clock
+        self._stale_after = stale_after
+        self._by_selection: dict[Selection, dict[str, _Entry]] = {}
+        self._tree: _Tree = {}
+        self._sources: dict[str, _Source] = {}
+        self._keys: dict[str, Selection] = {}
+        self._unindexed: set[Selection] = set()  # selections whose text key is not built yet
+        # Hot path: feeds reuse Selection objects, and an id lookup is ~10x cheaper than hashing
+        # a Selection (three nested dataclasses). Holding the selection keeps its id unique.
+        self._by_id: dict[int, tuple[Selection, dict[str, _Entry]]] = {}
+
+    # -- updates -----------------------------------------------------------------------------
+
+    def apply(self, event: FeedEvent) -> bool:
+        """Apply one feed event. Returns True when a price (or suspended flag) changed.
+
+        `OddsUpdate` upserts one quote; `BookCleared` forgets the matching quotes of its source;
+        `FeedStatus` marks the source stale (stale=True) or confirms it alive.
+        """
+        if type(event) is OddsUpdate:
+            return self._apply_update(event)
+        if isinstance(event, BookCleared):
+            return self._clear(event)
+        if isinstance(event, FeedStatus):
+            self._status(event)
+        return False
+
+    def _apply_update(self, update: OddsUpdate) -> bool:
+        selection = update.selection
+        hit = self._by_id.get(id(selection))
+        if hit is not None and hit[0] is selection:
+            books = hit[1]
+        else:
+            books = self._by_selection.get(selection)
+            if books is None:
+                books = self._by_selection[selection] = {}
+                self._unindexed.add(selection)
+            if len(self._by_id) > 2 * len(self._by_selection) + 10_000:
+                self._by_id.clear()  # a feed that builds new Selection objects per update
+            self._by_id[id(selection)] = (selection, books)
+        source = self._sources.get(update.source)
+        if source is None:
+            source = self._sources[update.source] = _Source()
+        entry = books.get(update.bookmaker)
+        if entry is None:
+            entry = books[update.bookmaker] = _Entry(update, source.generation)
+            self._tree_slot(selection, update.bookmaker)[selection.outcome] = entry
+            return True
+        entry.seen_at = update.received_at
+        entry.generation = source.generation
+        entry.source = update.source
+        if entry.price == update.price and entry.suspended == update.suspended:
+            return False
+        entry.price = update.price
+        entry.american = update.american
+        entry.suspended = update.suspended
+        entry.updated_at = update.received_at
+        return True
+
+    def _tree_slot(self, selection: Selection, bookmaker: str) -> dict[str, _Entry]:
+        markets = self._tree.setdefault(selection.fixture, {})
+        return markets.setdefault(selection.market, {}).setdefault(bookmaker, {})
+
+    def _status(self, status: FeedStatus) -> None:
+        source = self._sources.setdefault(status.source, _Source())
+        if status.stale:
+            source.generation += 1
+        elif status.connected and status.at > source.alive_at:
+            source.alive_at = status.at
+
+    def _clear(self, cleared: BookCleared) -> bool:
+        """Forget quotes of `cleared.source` matching every field that is set; free empty nodes."""
+        if cleared.fixture is not None:
+            fixtures = [cleared.fixture] if cleared.fixture in self._tree else []
+        else:
+            fixtures = [f for f in self._tree if cleared.sport is None or f.sport == cleared.sport]
+        removed = False
+        for fixture in fixtures:
+            markets = self._tree[fixture]
+            for market in list(markets):
+                books = markets[market]
+                names = [cleared.bookmaker] if cleared.bookmaker is not None else list(books)
+                for bookmaker in names:
+                    outcomes = books.get(bookmaker)
+                    if outcomes is None:
+                        continue
+                    for outcome in [o for o, e in outcomes.items() if e.source == cleared.source]:
+                        del outcomes[outcome]
+                        self._forget(Selection(fixture, market, outcome), bookmaker)
+                        removed = True
+                    if not outcomes:
+                        del books[bookmaker]
+                if not books:
+                    del markets[market]
+            if not markets:
+                del self._tree[fixture]
+        if removed:
+            self._by_id.clear()  # it may point at emptied dicts; rebuilt on the next updates
+        return removed
+
+    def _forget(self, selection: Selection, bookmaker: str) -> None:
+        books = self._by_selection[selection]
+        del books[bookmaker]
+        if not books:
+            del self._by_selection[selection]
+            self._unindexed.discard(selection)
+            self._keys.pop(selection.key, None)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def _quote(self, bookmaker: str, entry: _Entry, now: datetime) -> Quote:
+        source = self._sources[entry.source]
+        stale = entry.generation < source.generation or (
+            now - max(entry.seen_at, source.alive_at) > self._stale_after
+        )
+        return Quote(
+            bookmaker, entry.price, entry.american, entry.suspended, stale, entry.updated_at, entry.source
+        )
+
+    def quote(self, selection: Selection, bookmaker: str) -> Quote | None:
+        """One bookmaker's quote for a selection, or None if the book never priced it."""
+        entry = self._by_selection.get(selection, {}).get(bookmaker)
+        return None if entry is None else self._quote(bookmaker, entry, self._clock.now())
+
+    def quotes(self, selection: Selection) -> dict[str, Quote]:
+        """Every bookmaker's quote for a selection: bookmaker -> quote (usable or not)."""
+        now = self._clock.now()
+        return {b: self._quote(b, e, now) for b, e in self._by_selection.get(selection, {}).items()}
+
+    def best(self, selection: Selection) -> Quote | None:
+        """The highest usable price for a selection across bookmakers, or None."""
+        usable = [q for q in self.quotes(selection).values() if q.usable]
+        return max(usable, key=lambda q: q.price or 0.0, default=None)
+
+    def market(self, fixture: FixtureKey, market: MarketKey, bookmaker: str) -> dict[str, Quote]:
+        """One bookmaker's full market (for de-vigging): outcome -> quote."""
+        now = self._clock.now()
+        outcomes = self._tree.get(fixture, {}).get(market, {}).get(bookmaker, {})
+        return {o: self._quote(bookmaker, e, now) for o, e in outcomes.items()}
+
+    def markets(self, fixture: FixtureKey) -> list[MarketKey]:
+        """Markets of a fixture priced by at least one bookmaker."""
+        return list(self._tree.get(fixture, {}))
+
+    def bookmakers(self, fixture: FixtureKey, market: MarketKey) -> list[str]:
+        """Bookmakers pricing a market of a fixture."""
+        return list(self._tree.get(fixture, {}).get(market, {}))
+
+    def fixtures(self) -> list[FixtureKey]:
+        """Every fixture with at least one quote."""
+        return list(self._tree)
+
+    def selection(self, key: str) -> Selection | None:
+        """The selection whose `Selection.key` is `key`, if the book holds it."""
+        if self._unindexed:
+            # Text keys are built lazily: formatting them on the hot path would cost more than
+            # the update itself.
+            for sel in self._unindexed:
+                if sel in self._by_selection:
+                    self._keys[sel.key] = sel
+            self._unindexed.clear()
+        return self._keys.get(key)
+
+    def __len__(self) -> int:
+        """Number of (selection, bookmaker) quotes held."""
+        return sum(len(b) for b in self._by_selection.values())
