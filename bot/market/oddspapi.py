@@ -1,0 +1,52 @@
+"""OddsPapi v5 fixture lookup by teams and start time (reference/oddspapi.md §5).
+
+Used by the instrument mapper when an OddsPapi key is configured: `GET /fixtures` with
+`startTimeFrom` / `startTimeTo` (epoch seconds) around the feed's kickoff, matched on both
+participant names. Only an exact, unique name match is accepted: never guess a fixture.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from bot.types import FixtureKey
+
+WINDOW = timedelta(hours=36)
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.lower().replace(".", " ").split())
+
+
+class OddsPapiFixtures:
+    """`lookup(fixture) -> fixtureId | None`. Raises httpx errors on transport failure (the
+    mapper logs them and retries on the next signal)."""
+
+    def __init__(self, base_url: str, api_key: SecretStr, *, timeout: float = 10.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._key = api_key
+        self._timeout = timeout
+
+    async def lookup(self, fixture: FixtureKey) -> str | None:
+        params = {
+            "apiKey": self._key.get_secret_value(),
+            "startTimeFrom": int((fixture.start_time - WINDOW).timestamp()),
+            "startTimeTo": int((fixture.start_time + WINDOW).timestamp()),
+        }
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            response = await client.get(f"{self._base}/fixtures", params=params)
+            response.raise_for_status()
+            rows: list[dict[str, Any]] = response.json()
+        want = {_norm(fixture.home), _norm(fixture.away)}
+        matches = {str(row["fixtureId"]) for row in rows if _names(row) == want and "fixtureId" in row}
+        return matches.pop() if len(matches) == 1 else None
+
+
+def _names(row: dict[str, Any]) -> set[str]:
+    # Flat (OddsPapi v4 traffic) or nested under `participants` (ABP fixtureInfo, §7).
+    holder = row.get("participants") if isinstance(row.get("participants"), dict) else row
+    return {_norm(str(holder.get("participant1Name", ""))), _norm(str(holder.get("participant2Name", "")))}
