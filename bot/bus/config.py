@@ -1,10 +1,43 @@
-"""Config of the MQTT bus (`mqtt:` in config.yaml). Disabled unless `enabled: true`."""
+"""Config of the MQTT bus (`mqtt:` in config.yaml). Disabled unless `enabled: true`.
+
+Topics and payloads are documented in docs/mqtt.md. Secrets (`password`, `command_token`) are
+`SecretStr` and never logged.
+"""
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
 
 from bot.configbase import Section
+
+
+class MqttTlsConfig(Section):
+    """TLS towards the broker. `insecure` skips certificate and hostname checks: tests only."""
+
+    enabled: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _cert_needs_key(self) -> MqttTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("tls.cert_file and tls.key_file must be given together")
+        return self
+
+
+class MqttFeedConfig(Section):
+    """The normalised odds topic (docs/mqtt.md, "Odds in"). `{prefix}` is replaced by
+    `mqtt.prefix`; with `share_group` set the feed subscribes `$share/{group}/{topic}` so the
+    processes of one group split the messages between them (MQTT v5 shared subscription)."""
+
+    topic: str = "{prefix}/odds/in"
+    share_group: str | None = None
+    name: str = Field("mqtt", min_length=1, description="OddsUpdate.source / FeedStatus.source")
+    qos: int = Field(1, ge=0, le=2)
 
 
 class MqttConfig(Section):
@@ -14,4 +47,23 @@ class MqttConfig(Section):
     username: str | None = None
     password: SecretStr | None = None
     prefix: str = "betbot"
-    command_token: SecretStr | None = None
+    command_token: SecretStr | None = Field(
+        None,
+        description="shared secret of the command HMAC-SHA256; without it every command is refused",
+    )
+    client_id: str | None = Field(None, description="default: {prefix}-{instance}-<role>-<random>")
+    tls: MqttTlsConfig = MqttTlsConfig()
+    keepalive_s: int = Field(30, ge=5)
+    timeout_s: float = Field(10.0, gt=0, description="connect / publish acknowledgement timeout")
+    qos: int = Field(1, ge=0, le=2, description="QoS of published events")
+    queue_size: int = Field(10_000, ge=1, description="bounded queue of droppable events")
+    critical_backlog_warn: int = Field(
+        10_000, ge=1, description="log loudly when this many critical events wait unsent"
+    )
+    heartbeat_s: float = Field(10.0, ge=0, description="0 disables the bus heartbeat")
+    reconnect_min_s: float = Field(0.5, gt=0, description="first backoff step (jittered)")
+    reconnect_max_s: float = Field(30.0, gt=0, description="backoff ceiling")
+    command_max_age_s: float = Field(
+        30.0, gt=0, description="commands older or newer than this (wall clock) are refused"
+    )
+    feed: MqttFeedConfig = MqttFeedConfig()
