@@ -15,6 +15,16 @@ class AbpConfig(Section):
     api_key: SecretStr | None = None
     timeout_seconds: float = Field(10.0, gt=0)
     requests_per_second: float = Field(1.0, gt=0, description="Client-side pacing (R1: 60/min)")
+    max_attempts: int = Field(5, ge=1, description="Tries per request on 429 and, where safe, 5xx/timeouts")
+    backoff_initial_seconds: float = Field(1.0, gt=0, description="Backoff 1, 2, 4 s... (abp.md §2)")
+    backoff_max_seconds: float = Field(30.0, gt=0)
+    page_limit: int = Field(500, ge=1, le=1000, description="Keyset page size for /orders and /bets")
+    ws_channels: list[str] = ["orders", "bets", "settlements", "balance", "emergency", "status"]
+    ws_reliable_delivery: bool = True
+    ws_ping_seconds: float = Field(30.0, gt=0, description="Own ping interval (abp.md §13.4)")
+    ws_login_timeout_seconds: float = Field(30.0, gt=0)
+    ws_reconnect_initial_seconds: float = Field(1.0, gt=0)
+    ws_reconnect_max_seconds: float = Field(30.0, gt=0)
 
 
 class PaperConfig(Section):
@@ -22,6 +32,7 @@ class PaperConfig(Section):
 
     default_max_stake: float = Field(1000.0, gt=0)
     default_min_stake: float = Field(1.0, ge=0)
+    dedup_window_seconds: float = Field(1800.0, gt=0, description="requestUuid window (abp.md §8.4)")
 
 
 class ExecutionConfig(Section):
@@ -32,3 +43,9 @@ class ExecutionConfig(Section):
     test_orders: bool = False
     cancel_on_shutdown: bool = True
     max_batch: int = Field(100, ge=1, le=100)
+    reconcile_interval_seconds: float = Field(
+        5.0, gt=0, description="How often orders not final (UNKNOWN, SENT, PENDING...) are re-queried"
+    )
+    resend_window_seconds: float = Field(
+        300.0, gt=0, description="Resend a lost placement (same requestUuid) only this long after the first try (abp.md §8.4: assume 5 min)"
+    )

@@ -1,0 +1,369 @@
+"""Async REST client of the 55-Tech ABP API (reference/abp.md §5-6; abp-openapi.json R1).
+
+One keep-alive `httpx.AsyncClient`; `x-api-key` from a SecretStr; client-side pacing with
+aiolimiter; retries with tenacity:
+- 429 is always retried (the request was refused before processing), waiting `Retry-After`
+  (header), else `retry_after` (body), else exponential backoff (abp.md §2);
+- timeouts, connection errors and 5xx are retried only for safe requests (GET, PATCH, cancels);
+  POST /place-orders and POST /accounts are never resent here: a lost placement is the
+  executor's to resolve by requestUuid (abp.md §8.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+import orjson
+from aiolimiter import AsyncLimiter
+from loguru import logger
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential
+
+from bot.execution.config import AbpConfig
+from bot.execution.errors import (
+    AbpBadRequest,
+    AbpError,
+    AbpNotFound,
+    AbpProtocolError,
+    AbpRateLimited,
+    AbpUnavailable,
+    error_for,
+)
+from bot.execution.models import (
+    AbpBet,
+    Account,
+    AccountCreate,
+    AccountUpdate,
+    Betslip,
+    Bookmaker,
+    CancelOrdersResult,
+    Market,
+    PlaceOrdersResult,
+    Pnl,
+    Positions,
+)
+
+MAX_ORDERS_PER_REQUEST = 100  # abp.md §6.2
+
+
+def _retry_after(response: httpx.Response, body: Any) -> float | None:
+    for raw in (response.headers.get("retry-after"), body.get("retry_after") if isinstance(body, dict) else None):
+        try:
+            if raw is not None:
+                return max(0.0, float(raw))
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _csv(values: Sequence[Any] | None) -> str | None:
+    return None if not values else ",".join(str(v) for v in values)
+
+
+class AbpClient:
+    """ABP REST endpoints. Every method raises `AbpError` subclasses (bot/execution/errors.py):
+    `AbpUnavailable` for no usable answer, `AbpRateLimited` once retries are exhausted, and the
+    4xx kinds. Use as an async context manager or call `aclose()`."""
+
+    def __init__(self, config: AbpConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        headers = {"accept": "application/json"}
+        if config.api_key is not None:
+            headers["x-api-key"] = config.api_key.get_secret_value()
+        self._config = config
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url.rstrip("/"),
+            headers=headers,
+            timeout=config.timeout_seconds,
+            transport=transport,
+            limits=httpx.Limits(max_keepalive_connections=10, keepalive_expiry=60),
+        )
+        self._limiter = AsyncLimiter(1, 1 / config.requests_per_second)
+        self._backoff = wait_exponential(
+            multiplier=config.backoff_initial_seconds, max=config.backoff_max_seconds
+        )
+
+    async def __aenter__(self) -> AbpClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, AbpRateLimited) and exc.retry_after is not None:
+            return exc.retry_after
+        return float(self._backoff(state))
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        safe: bool,
+    ) -> tuple[int, Any]:
+        """Send with pacing and retries; return (status, parsed body) for 2xx and for
+        place-orders' all-declined 400. Raises the AbpError for anything else."""
+
+        def retryable(exc: BaseException) -> bool:
+            return isinstance(exc, AbpRateLimited) or (safe and isinstance(exc, AbpUnavailable))
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            logger.warning("ABP {} {} retry {} after {}", method, path, state.attempt_number, exc)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(self._config.max_attempts),
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(method, path, clean, json)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(self, method: str, path: str, params: dict[str, Any], json: Any) -> tuple[int, Any]:
+        async with self._limiter:
+            try:
+                content = None if json is None else orjson.dumps(json)
+                headers = None if json is None else {"content-type": "application/json"}
+                response = await self._http.request(method, path, params=params, content=content, headers=headers)
+            except httpx.TimeoutException as exc:
+                raise AbpUnavailable(f"timeout: {exc!r}") from exc
+            except httpx.TransportError as exc:
+                raise AbpUnavailable(f"connection error: {exc!r}") from exc
+        body: Any = None
+        if response.content:
+            try:
+                body = orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                body = response.text[:2000]
+        status = response.status_code
+        if 200 <= status < 300:
+            if body is None and status != 204:
+                raise AbpProtocolError("empty body", status, body)
+            return status, body
+        if status == 400 and path == "/place-orders" and isinstance(body, dict) and "declinedOrders" in body:
+            return status, body  # all declined: a normal answer (abp.md §6.2)
+        raise error_for(status, body, _retry_after(response, body))
+
+    async def _get(self, path: str, **params: Any) -> Any:
+        return (await self._request("GET", path, params=params, safe=True))[1]
+
+    # -- accounts (abp.md §6.6) ----------------------------------------------------------------
+
+    async def list_accounts(self, bookmaker: str | None = None) -> list[Account]:
+        return [Account.model_validate(a) for a in _list(await self._get("/accounts", bookmaker=bookmaker))]
+
+    async def get_account(self, bookmaker: str, username: str) -> Account:
+        return Account.model_validate(await self._get(f"/accounts/{bookmaker}/{username}"))
+
+    async def create_account(self, account: AccountCreate) -> Account:
+        """Raises AbpConflict if the bookmaker+username pair exists."""
+        body = account.model_dump(by_alias=True)
+        return Account.model_validate((await self._request("POST", "/accounts", json=body, safe=False))[1])
+
+    async def update_account(self, bookmaker: str, username: str, update: AccountUpdate) -> Account:
+        body = update.model_dump(by_alias=True, exclude_unset=True)
+        _, data = await self._request("PATCH", f"/accounts/{bookmaker}/{username}", json=body, safe=True)
+        return Account.model_validate(data)
+
+    async def delete_account(self, bookmaker: str, username: str) -> None:
+        await self._request("DELETE", f"/accounts/{bookmaker}/{username}", safe=True)
+
+    # -- odds and catalogue --------------------------------------------------------------------
+
+    async def betslip(
+        self,
+        fixture_id: str,
+        outcome_id: int,
+        player_id: int = 0,
+        bookmakers: Sequence[str] | None = None,
+    ) -> Betslip:
+        """Live odds and effective limits (abp.md §6.1); also opens a 60 s betslip subscription."""
+        data = await self._get(
+            "/betslip", fixtureId=fixture_id, outcomeId=outcome_id, playerId=player_id,
+            bookmakers=_csv(bookmakers),
+        )
+        return Betslip.model_validate(data)
+
+    async def bookmakers(self) -> list[Bookmaker]:
+        return [Bookmaker.model_validate(b) for b in _list(await self._get("/bookmakers"))]
+
+    async def markets(self, sport_id: int | None = None) -> list[Market]:
+        return [Market.model_validate(m) for m in _list(await self._get("/markets", sportId=sport_id))]
+
+    async def positions(
+        self, group_by: str = "bookmaker", *, bookmaker: str | None = None,
+        user_ref: str | None = None, account: str | None = None,
+    ) -> Positions:
+        return Positions.model_validate(
+            await self._get("/positions", groupBy=group_by, bookmaker=bookmaker, userRef=user_ref, account=account)
+        )
+
+    async def pnl(
+        self, group_by: str = "bookmaker", *, bookmaker: str | None = None,
+        user_ref: str | None = None, account: str | None = None,
+    ) -> Pnl:
+        return Pnl.model_validate(
+            await self._get("/pnl", groupBy=group_by, bookmaker=bookmaker, userRef=user_ref, account=account)
+        )
+
+    # -- orders (abp.md §6.2-6.4) ----------------------------------------------------------------
+
+    async def place_orders(self, orders: Sequence[dict[str, Any]]) -> PlaceOrdersResult:
+        """POST /place-orders with 1..100 PlaceOrderRequest bodies (camelCase dicts).
+
+        Returns the result for 200 (accepted / partial-success) and 400 (all declined).
+        Raises:
+            ValueError: 0 or more than 100 orders.
+            AbpConflict: 409, every order a duplicate; read `duplicate_uuids`.
+            AbpUnavailable: timeout, connection error or 5xx: the outcome is unknown.
+            AbpValidationError: 422, see `field_errors`.
+        """
+        if not 1 <= len(orders) <= MAX_ORDERS_PER_REQUEST:
+            raise ValueError(f"place-orders takes 1..{MAX_ORDERS_PER_REQUEST} orders, got {len(orders)}")
+        status, body = await self._request("POST", "/place-orders", json={"orders": list(orders)}, safe=False)
+        if not isinstance(body, dict):
+            raise AbpProtocolError("place-orders answer is not an object", status, body)
+        return PlaceOrdersResult(
+            http_status=status,
+            status=body.get("status") if isinstance(body.get("status"), str) else None,
+            accepted_orders=_list(body.get("acceptedOrders")),
+            declined_orders=_list(body.get("declinedOrders")),
+            raw=body,
+        )
+
+    async def cancel_orders(
+        self,
+        *,
+        order_ids: Sequence[int] | None = None,
+        request_uuids: Sequence[str] | None = None,
+        user_ref: str | None = None,
+    ) -> CancelOrdersResult:
+        """Cancel by any of the filters (OR). A 404 (nothing matched) gives an empty result.
+
+        Raises:
+            ValueError: no filter given.
+        """
+        body: dict[str, Any] = {}
+        if order_ids:
+            body["orderIds"] = [int(i) for i in order_ids]
+        if request_uuids:
+            body["requestUuids"] = list(request_uuids)
+        if user_ref:
+            body["userRef"] = user_ref
+        if not body:
+            raise ValueError("cancel_orders needs orderIds, requestUuids or userRef")
+        try:
+            _, data = await self._request("POST", "/cancel-orders", json=body, safe=True)
+        except AbpNotFound as exc:
+            return CancelOrdersResult(status="not-found", raw=exc.body)
+        return _cancel_result(data)
+
+    async def cancel_all_orders(self) -> CancelOrdersResult:
+        _, data = await self._request("POST", "/cancel-all-orders", safe=True)
+        return _cancel_result(data)
+
+    async def iter_orders(
+        self,
+        *,
+        order_ids: Sequence[int] | None = None,
+        request_uuids: Sequence[str] | None = None,
+        user_ref: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching order (raw dicts, newest first), following `nextCursor` over all pages.
+        Nothing matching (404) yields nothing."""
+        if not (order_ids or request_uuids or user_ref):
+            raise ValueError("GET /orders needs orderIds, requestUuids or userRef")
+        params = {"orderIds": _csv(order_ids), "requestUuids": _csv(request_uuids), "userRef": user_ref}
+        async for item in self._pages("/orders", "orders", "afterOrderId", params):
+            yield item
+
+    async def get_orders(self, **filters: Any) -> list[dict[str, Any]]:
+        """All pages of `iter_orders` as a list."""
+        return [o async for o in self.iter_orders(**filters)]
+
+    async def iter_bets(
+        self,
+        *,
+        bet_ids: Sequence[int] | None = None,
+        order_ids: Sequence[int] | None = None,
+        user_ref: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching bet (raw dicts, betId desc) over all pages; 404 yields nothing."""
+        if not (bet_ids or order_ids or user_ref):
+            raise ValueError("GET /bets needs betIds, orderIds or userRef")
+        params = {"betIds": _csv(bet_ids), "orderIds": _csv(order_ids), "userRef": user_ref}
+        async for item in self._pages("/bets", "bets", "afterBetId", params):
+            yield item
+
+    async def get_bets(self, **filters: Any) -> list[dict[str, Any]]:
+        return [b async for b in self.iter_bets(**filters)]
+
+    async def get_bet(self, bet_id: int) -> AbpBet:
+        """Raises AbpNotFound if the bet is missing or not ours."""
+        return AbpBet.model_validate(await self._get(f"/bets/{int(bet_id)}"))
+
+    async def system_status(self) -> dict[str, Any]:
+        """GET /status [R2]: system status including the emergency state (unauthenticated)."""
+        data = await self._get("/status")
+        if not isinstance(data, dict):
+            raise AbpProtocolError("/status answer is not an object", 200, data)
+        return data
+
+    async def _pages(
+        self, path: str, key: str, cursor_param: str, params: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        cursor: int | None = None
+        seen: set[int] = set()
+        while True:
+            try:
+                page = await self._get(path, **params, limit=self._config.page_limit, **{cursor_param: cursor})
+            except AbpNotFound:
+                return
+            if not isinstance(page, dict):
+                raise AbpProtocolError(f"{path} answer is not an object", 200, page)
+            for item in _list(page.get(key)):
+                yield item
+            nxt = page.get("nextCursor")
+            if not page.get("hasMore") or nxt is None:
+                return
+            if nxt in seen:  # a server repeating a cursor would loop forever
+                raise AbpProtocolError(f"{path} repeated cursor {nxt}", 200, page)
+            seen.add(nxt)
+            cursor = nxt
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _cancel_result(data: Any) -> CancelOrdersResult:
+    if not isinstance(data, dict):
+        raise AbpProtocolError("cancel answer is not an object", 200, data)
+    nc = data.get("notCancelled")
+    nc_orders = _list(nc.get("orders")) if isinstance(nc, dict) else _list(nc)
+    count = data.get("cancelledCount")
+    return CancelOrdersResult(
+        status=data.get("status") if isinstance(data.get("status"), str) else None,
+        cancelled_count=count if isinstance(count, int) else len(_list(data.get("cancelled"))),
+        cancelled=_list(data.get("cancelled")),
+        not_cancelled=nc_orders,
+        not_cancelled_reason=nc.get("reason") if isinstance(nc, dict) else None,
+        raw=data,
+    )
+
+
+__all__ = ["AbpBadRequest", "AbpClient", "AbpError", "MAX_ORDERS_PER_REQUEST"]

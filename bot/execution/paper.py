@@ -1,0 +1,576 @@
+"""PaperVenue: an in-process venue that behaves like ABP (reference/abp.md §6.2, §8, §9, §10).
+
+Deterministic: time comes from the engine Clock, prices from a `QuoteSource`, ids count up from 1.
+What it follows:
+- 1..100 orders per call; requestUuid dedup within `dedup_window_seconds` (R2: duplicates are
+  skipped silently, 409 only when all are duplicates; declined UUIDs count as processed, §8.4);
+- business declines as `declinedOrders[].declineReason` with ABP's texts (§10), emergency included;
+- stake-limit cascade max = account.maxStake -> bookmaker.maxStake -> odds limit (here the paper
+  default), min = account.minStake -> bookmaker.minStake -> default min -> 0 (§8.3); limits are
+  consumed per (selection, bookmaker), so a book runs out;
+- orderPrice is a floor (§8.1, R2): the first bet must be >= orderPrice; later bets may be below
+  while the weighted average stays >= orderPrice. acceptBetterOdds=false places at orderPrice
+  [inferred]; acceptPartialStake=false is all-or-nothing on one book (mode 1/3 simplified);
+- best price first, each book exhausted before the next (mode 4); waits until `expiresAt`
+  (default now + 5 s, cap 24 h) when no price clears the floor: EXPIRED if nothing was placed,
+  else PARTIALLY_FILLED (§8.3);
+- cancel: only PENDING / PARTIALLY_FILLED; bets stay; cancel-all leaves orders with bets in
+  notCancelled (R1 rule, §8.5);
+- settle(bet_id, status) computes settlementAmount: WON stake*price, LOST 0, VOID/PUSH stake,
+  HALF_WON stake/2*price + stake/2, HALF_LOST stake/2 (§9).
+Orders with fixtureId/outcomeId null are accepted (unmapped selections priced via meta.selection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Protocol
+
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.clock import Clock
+from bot.execution.config import PaperConfig
+from bot.execution.venue import OnVenueMessage, PlaceReply, VenueMessage
+from bot.types import BetStatus, OrderStatus, SettlementStatus
+
+CENT = Decimal("0.01")
+MAX_EXPIRY = timedelta(hours=24)
+DEFAULT_EXPIRY = timedelta(seconds=5)
+
+
+class QuoteSource(Protocol):
+    """Prices the paper venue can fill at: ABP order body -> {bookmaker: decimal price}."""
+
+    def quotes(self, order: dict) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StakeLimits:
+    """Stake limits in USD (the paper accounts' currency); None = fall through the cascade."""
+
+    min_stake: Decimal | None = None
+    max_stake: Decimal | None = None
+
+
+class PlaceOrderIn(BaseModel):
+    """PlaceOrderRequest (abp-openapi.json) as the venue validates it (422 on failure)."""
+
+    model_config = ConfigDict(extra="ignore")
+    requestUuid: str = Field(min_length=1)
+    fixtureId: str | None = None
+    futureId: str | None = None
+    outcomeId: int | None = None
+    playerId: int | None = 0
+    orderPrice: Decimal = Field(gt=0)
+    orderStake: Decimal = Field(gt=0)
+    userRef: str = Field(min_length=1)
+    testOrder: bool
+    bookmakers: str | None = None
+    orderCurrency: str = "USD"
+    back: bool = True
+    expiresAt: datetime | None = None
+    acceptBetterOdds: bool = True
+    acceptPartialStake: bool = True
+    meta: dict[str, Any] | None = None
+
+
+class PlaceOrdersIn(BaseModel):
+    orders: list[PlaceOrderIn] = Field(min_length=1, max_length=100)
+
+
+def settlement_amount(stake: Decimal, price: float, status: SettlementStatus) -> Decimal:
+    """What the bookmaker returns for a settled back bet, stake included (abp.md §9)."""
+    p = Decimal(str(price))
+    amounts = {
+        SettlementStatus.WON: stake * p,
+        SettlementStatus.LOST: Decimal(0),
+        SettlementStatus.VOID: stake,
+        SettlementStatus.PUSH: stake,
+        SettlementStatus.HALF_WON: stake / 2 * p + stake / 2,
+        SettlementStatus.HALF_LOST: stake / 2,
+    }
+    if status not in amounts:
+        raise ValueError(f"cannot compute a settlement amount for {status}")
+    return amounts[status].quantize(CENT, ROUND_HALF_EVEN)
+
+
+@dataclass
+class _Bet:
+    bet_id: int
+    order: _Order
+    bookmaker: str
+    stake: Decimal  # account currency (USD)
+    price: float
+    placed_at: datetime
+    status: BetStatus = BetStatus.CONFIRMED
+    settlement: SettlementStatus = SettlementStatus.UNSETTLED
+    amount: Decimal | None = None
+    settled_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def row(self) -> dict[str, Any]:
+        o = self.order
+        return {
+            "betId": self.bet_id, "orderId": o.order_id, "bookmaker": self.bookmaker,
+            "bookmakerBetId": f"paper-{self.bet_id}", "betStatus": self.status.value,
+            "settlementStatus": self.settlement.value, "placedStake": float(self.stake),
+            "placedPrice": self.price, "placedCurrency": "USD", "account": f"{self.bookmaker}_paper",
+            "requestUuid": o.body.requestUuid, "userRef": o.body.userRef, "testBet": o.body.testOrder,
+            "client": "paper", "clientName": "paper",
+            "settlementAmount": None if self.amount is None else float(self.amount),
+            "settlementReason": None, "settledAt": _iso(self.settled_at), "declineReason": None,
+            "betRequestId": None, "oddsInfo": None, "meta": o.body.meta or {},
+            "placedAt": _iso(self.placed_at), "createdAt": _iso(self.placed_at),
+            "updatedAt": _iso(self.updated_at or self.placed_at),
+        }
+
+
+@dataclass
+class _Order:
+    order_id: int
+    body: PlaceOrderIn
+    fx: Decimal  # order currency units per USD
+    created_at: datetime
+    expires_at: datetime
+    status: OrderStatus = OrderStatus.PENDING
+    status_reason: str | None = None
+    bets: list[_Bet] = field(default_factory=list)
+    filled_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def filled(self) -> Decimal:
+        """Filled stake in the order currency."""
+        return sum((b.stake * self.fx for b in self.bets), Decimal(0)).quantize(CENT)
+
+    @property
+    def weighted(self) -> Decimal:
+        return sum((b.stake * self.fx * Decimal(str(b.price)) for b in self.bets), Decimal(0))
+
+    def row(self, with_bets: bool = True) -> dict[str, Any]:
+        b = self.body
+        filled = self.filled
+        row: dict[str, Any] = {
+            "orderId": self.order_id, "requestUuid": b.requestUuid, "client": "paper",
+            "clientName": "paper", "fixtureId": b.fixtureId, "outcomeId": b.outcomeId,
+            "playerId": b.playerId, "orderPrice": float(b.orderPrice), "orderStake": float(b.orderStake),
+            "filledStake": float(filled), "remainingStake": float(max(b.orderStake - filled, Decimal(0))),
+            "orderStatus": self.status.value, "statusReason": self.status_reason, "userRef": b.userRef,
+            "testOrder": b.testOrder, "acceptBetterOdds": b.acceptBetterOdds,
+            "acceptPartialStake": b.acceptPartialStake, "orderCurrency": b.orderCurrency, "back": b.back,
+            "allowedBookmakers": b.bookmakers or "*", "oddsInfo": None, "meta": b.meta or {},
+            "expiresAt": _iso(self.expires_at), "filledAt": _iso(self.filled_at),
+            "createdAt": _iso(self.created_at), "updatedAt": _iso(self.updated_at or self.created_at),
+        }
+        if with_bets:
+            row["bets"] = [bet.row() for bet in self.bets]
+        return row
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+Listener = Callable[[VenueMessage], None]
+
+
+class PaperVenue:
+    """In-process ABP. Implements the `Venue` protocol; the local ABP server exposes the same
+    object over HTTP/WS (`place`, `orders`, `cancel`, `bets` give ABP bodies)."""
+
+    name = "paper"
+
+    def __init__(
+        self,
+        clock: Clock,
+        quotes: QuoteSource,
+        config: PaperConfig | None = None,
+        *,
+        bookmaker_limits: Mapping[str, StakeLimits] | None = None,
+        accounts: Mapping[str, StakeLimits] | None = None,
+        currencies: Mapping[str, Decimal] | None = None,
+        conflict_shape: str = "r2",
+    ) -> None:
+        """`accounts`: bookmaker -> account limits; None = an account at every bookmaker.
+        `currencies`: units per USD accepted as orderCurrency. `conflict_shape`: the 409 body,
+        "r2" ({"detail": {...}}), "r1" (top level) or "text" ({"detail": "Duplicate request - ..."})."""
+        self._clock = clock
+        self._quotes = quotes
+        self._config = config or PaperConfig()
+        self._book_limits = dict(bookmaker_limits or {})
+        self._accounts = None if accounts is None else dict(accounts)
+        self._currencies = {k: Decimal(v) for k, v in (currencies or {"USD": Decimal(1)}).items()}
+        self._conflict_shape = conflict_shape
+        self._orders: dict[str, _Order] = {}
+        self._by_id: dict[int, _Order] = {}
+        self._bets: dict[int, _Bet] = {}
+        self._processed: dict[str, datetime] = {}  # requestUuid -> first seen (incl. declined)
+        self._used: dict[tuple[str, str], Decimal] = {}  # (selection, bookmaker) -> USD staked
+        self._next_order = 1
+        self._next_bet = 1
+        self._listeners: list[Listener] = []
+        self._outbox: list[VenueMessage] = []
+        self._on_message: OnVenueMessage | None = None
+        self._drain_task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()  # one deliverer at a time keeps updates in order
+        self.emergency: bool = False
+        self.emergency_reason: str = ""
+
+    # -- Venue protocol --------------------------------------------------------------------
+
+    async def connect(self, on_message: OnVenueMessage) -> None:
+        self._on_message = on_message
+        self.listen(self._outbox.append)
+
+    async def close(self) -> None:
+        await self.flush()
+        self._on_message = None
+
+    async def place_orders(self, orders: Sequence[dict[str, Any]]) -> PlaceReply:
+        status, body = self.place({"orders": list(orders)})
+        await self.flush()
+        return PlaceReply(status, body)
+
+    async def find_orders(self, request_uuids: Sequence[str]) -> list[Any]:
+        self.advance()
+        await self.flush()
+        return self.orders(request_uuids=request_uuids)
+
+    async def cancel_orders(self, request_uuids: Sequence[str]) -> list[Any]:
+        result = self.cancel(request_uuids=request_uuids)
+        await self.flush()
+        return result["cancelled"]
+
+    async def cancel_all_orders(self) -> list[Any]:
+        result = self.cancel(all_orders=True)
+        await self.flush()
+        return result["cancelled"]
+
+    async def emergency_active(self) -> bool | None:
+        return self.emergency
+
+    async def flush(self) -> None:
+        """Deliver queued updates to the connected executor, in order."""
+        async with self._flush_lock:
+            while self._outbox and self._on_message is not None:
+                await self._on_message(self._outbox.pop(0))
+
+    # -- engine hooks ------------------------------------------------------------------------
+
+    def listen(self, listener: Listener) -> None:
+        """Receive every update as ABP would push it on the WS channels."""
+        self._listeners.append(listener)
+
+    def set_emergency(self, active: bool, reason: str = "") -> None:
+        """Emergency mode: while active every new order is declined (abp.md §8.3)."""
+        self.emergency, self.emergency_reason = active, reason
+        now = self._clock.now()
+        self._emit("emergency", "STATUS", {"active": active, "reason": reason, "ts": int(now.timestamp() * 1000)})
+
+    def settle(self, bet_id: int, status: SettlementStatus, amount: Decimal | None = None) -> None:
+        """Settle a confirmed bet; `amount` is needed only for CASHOUT.
+
+        Raises:
+            KeyError: unknown bet. ValueError: bet not CONFIRMED, or CASHOUT without amount.
+        """
+        bet = self._bets[bet_id]
+        if bet.status is not BetStatus.CONFIRMED:
+            raise ValueError(f"bet {bet_id} is {bet.status}, only CONFIRMED bets settle")
+        if status is SettlementStatus.CASHOUT:
+            if amount is None:
+                raise ValueError("CASHOUT needs the amount returned")
+            bet.amount = amount
+        else:
+            bet.amount = settlement_amount(bet.stake, bet.price, status)
+        bet.settlement = status
+        bet.settled_at = bet.updated_at = self._clock.now()
+        self._emit("settlements", "SETTLED", bet.row())
+
+    def advance(self) -> None:
+        """Retry open orders against current quotes and expire those past `expiresAt`. Call it
+        when the clock moves (the local server does on a timer); every query also calls it."""
+        now = self._clock.now()
+        for order in list(self._orders.values()):
+            if order.status in (OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_FILLED) and (
+                order.expires_at > now
+            ):
+                self._fill(order, now)
+            self._expire(order, now)
+
+    # -- ABP bodies (also served by the local ABP server) -----------------------------------------
+
+    def place(self, request: Any) -> tuple[int, dict[str, Any]]:
+        """POST /place-orders: (HTTP status, body) exactly as ABP answers (abp.md §6.2, §8.4)."""
+        try:
+            parsed = PlaceOrdersIn.model_validate(request)
+        except ValidationError as exc:
+            return 422, {"detail": [
+                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+            ]}
+        self.advance()
+        now = self._clock.now()
+        window = timedelta(seconds=self._config.dedup_window_seconds)
+        accepted, declined, duplicates, in_progress = [], [], [], []
+        for body in parsed.orders:
+            first = self._processed.get(body.requestUuid)
+            if first is not None and now - first < window:
+                duplicates.append(body.requestUuid)
+                existing = self._orders.get(body.requestUuid)
+                if existing is not None and not existing.status.final:
+                    in_progress.append(body.requestUuid)
+                continue  # R2: silently skipped
+            self._processed[body.requestUuid] = now
+            reason = self._decline_reason(body)
+            if reason is not None:
+                echo = body.model_dump(mode="json", exclude_none=True)
+                declined.append({**echo, "declineReason": reason})
+                continue
+            accepted.append(self._accept(body, now).row())
+        if duplicates and not accepted and not declined:
+            return 409, self._conflict_body(duplicates, in_progress)
+        status = "accepted" if not declined else ("partial-success" if accepted else "declined")
+        body_out = {"status": status, "acceptedOrders": accepted, "declinedOrders": declined}
+        return (400 if status == "declined" else 200), body_out
+
+    def orders(
+        self,
+        *,
+        request_uuids: Sequence[str] | None = None,
+        order_ids: Sequence[int] | None = None,
+        user_ref: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Matching orders (filters OR-combined), newest first, with bets."""
+        uuids, ids = set(request_uuids or ()), set(order_ids or ())
+        found = [
+            o for o in self._orders.values()
+            if o.body.requestUuid in uuids or o.order_id in ids or (user_ref and o.body.userRef == user_ref)
+        ]
+        return [o.row() for o in sorted(found, key=lambda o: -o.order_id)]
+
+    def bets(
+        self,
+        *,
+        bet_ids: Sequence[int] | None = None,
+        order_ids: Sequence[int] | None = None,
+        user_ref: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Matching bets (filters OR-combined), newest first."""
+        bids, oids = set(bet_ids or ()), set(order_ids or ())
+        found = [
+            b for b in self._bets.values()
+            if b.bet_id in bids or b.order.order_id in oids or (user_ref and b.order.body.userRef == user_ref)
+        ]
+        return [b.row() for b in sorted(found, key=lambda b: -b.bet_id)]
+
+    def all_orders(self) -> list[dict[str, Any]]:
+        return [o.row() for o in sorted(self._orders.values(), key=lambda o: o.order_id)]
+
+    def all_bets(self) -> list[dict[str, Any]]:
+        return [b.row() for b in sorted(self._bets.values(), key=lambda b: b.bet_id)]
+
+    def cancel(
+        self,
+        *,
+        request_uuids: Sequence[str] | None = None,
+        order_ids: Sequence[int] | None = None,
+        user_ref: str | None = None,
+        all_orders: bool = False,
+    ) -> dict[str, Any]:
+        """POST /cancel-orders (filters OR) or /cancel-all-orders: CancelOrdersResponse body.
+        The `matched` key (not sent by the server) is False when no filter matched (ABP 404)."""
+        self.advance()
+        now = self._clock.now()
+        if all_orders:
+            targets = [o for o in self._orders.values() if not o.status.final]
+        else:
+            uuids, ids = set(request_uuids or ()), set(order_ids or ())
+            targets = [
+                o for o in self._orders.values()
+                if o.body.requestUuid in uuids or o.order_id in ids or (user_ref and o.body.userRef == user_ref)
+            ]
+        cancelled, refused = [], []
+        for o in sorted(targets, key=lambda o: o.order_id):
+            cancellable = o.status in (OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED)
+            if cancellable and not (all_orders and o.bets):
+                o.status, o.expires_at, o.updated_at = OrderStatus.CANCELLED, now, now
+                self._emit("orders", "UPDATE", o.row(with_bets=False))
+                cancelled.append(o.row())
+            else:
+                refused.append(o.row())
+        return {
+            "status": "cancelled", "cancelledCount": len(cancelled), "cancelled": cancelled,
+            "notCancelled": {"reason": "Order not cancellable", "orders": refused},
+            "matched": bool(targets) or all_orders,
+        }
+
+    # -- placement internals -------------------------------------------------------------------
+
+    def _conflict_body(self, duplicates: list[str], in_progress: list[str]) -> dict[str, Any]:
+        inner = {"error": "All orders are duplicates", "duplicateUuids": duplicates, "inProgressUuids": in_progress}
+        if self._conflict_shape == "r1":
+            return inner
+        if self._conflict_shape == "text":
+            return {"detail": "Duplicate request - requestUuid already in-flight"}
+        return {"detail": inner}
+
+    def _selection(self, body: PlaceOrderIn) -> str:
+        sel = (body.meta or {}).get("selection")
+        return str(sel) if sel else f"{body.fixtureId}:{body.outcomeId}:{body.playerId}"
+
+    def _targets(self, body: PlaceOrderIn) -> list[str] | None:
+        if body.bookmakers is None or body.bookmakers.strip() in ("", "*"):
+            return None
+        return [b.strip() for b in body.bookmakers.split(",") if b.strip()]
+
+    def _limits(self, bookmaker: str) -> tuple[Decimal, Decimal]:
+        """(min, max) stake in USD by the cascade account -> bookmaker -> odds/default (§8.3)."""
+        acc = (self._accounts or {}).get(bookmaker, StakeLimits())
+        book = self._book_limits.get(bookmaker, StakeLimits())
+        hi = next(v for v in (acc.max_stake, book.max_stake, Decimal(str(self._config.default_max_stake))) if v is not None)
+        lo = next(v for v in (acc.min_stake, book.min_stake, Decimal(str(self._config.default_min_stake)), Decimal(0)) if v is not None)
+        return lo, hi
+
+    def _offers(self, body: PlaceOrderIn) -> dict[str, float]:
+        """Usable prices at targeted bookmakers where we hold an account."""
+        prices = self._quotes.quotes(body.model_dump(mode="json"))
+        targets = self._targets(body)
+        return {
+            b: p for b, p in prices.items()
+            if p is not None and p > 1.0 and (targets is None or b in targets)
+            and (self._accounts is None or b in self._accounts)
+        }
+
+    def _decline_reason(self, body: PlaceOrderIn) -> str | None:
+        """ABP decline texts (abp.md §10); None when the order is accepted."""
+        cur = body.orderCurrency
+        if self.emergency:
+            return f"Emergency mode active: {self.emergency_reason or 'new orders are paused'}"
+        if body.futureId is not None:
+            return "Futures order placement is not yet implemented"
+        fx = self._currencies.get(cur)
+        if fx is None:
+            return f"Currency conversion failed: no rate for {cur}"
+        targets = self._targets(body)
+        if self._accounts is not None and not [b for b in (targets or self._accounts) if b in self._accounts]:
+            return "No active accounts for this market"
+        prices = self._quotes.quotes(body.model_dump(mode="json"))
+        if targets is not None:
+            missing = [b for b in targets if prices.get(b) is None]
+            if len(missing) == len(targets):
+                return f"Bookmaker not available: {','.join(missing)} has no odds for this selection"
+        offers = self._offers(body)
+        if not offers:
+            return "Invalid odds: price not available or market suspended"
+        stake_usd = body.orderStake / fx
+        limits = {b: self._limits(b) for b in offers}
+        lo = min(lim[0] for lim in limits.values())
+        if stake_usd < lo:
+            return f"Order stake {body.orderStake:.2f} {cur} is below minimum stake {lo * fx:.2f} {cur}"
+        if not body.acceptPartialStake:
+            hi = max(lim[1] - self._used.get((self._selection(body), b), Decimal(0)) for b, lim in limits.items())
+            if stake_usd > hi:
+                return f"Order stake {body.orderStake:.2f} {cur} exceeds available limit {max(hi, Decimal(0)) * fx:.2f} {cur}"
+        return None
+
+    def _accept(self, body: PlaceOrderIn, now: datetime) -> _Order:
+        expires = body.expiresAt or now + DEFAULT_EXPIRY
+        expires = min(expires, now + MAX_EXPIRY)
+        order = _Order(self._next_order, body, self._currencies[body.orderCurrency], now, expires)
+        self._next_order += 1
+        self._orders[body.requestUuid] = order
+        self._by_id[order.order_id] = order
+        self._emit("orders", "INSERT", order.row(with_bets=False))
+        if not body.testOrder:
+            self._fill(order, now)
+        return order
+
+    def _fill(self, order: _Order, now: datetime) -> None:
+        """Place bets for the order's remaining stake, best price first (§8.1-8.2)."""
+        body = order.body
+        floor = body.orderPrice
+        sel = self._selection(body)
+        remaining = body.orderStake - order.filled
+        offers = sorted(self._offers(body).items(), key=lambda kv: (-kv[1], kv[0]))
+        placed = False
+        for book, price in offers:
+            if remaining <= 0:
+                break
+            p = Decimal(str(price))
+            lo, hi = self._limits(book)
+            room = (hi - self._used.get((sel, book), Decimal(0))) * order.fx
+            if p >= floor:
+                cap = remaining
+            elif order.bets and body.acceptPartialStake:  # below the floor: keep the average >= floor
+                cap = ((order.weighted - floor * order.filled) / (floor - p)).quantize(CENT, rounding="ROUND_DOWN")
+            else:
+                continue
+            stake = min(remaining, room, cap).quantize(CENT, rounding="ROUND_DOWN")
+            if not body.acceptPartialStake and stake < remaining:
+                continue  # all-or-nothing at one book
+            if stake <= 0 or stake / order.fx < lo:
+                continue
+            fill_price = price if (body.acceptBetterOdds or p <= floor) else float(floor)
+            bet = _Bet(self._next_bet, order, book, (stake / order.fx).quantize(CENT), fill_price, now)
+            self._next_bet += 1
+            self._bets[bet.bet_id] = bet
+            order.bets.append(bet)
+            self._used[(sel, book)] = self._used.get((sel, book), Decimal(0)) + bet.stake
+            remaining -= stake
+            placed = True
+            self._emit("bets", "INSERT", bet.row())
+        if not placed:
+            return
+        order.updated_at = now
+        order.filled_at = now
+        order.status = OrderStatus.FILLED if remaining <= 0 else OrderStatus.PARTIALLY_FILLED
+        self._emit("orders", "UPDATE", order.row(with_bets=False))
+
+    def _expire(self, order: _Order, now: datetime) -> None:
+        if order.status not in (OrderStatus.PENDING, OrderStatus.PROCESSING) or order.expires_at > now:
+            return
+        order.status = OrderStatus.EXPIRED
+        order.status_reason = "expiresAt reached with nothing placed"
+        order.updated_at = now
+        self._emit("orders", "UPDATE", order.row(with_bets=False))
+
+    def _emit(self, channel: str, event: str, payload: dict[str, Any]) -> None:
+        msg = VenueMessage(channel, event, payload)
+        for listener in self._listeners:
+            try:
+                listener(msg)
+            except Exception:  # a broken listener must not break the venue
+                logger.exception("paper venue listener failed on {} {}", channel, event)
+        if self._on_message is not None and self._outbox and self._drain_task is None:
+            self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the next flush() delivers
+
+        async def drain() -> None:
+            try:
+                await self.flush()
+            finally:
+                self._drain_task = None
+
+        self._drain_task = loop.create_task(drain())
+
+
+class OrderPriceQuotes:
+    """QuoteSource of the local ABP server: every targeted bookmaker (or `bookmakers`) offers
+    exactly the order's orderPrice, so a replay over HTTP fills as paper mode does."""
+
+    def __init__(self, bookmakers: Sequence[str] = ("paper",)) -> None:
+        self._bookmakers = tuple(bookmakers)
+
+    def quotes(self, order: dict) -> dict[str, float]:
+        raw = order.get("bookmakers")
+        books = [b.strip() for b in raw.split(",") if b.strip() and b.strip() != "*"] if raw else []
+        return {b: float(order["orderPrice"]) for b in (books or self._bookmakers)}
