@@ -67,6 +67,11 @@ class CommandAuth:
         self._now = now
         self._seen: OrderedDict[str, float] = OrderedDict()  # nonce -> wall time first seen
 
+    @property
+    def remembered(self) -> int:
+        """Nonces held against replays (bounded by the rate of commands over 2 * max_age_s)."""
+        return len(self._seen)
+
     def verify(self, command: str, payload: bytes, signature: str | None) -> dict[str, Any]:
         """The command's `args`. Raises CommandRefused with the reason."""
         if self._key is None:

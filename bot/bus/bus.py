@@ -144,14 +144,15 @@ class MqttBus:
         connected = False
         try:
             async with client:
-                connected = self.connected = True
-                self.sessions += 1
-                logger.info("mqtt bus connected to {}:{} (session {})",
-                            self._config.host, self._config.port, self.sessions)
+                connected = True
                 online = self._status("online")
                 await client.publish(online.topic, online.payload, qos=online.qos, retain=True)
                 if self._commands is not None:
                     await client.subscribe(self._topics.commands, qos=1)
+                self.connected = True  # ready: commands are subscribed
+                self.sessions += 1
+                logger.info("mqtt bus connected to {}:{} (session {})",
+                            self._config.host, self._config.port, self.sessions)
                 workers = [self._send_loop(client), self._receive_loop(client)]
                 if self._config.heartbeat_s > 0:
                     workers.append(self._heartbeat_loop())
