@@ -17,6 +17,7 @@ import aiomqtt
 import orjson
 
 import pytest
+from loguru import logger
 from pydantic import SecretStr
 
 from bot.bus.config import MqttConfig
@@ -147,3 +148,12 @@ def bus_config(broker: Broker, **overrides: Any) -> MqttConfig:
     }
     values.update(overrides)
     return MqttConfig(**values)
+
+
+@pytest.fixture
+def caplog_loguru() -> Iterator[list[str]]:
+    """The loguru lines logged during the test."""
+    lines: list[str] = []
+    sink = logger.add(lines.append, format="{level} {message}")
+    yield lines
+    logger.remove(sink)

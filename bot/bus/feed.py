@@ -1,0 +1,97 @@
+"""MqttFeed: normalised odds from any external scraper over MQTT (interfaces.md §1, a Feed;
+docs/mqtt.md, "Odds in").
+
+Subscribes `mqtt.feed.topic` (default `{prefix}/odds/in`), or `$share/{group}/{topic}` when
+`mqtt.feed.share_group` is set so several bot processes split the messages (MQTT v5 shared
+subscription: the broker hands each message to one member of the group). Malformed payloads
+are logged and counted, never fatal. Emits FeedStatus(connected=True) on every connect and
+FeedStatus(connected=False, stale=True) when the connection drops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+import orjson
+from loguru import logger
+
+from bot.bus.config import MqttConfig
+from bot.bus.connection import make_client, run_reconnecting
+from bot.bus.odds_in import OddsPayloadError, decode_item
+from bot.bus.topics import odds_topic
+from bot.clock import Clock
+from bot.types import FeedEvent, FeedStatus
+
+EmitFn = Callable[[FeedEvent], Awaitable[None]]  # as bot.feeds.base.EmitFn (interfaces.md §1)
+
+
+class MqttFeed:
+    def __init__(self, config: MqttConfig, clock: Clock, *, instance: str = "bot") -> None:
+        self._config = config
+        self._clock = clock
+        self._instance = instance
+        self.name = config.feed.name
+        self.topic = odds_topic(config.feed.topic, config.prefix)
+        group = config.feed.share_group
+        self.subscription = f"$share/{group}/{self.topic}" if group else self.topic
+        self.stats = {"messages": 0, "updates": 0, "malformed": 0, "emit_errors": 0, "sessions": 0}
+
+    async def run(self, emit: EmitFn) -> None:
+        """Receive until cancelled, reconnecting with backoff."""
+
+        async def session() -> None:
+            await self._session(emit)
+
+        await run_reconnecting(session, self._config, what="feed")
+
+    async def _session(self, emit: EmitFn) -> None:
+        client = make_client(self._config, role="feed", instance=self._instance)
+        connected = False
+        try:
+            async with client:
+                connected = True
+                await client.subscribe(self.subscription, qos=self._config.feed.qos)
+                self.stats["sessions"] += 1
+                logger.info("mqtt feed {} subscribed to {}", self.name, self.subscription)
+                await self._emit(emit, FeedStatus(self.name, self._clock.now(), connected=True, stale=False))
+                async for message in client.messages:
+                    await self._on_message(emit, message)
+        except (aiomqtt.MqttError, OSError) as exc:
+            if not connected:
+                raise
+            logger.warning("mqtt feed {} connection lost: {}", self.name, exc)
+            await self._emit(emit, FeedStatus(self.name, self._clock.now(), connected=False,
+                                              stale=True, detail=str(exc)[:200]))
+
+    async def _on_message(self, emit: EmitFn, message: aiomqtt.Message) -> None:
+        self.stats["messages"] += 1
+        raw = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        try:
+            decoded = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self._malformed(message, raw, f"not JSON: {exc}")
+            return
+        items: list[Any] = decoded if isinstance(decoded, list) else [decoded]
+        received_at = self._clock.now()
+        for index, item in enumerate(items):
+            try:
+                update = decode_item(item, source=self.name, received_at=received_at)
+            except OddsPayloadError as exc:
+                self._malformed(message, orjson.dumps(item), f"item {index}: {exc}")
+                continue
+            self.stats["updates"] += 1
+            await self._emit(emit, update)
+
+    def _malformed(self, message: aiomqtt.Message, raw: bytes, reason: str) -> None:
+        self.stats["malformed"] += 1
+        logger.warning("mqtt feed {}: malformed odds on {} ({}): {!r:.200}",
+                       self.name, message.topic, reason, raw)
+
+    async def _emit(self, emit: EmitFn, event: Any) -> None:
+        try:
+            await emit(event)
+        except Exception:  # a downstream failure must not stop the feed
+            self.stats["emit_errors"] += 1
+            logger.exception("mqtt feed {}: emit failed for {!r:.200}", self.name, event)
