@@ -278,6 +278,7 @@ class PaperVenue:
         Raises:
             KeyError: unknown bet. ValueError: bet not CONFIRMED, or CASHOUT without amount.
         """
+        status = SettlementStatus(status)
         bet = self._bets[bet_id]
         if bet.status is not BetStatus.CONFIRMED:
             raise ValueError(f"bet {bet_id} is {bet.status}, only CONFIRMED bets settle")
@@ -297,7 +298,7 @@ class PaperVenue:
         now = self._clock.now()
         for order in list(self._orders.values()):
             if order.status in (OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_FILLED) and (
-                order.expires_at > now
+                order.expires_at > now and not order.body.testOrder
             ):
                 self._fill(order, now)
             self._expire(order, now)
