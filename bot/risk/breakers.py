@@ -1,0 +1,115 @@
+"""Circuit breakers, per bookmaker and global (issue 5, build point 5).
+
+State machine (timed by the engine clock):
+    CLOSED --(N consecutive failures, or error rate >= threshold over the window)--> OPEN
+    OPEN --(cooldown elapsed)--> HALF_OPEN
+    HALF_OPEN --(one probe order allowed; success)--> CLOSED
+    HALF_OPEN --(probe fails)--> OPEN (cooldown restarts)
+A failure is a declined / rejected / failed order or bet; a success is a placed bet.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.clock import Clock
+from bot.risk.config import BreakerConfig
+
+
+class BreakerState(StrEnum):
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"
+
+
+class Breaker:
+    """One circuit breaker. `allow()` says whether an order may go; `begin_probe` marks the one
+    order a HALF_OPEN breaker lets through."""
+
+    def __init__(self, name: str, config: BreakerConfig, clock: Clock) -> None:
+        self.name = name
+        self._config = config
+        self._clock = clock
+        self._state = BreakerState.CLOSED
+        self._consecutive = 0
+        self._window: deque[tuple[datetime, bool]] = deque()  # (at, failed)
+        self.opened_at: datetime | None = None
+        self.probe: str | None = None  # signal_id of the half-open probe in flight
+        self.trips = 0
+
+    @property
+    def state(self) -> BreakerState:
+        """Current state; OPEN turns HALF_OPEN once the cooldown has elapsed on the clock."""
+        if (
+            self._state is BreakerState.OPEN
+            and self.opened_at is not None
+            and self._clock.now() >= self.opened_at + timedelta(seconds=self._config.cooldown_seconds)
+        ):
+            self._state = BreakerState.HALF_OPEN
+        return self._state
+
+    def allow(self) -> bool:
+        state = self.state
+        return state is BreakerState.CLOSED or (state is BreakerState.HALF_OPEN and self.probe is None)
+
+    def begin_probe(self, signal_id: str) -> None:
+        if self.state is BreakerState.HALF_OPEN:
+            self.probe = signal_id
+
+    def end_probe(self, signal_id: str) -> None:
+        """The probe order ended without an outcome (cancelled, expired): allow another probe."""
+        if self.probe == signal_id:
+            self.probe = None
+
+    def _prune(self, now: datetime) -> None:
+        horizon = now - timedelta(seconds=self._config.window_seconds)
+        while self._window and self._window[0][0] < horizon:
+            self._window.popleft()
+
+    def record(self, failed: bool) -> None:
+        now = self._clock.now()
+        self._window.append((now, failed))
+        self._prune(now)
+        state = self.state
+        self.probe = None
+        if not failed:
+            self._consecutive = 0
+            if state is BreakerState.HALF_OPEN:
+                self._close()
+            return
+        self._consecutive += 1
+        if state is BreakerState.HALF_OPEN:
+            self._open(now)
+        elif state is BreakerState.CLOSED and self._tripped():
+            self._open(now)
+
+    def _tripped(self) -> bool:
+        cfg = self._config
+        if self._consecutive >= cfg.max_consecutive_failures:
+            return True
+        if len(self._window) < cfg.min_samples:
+            return False
+        failures = sum(1 for _, f in self._window if f)
+        return failures / len(self._window) >= cfg.error_rate
+
+    def _open(self, now: datetime) -> None:
+        self._state = BreakerState.OPEN
+        self.opened_at = now
+        self.trips += 1
+
+    def _close(self) -> None:
+        self._state = BreakerState.CLOSED
+        self.opened_at = None
+        self._consecutive = 0
+        self._window.clear()
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "state": self.state.value,
+            "consecutive_failures": self._consecutive,
+            "window_samples": len(self._window),
+            "opened_at": self.opened_at,
+            "trips": self.trips,
+        }

@@ -1,0 +1,43 @@
+"""Standard reason codes of risk decisions (issue 5, build point 5).
+
+A rejected or resized `Decision` carries one of these in `Decision.reason`; the ledger stores it
+in `decisions.reason`, so reports can count rejections per code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # stake and price of the signal itself
+    STAKE_BELOW_MIN = "STAKE_BELOW_MIN"
+    STAKE_ABOVE_MAX = "STAKE_ABOVE_MAX"
+    ODDS_OUT_OF_RANGE = "ODDS_OUT_OF_RANGE"
+    INVALID_SIGNAL = "INVALID_SIGNAL"  # non-positive stake, min_price above price, lay without price
+    SIGNAL_EXPIRED = "SIGNAL_EXPIRED"  # expires_at already passed on the engine clock
+    # the market right now (OddsBook)
+    PRICE_STALE = "PRICE_STALE"  # no fresh quote at any target bookmaker
+    SUSPENDED = "SUSPENDED"  # every target bookmaker has the selection suspended
+    PRICE_MOVED = "PRICE_MOVED"  # best usable quote is below the signal's min_price
+    DUPLICATE_SIGNAL = "DUPLICATE_SIGNAL"
+    # exposure caps (worst-case loss, open bets + in-flight orders)
+    EXPOSURE_SELECTION = "EXPOSURE_SELECTION"
+    EXPOSURE_FIXTURE = "EXPOSURE_FIXTURE"
+    EXPOSURE_BOOKMAKER = "EXPOSURE_BOOKMAKER"
+    EXPOSURE_STRATEGY = "EXPOSURE_STRATEGY"
+    EXPOSURE_TOTAL = "EXPOSURE_TOTAL"
+    # flow control
+    RATE_LIMIT = "RATE_LIMIT"
+    BREAKER_OPEN = "BREAKER_OPEN"
+    # trading state
+    LOSS_LIMIT = "LOSS_LIMIT"
+    DRAWDOWN = "DRAWDOWN"
+    TRADING_HALTED = "TRADING_HALTED"
+    REDUCING_ONLY = "REDUCING_ONLY"
+    EMERGENCY = "EMERGENCY"
+    KILL_SWITCH = "KILL_SWITCH"  # state_dir/KILL exists
+    # plumbing
+    UNMAPPED = "UNMAPPED"
+    GROUP_INCOMPLETE = "GROUP_INCOMPLETE"  # another leg of the same all-or-none group was rejected
+    RISK_UNAVAILABLE = "RISK_UNAVAILABLE"  # ledger or book could not answer: fail closed

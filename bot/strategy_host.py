@@ -1,0 +1,180 @@
+"""StrategyHost: runs the configured strategy instances (interfaces.md §4).
+
+It dispatches OddsUpdates only to strategies whose `Interests` match, routes execution events to
+the strategy that owns the order (by the ledger's order row), and collects the Signals hooks
+return. A hook that raises or returns garbage is logged and counted; the loop keeps running.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from bot.clock import Clock
+from bot.strategies_loader import StrategyLoadError, resolve_class, validate_params
+from bot.strategy import Interests, Strategy, StrategyContext
+from bot.types import ExecutionEvent, Fill, OddsUpdate, OrderUpdate, Settlement, Signal
+
+if TYPE_CHECKING:
+    from bot.config import StrategySpec
+    from bot.ledger.models import OrderRow
+    from bot.ledger.store import Ledger
+    from bot.market.book import OddsBook
+
+
+@dataclass(slots=True)
+class _Instance:
+    strategy: Strategy
+    interests: Interests
+
+
+class StrategyHost:
+    """The loaded strategy instances, keyed by their unique config name."""
+
+    def __init__(self, instances: dict[str, Strategy], *, ledger: Ledger | None) -> None:
+        self._instances = {n: _Instance(s, s.interests()) for n, s in instances.items()}
+        self._ledger = ledger
+        self._pending: list[Signal] = []  # returned by order/fill/settlement hooks
+        self.errors: Counter[str] = Counter()  # strategy name -> hook failures
+
+    @classmethod
+    def load(
+        cls,
+        specs: list[StrategySpec],
+        *,
+        book: OddsBook,
+        clock: Clock,
+        ledger: Ledger | None,
+        strategy_dirs: list[Path] | None = None,
+    ) -> StrategyHost:
+        """Instantiate every enabled spec (several instances of one class may differ in name and
+        params).
+
+        Raises:
+            StrategyLoadError: with one line per problem, over all specs.
+        """
+        lines: list[str] = []
+        instances: dict[str, Strategy] = {}
+        for spec in specs:
+            if not spec.enabled:
+                continue
+            try:
+                klass = resolve_class(spec.name, spec.path, strategy_dirs)
+                params = validate_params(spec.name, klass, spec.params)
+                ctx = StrategyContext(spec.name, params, book=book, clock=clock, ledger=ledger)
+                instances[spec.name] = klass(ctx)
+            except StrategyLoadError as exc:
+                lines.extend(exc.lines)
+            except Exception as exc:  # a user's __init__ failing
+                lines.append(f"strategy '{spec.name}': constructor failed: {type(exc).__name__}: {exc}")
+        if lines:
+            raise StrategyLoadError(lines)
+        return cls(instances, ledger=ledger)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._instances)
+
+    def strategy(self, name: str) -> Strategy:
+        return self._instances[name].strategy
+
+    async def _call(self, name: str, hook: str, **kwargs: Any) -> list[Signal]:
+        strategy = self._instances[name].strategy
+        try:
+            result = getattr(strategy, hook)(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            self.errors[name] += 1
+            logger.opt(exception=True).bind(strategy=name).error("strategy hook {} failed", hook)
+            return []
+        return self._signals(name, hook, result)
+
+    def _signals(self, name: str, hook: str, result: Any) -> list[Signal]:
+        if result is None:
+            return []
+        items: Iterable[Any] = [result] if isinstance(result, Signal) else result
+        out: list[Signal] = []
+        try:
+            for item in items:
+                if isinstance(item, Signal) and item.strategy == name:
+                    out.append(item)
+                else:
+                    self.errors[name] += 1
+                    logger.bind(strategy=name).error(
+                        "{} returned {!r:.200}, not a Signal of this strategy; dropped", hook, item
+                    )
+        except TypeError:
+            self.errors[name] += 1
+            logger.bind(strategy=name).error("{} returned {!r:.200}; expected Signals", hook, result)
+        return out
+
+    def _take_pending(self) -> list[Signal]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    async def start(self) -> None:
+        for name in self._instances:
+            self._pending.extend(await self._call(name, "on_start"))
+
+    async def on_odds(self, update: OddsUpdate) -> list[Signal]:
+        """Signals from every strategy whose interests match `update` (plus pending ones)."""
+        out = self._take_pending()
+        for name, inst in self._instances.items():
+            if inst.interests.matches(update):
+                out.extend(await self._call(name, "on_odds", update=update))
+        return out
+
+    async def on_timer(self) -> list[Signal]:
+        out = self._take_pending()
+        for name, inst in self._instances.items():
+            out.extend(await self._call(name, "on_timer", now=inst.strategy.ctx.now()))
+        return out
+
+    def _order(self, request_uuid: str) -> OrderRow | None:
+        if self._ledger is None:
+            return None
+        try:
+            return self._ledger.get_order(request_uuid)
+        except Exception:
+            logger.opt(exception=True).error("ledger lookup of order {} failed", request_uuid)
+            return None
+
+    async def on_execution_event(self, event: ExecutionEvent) -> None:
+        """Route an OrderUpdate / Fill / Settlement to the strategy that owns the order; the
+        Signals its hook returns come out of the next `on_odds` / `on_timer`."""
+        order = self._order(event.request_uuid)
+        name = order.strategy if order is not None else None
+        if name is None or name not in self._instances:
+            logger.debug("execution event for unknown order {}: not routed", event.request_uuid)
+            return
+        if isinstance(event, OrderUpdate):
+            self._pending.extend(await self._call(name, "on_order_update", update=event, order=order))
+        elif isinstance(event, Fill):
+            self._pending.extend(await self._call(name, "on_fill", fill=event, order=order))
+        elif isinstance(event, Settlement):
+            self._pending.extend(
+                await self._call(name, "on_settlement", settlement=event, order=order)
+            )
+
+    async def stop(self) -> None:
+        for name in self._instances:
+            await self._call(name, "on_stop")
+
+    def reload_params(self, name: str, params: dict[str, Any]) -> None:
+        """Validate and swap one instance's params (interests are re-read).
+
+        Raises:
+            StrategyLoadError: unknown strategy name or invalid params (one line each).
+        """
+        inst = self._instances.get(name)
+        if inst is None:
+            raise StrategyLoadError([f"strategy '{name}': not loaded (loaded: {', '.join(self._instances)})"])
+        inst.strategy.ctx.params = validate_params(name, type(inst.strategy), params)
+        inst.interests = inst.strategy.interests()
