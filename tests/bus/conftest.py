@@ -4,6 +4,7 @@ and restarted on the same port (the reconnect test)."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import shutil
 import socket
 import subprocess
@@ -33,13 +34,13 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None, tls: bool = False) -> None:
         self.port = free_port()
         self.host = "127.0.0.1"
         self.log = workdir / "mosquitto.log"
         self.conf = workdir / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", f"log_dest file {self.log}",
-                 "log_type all"]
+                 "log_type all", f"user {getpass.getuser()}"]  # as root it would switch to `mosquitto`
         if users:
             passwd = workdir / "passwd"
             passwd.write_text("")
@@ -48,6 +49,16 @@ class Broker:
             lines += ["allow_anonymous false", f"password_file {passwd}"]
         else:
             lines.append("allow_anonymous true")
+        self.cert: Path | None = None
+        if tls:  # a self-signed certificate for 127.0.0.1, also the client's CA file
+            self.cert, key = workdir / "server.crt", workdir / "server.key"
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                 "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                 "-keyout", str(key), "-out", str(self.cert)],
+                check=True, capture_output=True,
+            )
+            lines += [f"certfile {self.cert}", f"keyfile {key}"]
         self.conf.write_text("\n".join(lines) + "\n")
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -83,7 +94,8 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 @pytest.fixture
 def auth_broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path, users={"bot": "s3cret-pass"})
+    """Password file (user `bot`, password `s3cret-pass`) and TLS with a self-signed cert."""
+    b = Broker(tmp_path, users={"bot": "s3cret-pass"}, tls=True)
     b.start()
     yield b
     b.kill()
