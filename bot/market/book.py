@@ -48,16 +48,17 @@ class Quote:
 class _Entry:
     """Mutable state behind a quote (one per selection and bookmaker); shared by both indexes."""
 
-    __slots__ = ("price", "american", "suspended", "updated_at", "seen_at", "generation", "source")
+    __slots__ = ("price", "american", "suspended", "updated_at", "seen_at", "generation", "source", "feed")
 
-    def __init__(self, update: OddsUpdate, generation: int) -> None:
+    def __init__(self, update: OddsUpdate, feed: _Source) -> None:
         self.price = update.price
         self.american = update.american
         self.suspended = update.suspended
         self.updated_at = update.received_at
         self.seen_at = update.received_at
-        self.generation = generation
+        self.generation = feed.generation
         self.source = update.source
+        self.feed = feed
 
 
 class _Source:
@@ -103,52 +104,59 @@ class OddsBook:
         `OddsUpdate` upserts one quote; `BookCleared` forgets the matching quotes of its source;
         `FeedStatus` marks the source stale (stale=True) or confirms it alive.
         """
-        if type(event) is OddsUpdate:
-            return self._apply_update(event)
-        if isinstance(event, BookCleared):
-            return self._clear(event)
-        if isinstance(event, FeedStatus):
-            self._status(event)
-        return False
-
-    def _apply_update(self, update: OddsUpdate) -> bool:
-        selection = update.selection
+        if type(event) is not OddsUpdate:
+            if isinstance(event, BookCleared):
+                return self._clear(event)
+            if isinstance(event, FeedStatus):
+                self._status(event)
+            return False
+        # The hot path (one call per outcome update), kept inline.
+        selection = event.selection
         hit = self._by_id.get(id(selection))
         if hit is not None and hit[0] is selection:
             books = hit[1]
         else:
-            books = self._by_selection.get(selection)
-            if books is None:
-                books = self._by_selection[selection] = {}
-                self._unindexed.add(selection)
-            if len(self._by_id) > 2 * len(self._by_selection) + 10_000:
-                self._by_id.clear()  # a feed that builds new Selection objects per update
-            self._by_id[id(selection)] = (selection, books)
-        source = self._sources.get(update.source)
-        if source is None:
-            source = self._sources[update.source] = _Source()
-        entry = books.get(update.bookmaker)
+            books = self._books(selection)
+        entry = books.get(event.bookmaker)
         if entry is None:
-            entry = books[update.bookmaker] = _Entry(update, source.generation)
-            self._tree_slot(selection, update.bookmaker)[selection.outcome] = entry
+            entry = books[event.bookmaker] = _Entry(event, self._source(event.source))
+            self._tree_slot(selection, event.bookmaker)[selection.outcome] = entry
             return True
-        entry.seen_at = update.received_at
-        entry.generation = source.generation
-        entry.source = update.source
-        if entry.price == update.price and entry.suspended == update.suspended:
+        if entry.source != event.source:  # another feed now prices this bookmaker
+            entry.source, entry.feed = event.source, self._source(event.source)
+        entry.seen_at = event.received_at
+        entry.generation = entry.feed.generation
+        if entry.price == event.price and entry.suspended == event.suspended:
             return False
-        entry.price = update.price
-        entry.american = update.american
-        entry.suspended = update.suspended
-        entry.updated_at = update.received_at
+        entry.price = event.price
+        entry.american = event.american
+        entry.suspended = event.suspended
+        entry.updated_at = event.received_at
         return True
+
+    def _source(self, name: str) -> _Source:
+        source = self._sources.get(name)
+        if source is None:
+            source = self._sources[name] = _Source()
+        return source
+
+    def _books(self, selection: Selection) -> dict[str, _Entry]:
+        """The bookmaker -> entry dict of a selection (created if new), registered by id."""
+        books = self._by_selection.get(selection)
+        if books is None:
+            books = self._by_selection[selection] = {}
+            self._unindexed.add(selection)
+        if len(self._by_id) > 2 * len(self._by_selection) + 10_000:
+            self._by_id.clear()  # a feed that builds new Selection objects per update
+        self._by_id[id(selection)] = (selection, books)
+        return books
 
     def _tree_slot(self, selection: Selection, bookmaker: str) -> dict[str, _Entry]:
         markets = self._tree.setdefault(selection.fixture, {})
         return markets.setdefault(selection.market, {}).setdefault(bookmaker, {})
 
     def _status(self, status: FeedStatus) -> None:
-        source = self._sources.setdefault(status.source, _Source())
+        source = self._source(status.source)
         if status.stale:
             source.generation += 1
         elif status.connected and status.at > source.alive_at:
@@ -195,7 +203,7 @@ class OddsBook:
     # -- queries -----------------------------------------------------------------------------
 
     def _quote(self, bookmaker: str, entry: _Entry, now: datetime) -> Quote:
-        source = self._sources[entry.source]
+        source = entry.feed
         stale = entry.generation < source.generation or (
             now - max(entry.seen_at, source.alive_at) > self._stale_after
         )

@@ -1,0 +1,350 @@
+"""BoltOdds wire frames -> normalised feed events (reference/boltodds.md §3-§9).
+
+`BoltOddsDecoder.decode(frame, received_at)` turns one WebSocket text frame (one JSON object or
+an array of them) into `OddsUpdate` / `BookCleared` / `FeedStatus` events. Its output depends
+only on the frame and `received_at`; its caches (fixtures, selections, odds strings) only make
+it fast. It never raises on bad input: bad frames, messages and outcomes are logged and counted
+in `stats` and the rest of the frame is kept.
+
+`BoltOddsStream` adds the one piece of state the protocol needs: `initial_state`, `game_added`
+and `game_update` REPLACE a (sportsbook, game) outcome set, so outcomes missing from the new set
+are emitted as suspended updates.
+
+Mapping (interfaces.md §1): sport = data.sport, home/away = data.home_team/away_team,
+start_time = info.when read as US Eastern; market type from outcome_name (quarter, half and set
+prefixes give the period); spread line = HOME handicap; outcome home/away/over/under or target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from operator import attrgetter
+
+from bot.feeds.base import FeedStats
+from bot.feeds.normalise import LineError, eastern_start, market_key, outcome_name
+from bot.market.odds import OddsError, american_to_decimal
+from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, OddsUpdate, Selection
+
+SOURCE = "boltodds"
+REPLACE_ACTIONS = frozenset({"initial_state", "game_added", "game_update"})
+DATA_ACTIONS = REPLACE_ACTIONS | {"line_update"}
+QUIET_ACTIONS = frozenset({"socket_connected", "subscription_updated"})
+DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024  # batched frames reach tens of MiB (reference §1)
+
+# outcome key -> (outcome_name, outcome_line, outcome_over_under, outcome_target, selection)
+_Cached = tuple[object, object, object, object, Selection]
+
+
+class _UpdateBuilder:
+    """Builds an `OddsUpdate` ~5x faster than its constructor, for the decode hot path.
+
+    A frozen dataclass's generated __init__ routes every field through object.__setattr__,
+    and decoding builds one update per outcome (bench/feed_throughput.py). This class has the
+    same slots in the same order, so after plain assignments the object can become a genuine
+    `OddsUpdate` (frozen from then on). `_make_update` checks the trick at import and falls
+    back to the constructor if OddsUpdate's layout ever changes.
+    """
+
+    __slots__ = ("source", "bookmaker", "selection", "price", "american", "suspended",
+                 "feed_time", "received_at", "feed_ids")
+
+    def __init__(
+        self, source: str, bookmaker: str, selection: Selection, price: float | None,
+        american: int | None, suspended: bool, feed_time: datetime, received_at: datetime,
+        feed_ids: dict[str, str],
+    ) -> None:
+        self.source = source
+        self.bookmaker = bookmaker
+        self.selection = selection
+        self.price = price
+        self.american = american
+        self.suspended = suspended
+        self.feed_time = feed_time
+        self.received_at = received_at
+        self.feed_ids = feed_ids
+        self.__class__ = OddsUpdate  # type: ignore[assignment]
+
+
+def _make_update() -> Callable[..., OddsUpdate]:
+    probe = (SOURCE, "book", None, 2.0, 100, False, datetime.min, datetime.min, {})
+    try:
+        built = _UpdateBuilder(*probe)  # type: ignore[arg-type]
+    except TypeError:  # layouts differ
+        return OddsUpdate
+    ok = type(built) is OddsUpdate and built == OddsUpdate(*probe)  # type: ignore[arg-type, comparison-overlap]
+    return _UpdateBuilder if ok else OddsUpdate  # type: ignore[return-value]
+
+
+_update = _make_update()
+_selection_of = attrgetter("selection")
+
+
+class _Fixture:
+    """Decoded once per (sportsbook, game): the fixture key, its feed ids, and the selection
+    of each outcome key with the fields it was built from (a key whose fields change is
+    rebuilt: keys are opaque merge ids, the meaning is in the fields; reference §7)."""
+
+    __slots__ = ("key", "feed_ids", "selections")
+
+    def __init__(self, key: FixtureKey, feed_ids: dict[str, str]) -> None:
+        self.key = key
+        self.feed_ids = feed_ids
+        self.selections: dict[str, _Cached] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Replace:
+    """A full outcome set of one (sportsbook, fixture): its updates are events[start:end]."""
+
+    bookmaker: str
+    fixture: FixtureKey
+    start: int
+    end: int
+    at: datetime
+
+
+class BoltOddsDecoder:
+    """Decodes BoltOdds frames; see the module docstring. `stats` counts frames, messages,
+    updates and bad input by kind."""
+
+    def __init__(
+        self,
+        source: str = SOURCE,
+        stats: FeedStats | None = None,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+    ) -> None:
+        self.source = source
+        self.stats = stats if stats is not None else FeedStats(source)
+        self.max_frame_bytes = max_frame_bytes
+        self._fixtures: dict[tuple[object, ...], _Fixture] = {}
+        self._odds: dict[object, tuple[float, int]] = {}
+
+    def decode(self, frame: str | bytes, received_at: datetime) -> list[FeedEvent]:
+        """All events of one frame, in wire order (see the module docstring)."""
+        return self.decode_with_replaces(frame, received_at)[0]
+
+    def decode_with_replaces(
+        self, frame: str | bytes, received_at: datetime
+    ) -> tuple[list[FeedEvent], list[Replace]]:
+        """Events of one frame plus the full outcome sets it carried (for `BoltOddsStream`)."""
+        stats = self.stats
+        stats["frames"] += 1
+        if len(frame) > self.max_frame_bytes:
+            stats.bad("oversized", f"{len(frame)} > {self.max_frame_bytes} bytes", frame)
+            return [], []
+        try:
+            parsed = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            if frame in ("ping", b"ping"):  # a bare text keep-alive (reference §2)
+                stats["pings"] += 1
+                return [self._alive(received_at)], []
+            stats.bad("malformed_json", str(exc), frame)
+            return [], []
+        events: list[FeedEvent] = []
+        replaces: list[Replace] = []
+        for message in parsed if isinstance(parsed, list) else (parsed,):
+            stats["messages"] += 1
+            try:
+                self._message(message, received_at, events, replaces)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                stats.bad("missing_field", f"{type(exc).__name__}: {exc}", message)
+        return events, replaces
+
+    def _alive(self, at: datetime) -> FeedStatus:
+        return FeedStatus(self.source, at, connected=True, stale=False, detail="ping")
+
+    def _message(
+        self, message: object, received_at: datetime, out: list[FeedEvent], replaces: list[Replace]
+    ) -> None:
+        if not isinstance(message, dict):
+            raise TypeError(f"a message must be an object, got {type(message).__name__}")
+        action = message["action"]
+        if action in DATA_ACTIONS:
+            self._data(action, message, received_at, out, replaces)
+        elif action == "ping":
+            self.stats["pings"] += 1
+            out.append(self._alive(received_at))
+        elif action in ("book_clear", "sport_clear", "game_removed"):
+            out.append(self._cleared(action, message["data"], received_at))
+        elif action == "error":
+            self.stats.bad("server_error", str(message.get("message", "")), message)
+        elif action not in QUIET_ACTIONS:
+            self.stats.bad("unknown_action", repr(action), message)
+
+    def _cleared(self, action: str, data: dict, at: datetime) -> BookCleared:
+        """book_clear / sport_clear / game_removed (reference §4, §9); `{}` where unset."""
+        book = data.get("sportsbook")
+        bookmaker = book if isinstance(book, str) and book else None
+        if action == "book_clear":
+            if bookmaker is None:
+                raise KeyError("book_clear without data.sportsbook")
+            return BookCleared(self.source, at, bookmaker=bookmaker)
+        if action == "sport_clear":
+            sport = data["sport"]
+            if not isinstance(sport, str) or not sport:
+                raise KeyError("sport_clear without data.sport")
+            return BookCleared(self.source, at, bookmaker=bookmaker, sport=sport)
+        if bookmaker is None:
+            raise KeyError("game_removed without data.sportsbook")
+        return BookCleared(self.source, at, bookmaker=bookmaker, fixture=self._fixture(data).key)
+
+    def _fixture(self, data: dict) -> _Fixture:
+        info = data["info"]
+        sport, home, away, when = data["sport"], data["home_team"], data["away_team"], info["when"]
+        cache_key = (data["sportsbook"], sport, home, away, when, data.get("universal_game_id"))
+        fixture = self._fixtures.get(cache_key)
+        if fixture is None:
+            if not all(isinstance(v, str) and v for v in (sport, home, away, when)):
+                raise TypeError("sport, home_team, away_team and info.when must be non-empty strings")
+            ids = {"boltodds_game": str(data.get("game", ""))}
+            for name, value in (
+                ("universal_game_id", data.get("universal_game_id")),
+                ("boltodds_event_id", info.get("id", info.get("game_id"))),
+            ):
+                if value is not None:
+                    ids[name] = str(value)
+            fixture = _Fixture(FixtureKey(sport, home, away, eastern_start(when)), ids)
+            if len(self._fixtures) > 50_000:
+                self._fixtures.clear()  # bound the cache on a long-running feed
+            self._fixtures[cache_key] = fixture
+        return fixture
+
+    def _data(
+        self,
+        action: str,
+        message: dict,
+        received_at: datetime,
+        out: list[FeedEvent],
+        replaces: list[Replace],
+    ) -> None:
+        data = message["data"]
+        bookmaker = data["sportsbook"]
+        if not isinstance(bookmaker, str) or not bookmaker:
+            raise TypeError("data.sportsbook must be a non-empty string")
+        outcomes = data["outcomes"]
+        if not isinstance(outcomes, dict):
+            raise TypeError("data.outcomes must be an object")
+        fixture = self._fixture(data)
+        stamp = message.get("timestamp")
+        feed_time = datetime.fromisoformat(stamp) if isinstance(stamp, str) else received_at
+        if feed_time.tzinfo is None:
+            raise ValueError(f"timestamp without a zone: {stamp!r}")
+        selections = fixture.selections
+        odds_cache = self._odds
+        source, feed_ids = self.source, fixture.feed_ids
+        stats = self.stats
+        make, append = _update, out.append
+        start = len(out)
+        for key, outcome in outcomes.items():
+            try:
+                name, line = outcome["outcome_name"], outcome["outcome_line"]
+                over_under, target = outcome["outcome_over_under"], outcome["outcome_target"]
+                cached = selections.get(key)
+                if (
+                    cached is not None
+                    and cached[0] == name
+                    and cached[1] == line
+                    and cached[2] == over_under
+                    and cached[3] == target
+                ):
+                    selection = cached[4]
+                else:
+                    selection = self._selection(fixture, key, name, line, over_under, target)
+                odds = outcome["odds"]
+                if odds is None or odds == "":
+                    append(make(source, bookmaker, selection, None, None, True, feed_time, received_at, feed_ids))
+                    continue
+                priced = odds_cache.get(odds)
+                if priced is None:
+                    priced = self._price(odds)
+                append(make(source, bookmaker, selection, priced[0], priced[1], False, feed_time, received_at, feed_ids))
+            except (KeyError, TypeError, ValueError, AttributeError, OddsError, LineError) as exc:
+                stats.bad("bad_outcome", f"{key!r}: {type(exc).__name__}: {exc}", outcome)
+        stats["updates"] += len(out) - start
+        if action in REPLACE_ACTIONS:
+            replaces.append(Replace(bookmaker, fixture.key, start, len(out), received_at))
+
+    def _selection(
+        self, fixture: _Fixture, key: str, name: object, line: object, over_under: object,
+        target: object,
+    ) -> Selection:
+        home, away = fixture.key.home, fixture.key.away
+        if not isinstance(name, str) or not name:
+            raise TypeError("outcome_name must be a non-empty string")
+        if target is not None and not isinstance(target, str):
+            raise TypeError("outcome_target must be a string or null")
+        if over_under is not None and not isinstance(over_under, str):
+            raise TypeError("outcome_over_under must be a string or null")
+        outcome = outcome_name(target, over_under, home, away)
+        if outcome == "unknown":
+            outcome = str(key)  # no target, no over/under: the book's own outcome key
+        selection = Selection(fixture.key, market_key(name, line, target, home, away), outcome)
+        if len(fixture.selections) < 20_000:
+            fixture.selections[key] = (name, line, over_under, target, selection)
+        return selection
+
+    def _price(self, odds: object) -> tuple[float, int]:
+        """American odds (signed string or number) -> (decimal price, American int), cached.
+
+        Raises:
+            OddsError: not a price (e.g. "abc", "0", "+50").
+        """
+        price = american_to_decimal(odds)  # type: ignore[arg-type]
+        priced = (price, round(float(odds)))  # type: ignore[arg-type]
+        if len(self._odds) < 100_000:
+            self._odds[odds] = priced
+        return priced
+
+
+class BoltOddsStream:
+    """A decoder plus the replace state: for each (sportsbook, fixture) the selections of its
+    last full outcome set, so a replace suspends the ones that vanished (reference §9).
+    `book_clear` / `sport_clear` / `game_removed` forget the matching state."""
+
+    def __init__(self, decoder: BoltOddsDecoder | None = None) -> None:
+        self.decoder = decoder or BoltOddsDecoder()
+        self.stats = self.decoder.stats
+        # (bookmaker, fixture) -> the selections of its last full set, in wire order. Books
+        # re-send sets in the same order and the decoder reuses Selection objects, so an
+        # unchanged set compares equal by identity at C speed; only a changed set is diffed.
+        self._sets: dict[tuple[str, FixtureKey], list[Selection]] = {}
+
+    def decode(self, frame: str | bytes, received_at: datetime) -> list[FeedEvent]:
+        """Events of one frame, with suspended updates for outcomes a replace dropped."""
+        events, replaces = self.decoder.decode_with_replaces(frame, received_at)
+        if not replaces:
+            for ev in events:
+                if type(ev) is BookCleared:
+                    self._forget(ev)
+            return events
+        suspended: list[FeedEvent] = []
+        for rep in replaces:
+            fresh = list(map(_selection_of, events[rep.start : rep.end]))
+            old = self._sets.get((rep.bookmaker, rep.fixture))
+            self._sets[(rep.bookmaker, rep.fixture)] = fresh
+            if old is None or old == fresh:
+                continue
+            present = set(fresh)
+            suspended.extend(
+                OddsUpdate(self.decoder.source, rep.bookmaker, sel, None, None, True, rep.at, rep.at)
+                for sel in dict.fromkeys(old)
+                if sel not in present
+            )
+        for ev in events:
+            if type(ev) is BookCleared:
+                self._forget(ev)
+        events.extend(suspended)
+        return events
+
+    def _forget(self, cleared: BookCleared) -> None:
+        for bookmaker, fixture in list(self._sets):
+            if (
+                (cleared.bookmaker is None or bookmaker == cleared.bookmaker)
+                and (cleared.fixture is None or fixture == cleared.fixture)
+                and (cleared.sport is None or fixture.sport == cleared.sport)
+            ):
+                del self._sets[(bookmaker, fixture)]
