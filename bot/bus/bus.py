@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from typing import Any
 
 import aiomqtt
@@ -26,6 +27,11 @@ from bot.bus.envelope import SCHEMA_VERSION, dumps, envelope
 from bot.bus.outbox import OutMessage, Outbox
 from bot.bus.topics import CRITICAL_KINDS, RETAINED_KINDS, Topics, valid_level
 from bot.clock import Clock
+from bot.types import Decision, ExecutionEvent, Fill, OrderUpdate, Settlement, Signal
+
+_EVENT_KIND: dict[type, str] = {
+    Signal: "signal", Decision: "decision", OrderUpdate: "order", Fill: "fill", Settlement: "settlement",
+}
 
 
 class MqttBus:
@@ -104,6 +110,12 @@ class MqttBus:
             retain=retain or kind in RETAINED_KINDS,
             qos=self._config.qos if critical else 0,  # droppable: fire and forget
         ))
+
+    def publish_event(self, event: Signal | Decision | ExecutionEvent) -> None:
+        """Publish a pipeline message under its kind: Signal -> signal, Decision -> decision,
+        OrderUpdate -> order, Fill -> fill, Settlement -> settlement; payload `{kind: event}`."""
+        kind = _EVENT_KIND[type(event)]
+        self.publish(kind, {kind: event})
 
     def health(self) -> dict[str, Any]:
         """Health figures (also the heartbeat's `bus` part)."""
@@ -200,7 +212,7 @@ class MqttBus:
             await asyncio.sleep(self._config.heartbeat_s)
 
 
-async def _first_failure(coros: list) -> None:
+async def _first_failure(coros: list[Coroutine[Any, Any, None]]) -> None:
     """Run `coros` until the first one raises; cancel the rest and re-raise it."""
     tasks = [asyncio.create_task(c) for c in coros]
     try:

@@ -95,6 +95,11 @@ async def run_reconnecting(
             before_sleep=before_sleep,
             sleep=asyncio.sleep,
         )
-        await retrying(session)
+        try:
+            await retrying(session)
+        except Exception:  # a bug, not the network: log it and start over rather than go silent
+            logger.exception("mqtt {} session crashed; restarting in {}s", what, config.reconnect_max_s)
+            await asyncio.sleep(config.reconnect_max_s)
+            continue
         # a session that connected then dropped: pause a jittered moment before reconnecting
         await asyncio.sleep(random.uniform(0, config.reconnect_min_s))

@@ -12,7 +12,7 @@ import jsonschema
 from bot.bus.bus import MqttBus
 from bot.bus.topics import EVENT_KINDS
 from bot.clock import ReplayClock, WallClock
-from bot.types import Fill, BetStatus, FixtureKey, MarketKey, Selection, Side, Signal
+from bot.types import BetStatus, Fill, FixtureKey, MarketKey, Selection, Side, Signal
 from tests.bus.conftest import Broker, Recorder, bus_config, wait_for
 
 ENVELOPE = {
@@ -44,8 +44,8 @@ async def test_every_event_kind_arrives_on_its_topic_with_a_valid_envelope(broke
         await bus.start()
         for kind in sorted(EVENT_KINDS):
             bus.publish(kind, {"n": kind})
-        bus.publish("signal", {"signal": _signal()})
-        bus.publish("fill", {"fill": Fill(7, "req-1", "pinnacle", Decimal("9.50"), 2.04, BetStatus.PLACED, T0)})
+        bus.publish_event(_signal())
+        bus.publish_event(Fill(7, "req-1", "pinnacle", Decimal("9.50"), 2.04, BetStatus.PLACED, T0))
         await wait_for(lambda: len([m for m in rec.messages if m.topic != "t/bot1/status"]) >= 11,
                        what="11 events")
         await bus.stop()
