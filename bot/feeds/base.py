@@ -62,4 +62,4 @@ class FeedStats(Counter[str]):
         return sum(v for k, v in self.items() if k not in _GOOD)
 
 
-_GOOD = frozenset({"frames", "messages", "updates", "reconnects", "polls", "pings"})
+_GOOD = frozenset({"frames", "messages", "updates", "reconnects", "polls", "pings", "snapshots"})
