@@ -112,4 +112,5 @@ class Breaker:
             "window_samples": len(self._window),
             "opened_at": self.opened_at,
             "trips": self.trips,
+            "probe_in_flight": self.probe,
         }
