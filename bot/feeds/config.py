@@ -27,6 +27,11 @@ class BoltOddsConfig(Section):
     games: list[str] = []
     markets: list[str] = []
     record_to: Path | None = None
+    reconnect_initial_seconds: float = Field(1.0, gt=0, description="First reconnect backoff (jittered, doubling)")
+    reconnect_max_seconds: float = Field(60.0, gt=0, description="Reconnect backoff ceiling")
+    dead_after_seconds: float = Field(60.0, gt=0, description="No frame for this long = dead connection")
+    max_frame_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Larger frames are logged and dropped")
+    check_filters: bool = Field(True, description="Warn at start when a filter name is not in get_info/get_markets")
 
 
 class OddsApiConfig(Section):
@@ -38,6 +43,11 @@ class OddsApiConfig(Section):
     bookmakers: list[str] = []
     poll_seconds: float = Field(300.0, gt=0)
     record_to: Path | None = None
+    odds_format: Literal["american", "decimal"] = "american"
+    requests_reserve: int = Field(
+        5, ge=0, description="Stop polling while x-requests-remaining is at or below this"
+    )
+    timeout_seconds: float = Field(20.0, gt=0)
 
 
 class FeedsConfig(Section):

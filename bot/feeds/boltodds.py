@@ -1,0 +1,147 @@
+"""The live BoltOdds WebSocket feed (seeds/boltodds-feed.txt; reference/boltodds.md §1-§4).
+
+One session: connect to `{url}?key=...` (no frame-size limit: batched frames reach tens of
+MiB), wait for `socket_connected`, send the subscription with the configured filters, then
+decode every frame into events. A session ends on any connection error, a close, or
+`dead_after_seconds` without a frame (the server pings every 15-20 s). The feed then emits
+`FeedStatus(stale=True)` (the book stops trusting this feed's prices until the snapshot after
+the resubscription re-sends them), waits a jittered exponential backoff (tenacity) and starts
+a new session. A session that got data resets the backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from urllib.parse import quote
+
+import orjson
+from loguru import logger
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, WebSocketException
+
+from bot.clock import Clock
+from bot.feeds.base import EmitFn, FeedStats, truncate
+from bot.feeds.boltodds_decode import SOURCE, BoltOddsDecoder, BoltOddsStream
+from bot.feeds.boltodds_rest import BoltOddsRest, BoltOddsRestError, unknown_filters
+from bot.feeds.config import BoltOddsConfig
+from bot.feeds.recording import Recorder
+from bot.types import FeedStatus
+
+FILTERS = ("sports", "sportsbooks", "games", "markets")
+
+
+class SessionLost(Exception):
+    """The connection ended or went silent (the feed reconnects)."""
+
+
+class _HealthyEnd(Exception):
+    """A session that delivered data ended: reconnect with a fresh backoff."""
+
+
+RECONNECT_ON = (OSError, asyncio.TimeoutError, WebSocketException, InvalidHandshake, SessionLost)
+
+
+def subscribe_message(config: BoltOddsConfig) -> dict[str, object]:
+    """`{"action": "subscribe", "filters": {...}}` with only the filters that are set (an
+    absent filter means "all"; seeds/boltodds-feed.txt "Step 3")."""
+    filters = {name: list(getattr(config, name)) for name in FILTERS if getattr(config, name)}
+    return {"action": "subscribe", "filters": filters}
+
+
+class BoltOddsFeed:
+    """BoltOdds over WebSocket; see the module docstring. `stats` counts frames, updates,
+    reconnects and bad input; `subscriptions` counts subscribe messages sent."""
+
+    name = SOURCE
+
+    def __init__(self, config: BoltOddsConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.stats = FeedStats(SOURCE)
+        self._stream = BoltOddsStream(BoltOddsDecoder(SOURCE, self.stats, config.max_frame_bytes))
+        self._recorder = Recorder(config.record_to) if config.record_to else None
+        self.subscriptions = 0
+
+    @property
+    def _uri(self) -> str:
+        return f"{self.config.url}?key={quote(self.config.api_key.get_secret_value(), safe='')}"
+
+    async def run(self, emit: EmitFn) -> None:
+        """Stream until cancelled, reconnecting forever."""
+        if self.config.check_filters and any(getattr(self.config, f) for f in FILTERS):
+            await self._warn_unknown_filters()
+        try:
+            while True:
+                try:
+                    async for attempt in self._retrying():
+                        with attempt:
+                            await self._session(emit)
+                except _HealthyEnd:
+                    # Jitter so a fleet of bots does not reconnect in the same instant.
+                    await asyncio.sleep(random.uniform(0, self.config.reconnect_initial_seconds))
+        finally:
+            if self._recorder:
+                self._recorder.close()
+
+    def _retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            wait=wait_random_exponential(
+                multiplier=self.config.reconnect_initial_seconds, max=self.config.reconnect_max_seconds
+            ),
+            retry=retry_if_exception_type(RECONNECT_ON),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        logger.warning("boltodds: connection failed ({}); retry {} in {:.1f} s",
+                       truncate(exc), state.attempt_number, wait)
+
+    async def _warn_unknown_filters(self) -> None:
+        try:
+            async with BoltOddsRest(self.config) as rest:
+                await unknown_filters(self.config, rest)
+        except BoltOddsRestError as exc:
+            logger.warning("boltodds: could not check the filters against the API: {}", exc)
+
+    async def _session(self, emit: EmitFn) -> None:
+        got_data = False
+        try:
+            async with connect(self._uri, max_size=None, open_timeout=self.config.dead_after_seconds) as ws:
+                ack = orjson.loads(await self._recv(ws))
+                if not (isinstance(ack, dict) and ack.get("action") == "socket_connected"):
+                    raise SessionLost(f"expected socket_connected, got {truncate(ack)}")
+                await ws.send(orjson.dumps(subscribe_message(self.config)).decode())
+                self.subscriptions += 1
+                logger.info("boltodds: connected and subscribed ({} filters)",
+                            len(subscribe_message(self.config)["filters"]))  # type: ignore[arg-type]
+                while True:
+                    frame = await self._recv(ws)
+                    received = self.clock.now()
+                    if self._recorder:
+                        self._recorder.write(received, SOURCE, frame)
+                    for event in self._stream.decode(frame, received):
+                        await emit(event)
+                    got_data = True
+        except (*RECONNECT_ON, orjson.JSONDecodeError) as exc:
+            self.stats["reconnects"] += 1
+            now = self.clock.now()
+            logger.warning("boltodds: session lost ({}); prices stale until the next snapshot", truncate(exc))
+            if self._recorder:
+                self._recorder.write(now, SOURCE, None, status="disconnected")
+            await emit(FeedStatus(SOURCE, now, connected=False, stale=True, detail=truncate(exc, 120)))
+            if got_data:
+                raise _HealthyEnd from exc
+            if isinstance(exc, orjson.JSONDecodeError):
+                raise SessionLost("unreadable handshake") from exc
+            raise
+
+    async def _recv(self, ws: object) -> str | bytes:
+        try:
+            return await asyncio.wait_for(ws.recv(), self.config.dead_after_seconds)  # type: ignore[attr-defined]
+        except TimeoutError:
+            raise SessionLost(f"no frame for {self.config.dead_after_seconds:.0f} s") from None
