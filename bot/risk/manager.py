@@ -526,8 +526,10 @@ class RiskManager:
             return
         self._exposure.set(key, res.scope, worst_case_loss(res.side, remaining, res.price))
 
-    def release(self, signal_id: str) -> None:
-        """Release an approval the engine will not submit (e.g. the executor refused it)."""
+    def release(self, signal_id: str, reason: str = "") -> None:
+        """Release an approval the engine will not submit (a broken group, a refused intent)."""
+        if signal_id in self._reservations:
+            logger.debug("risk: released {} ({})", signal_id, reason)
         self._release(signal_id)
 
     def _release(self, signal_id: str) -> None:
