@@ -283,9 +283,10 @@ class BoltServer:
 
     async def _send_filtered(self, client: _Client, frame: str, messages: list[Message]) -> None:
         seen = [m for m in (client.filters.message(m) for m in messages) if m is not None]
-        if not seen:
+        if messages and not seen:
             return
-        text = frame if seen == messages else orjson.dumps(seen if len(seen) > 1 else seen[0]).decode()
+        # Unreadable frames are relayed as recorded: the client must cope with them.
+        text = frame if not messages or seen == messages else orjson.dumps(seen if len(seen) > 1 else seen[0]).decode()
         try:
             await client.ws.send(text)
         except ConnectionClosed:

@@ -16,6 +16,7 @@ from bot.market.book import OddsBook
 from bot.types import BookCleared, FeedStatus, FixtureKey, MarketKey, OddsUpdate, Selection
 
 from .conftest import BOLT_SAMPLES, VIKINGS_GAME
+from .fuzz import mutate, mutations
 
 AT = datetime(2025, 9, 8, 10, 52, 40, tzinfo=UTC)
 VIKINGS = FixtureKey("NFL", "Chicago Bears", "Minnesota Vikings", datetime(2025, 9, 9, 0, 15, tzinfo=UTC))
@@ -162,37 +163,13 @@ def test_control_frames_and_bad_input_are_counted_not_raised(bolt_samples: dict)
     assert s["frames"] == len(frames) and s["pings"] == 1 and s.bad_total == 9
 
 
-def _mutations() -> st.SearchStrategy:
-    junk = st.one_of(
-        st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True), st.text(max_size=8),
-        st.just({}), st.just([]), st.just("abc"), st.just("+50"), st.just("0"), st.just("-0.5"),
-    )
-    return st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 10_000), junk), max_size=6)
-
-
-def _mutate(value: object, path: tuple[int, int], junk: object) -> object:
-    """Replace one node of the JSON tree (chosen by the two indices) with junk."""
-    if isinstance(value, dict) and value:
-        keys = list(value)
-        key = keys[path[0] % len(keys)]
-        out = dict(value)
-        out[key] = junk if path[1] % 3 == 0 else _mutate(value[key], (path[1], path[0] // 3), junk)
-        return out
-    if isinstance(value, list) and value:
-        out_l = list(value)
-        i = path[0] % len(value)
-        out_l[i] = _mutate(value[i], (path[1], path[0] // 3), junk)
-        return out_l
-    return junk
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_mutated_real_frames_never_raise(data: st.DataObject) -> None:
     samples = orjson.loads(BOLT_SAMPLES.read_bytes())
     frame: object = data.draw(st.sampled_from(samples["line_update"] + samples["game_update"]))
-    for a, b, junk in data.draw(_mutations()):
-        frame = _mutate(frame, (a, b), junk)
+    for a, b, junk in data.draw(mutations()):
+        frame = mutate(frame, (a, b), junk)
     raw = orjson.dumps(frame, option=orjson.OPT_NON_STR_KEYS)
     cut = data.draw(st.integers(0, len(raw)))
     stream = BoltOddsStream()

@@ -165,3 +165,23 @@ async def test_pings_keep_a_quiet_connection_alive_and_confirm_prices() -> None:
             assert server.connections == 1 and h.feed.stats["reconnects"] == 0
             alive = [e for e in h.events if isinstance(e, FeedStatus)]
             assert all(e.connected and not e.stale for e in alive)
+
+
+async def test_bad_frames_over_the_wire_are_counted_and_the_feed_keeps_running() -> None:
+    real = load_frames(BOLT_SAMPLES)
+    bad_odds = orjson.loads(real[-1])
+    key = next(iter(bad_odds["data"]["outcomes"]))
+    bad_odds["data"]["outcomes"][key]["odds"] = "abc"
+    junk = ["{not json", '{"action": "mystery"}', '{"action": "line_update"}', real[0],
+            orjson.dumps(bad_odds).decode(), '{"action": "error", "message": "overloaded"}']
+    async with BoltServer(junk + real[1:], ping_interval=None) as server:
+        cfg = config(server, max_frame_bytes=100_000)  # the Vikings initial_state is ~600 kB
+        with Harness(BoltOddsFeed(cfg, WallClock())) as h:
+            await until(lambda: server.finished.is_set() and h.book.quote(TARGU_UNDER, "bovada") is not None,
+                        "the good frames after the junk")
+            s = h.feed.stats
+            assert (s["malformed_json"], s["unknown_action"], s["missing_field"]) == (1, 1, 1)
+            assert (s["oversized"], s["bad_outcome"], s["server_error"]) == (1, 1, 1)
+            assert s["reconnects"] == 0 and server.connections == 1
+            # Everything else got through, the good outcomes of the bad-odds frame included.
+            assert s["updates"] == (1910 - 1784) + (len(bad_odds["data"]["outcomes"]) - 1)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.clock import ReplayClock
 from bot.feeds.boltodds_decode import BoltOddsStream
@@ -21,6 +23,7 @@ from bot.market.odds import OddsError
 from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsUpdate, Selection
 
 from .conftest import DATA
+from .fuzz import mutate, mutations
 
 FIRST3 = DATA / "oddsapi" / "nfl_snapshots_2025-11-16_first3.jsonl.gz"
 BUNDLED = Path(__file__).resolve().parents[2] / "bot" / "data" / "nfl_raw_snapshots_2025-11-16.jsonl.gz"
@@ -148,3 +151,23 @@ async def test_recording_round_trip_replays_like_the_live_decoder(tmp_path: Path
     assert got[: len(expected)] == expected
     assert got[len(expected)] == FeedStatus("boltodds", t0.replace(second=50), False, True, "disconnected")
     assert sum(isinstance(e, OddsUpdate) for e in got[len(expected) + 1 :]) == len(flat(first))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_real_snapshots_never_raise(data: st.DataObject) -> None:
+    """Mutated real responses (junk in any field, truncated bodies) through the differ."""
+    board = snapshots(FIRST3)[0]["data"][:3]
+    differ = OddsApiDiffer()
+    at = datetime(2025, 11, 16, 12, 40, tzinfo=UTC)
+    differ.snapshot(board, at)
+    mutated: object = board
+    for a, b, junk in data.draw(mutations()):
+        mutated = mutate(mutated, (a, b), junk)
+    raw = orjson.dumps(mutated, option=orjson.OPT_NON_STR_KEYS)
+    cut = data.draw(st.integers(0, len(raw)))
+    for body in (mutated, raw[:cut].decode("utf-8", "replace"), board):
+        for ev in differ.snapshot(body, at):
+            assert isinstance(ev, OddsUpdate | BookCleared | FeedStatus)
+            if isinstance(ev, OddsUpdate):
+                assert ev.suspended == (ev.price is None) and (ev.price is None or ev.price > 1.0)

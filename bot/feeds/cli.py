@@ -1,0 +1,147 @@
+"""`bot feeds ...`: BoltOdds discovery (get-info, get-games, get-markets), a filter check, and
+the local BoltOdds-protocol server for development (serve-boltodds)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+
+from bot.feeds.bolt_server import BoltServer, load_frames
+from bot.feeds.boltodds_rest import BoltOddsRest, BoltOddsRestError, unknown_filters
+from bot.feeds.config import BoltOddsConfig
+
+app = typer.Typer(help="Odds feeds: BoltOdds discovery and a local BoltOdds server.", no_args_is_help=True)
+console = Console()
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml with a feeds.boltodds section")]
+KeyOpt = Annotated[str | None, typer.Option("--key", envvar="BOLTODDS_API_KEY", help="API key (overrides the config)")]
+RestOpt = Annotated[str | None, typer.Option("--rest-url", help="REST base URL (default from the config)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print raw JSON")]
+CsvList = Annotated[str | None, typer.Option(help="comma-separated names, exactly as get-info lists them")]
+
+
+def _config(config: Path | None, key: str | None, rest_url: str | None) -> BoltOddsConfig:
+    from bot.config import ConfigError, load_settings
+
+    section: dict[str, Any] = {}
+    if config is not None or Path("config.yaml").is_file():
+        try:
+            settings = load_settings(config or Path("config.yaml"))
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        if settings.feeds.boltodds is not None:
+            section = settings.feeds.boltodds.model_dump()
+    if key:
+        section["api_key"] = SecretStr(key)
+    if rest_url:
+        section["rest_url"] = rest_url
+    if "api_key" not in section:
+        raise typer.BadParameter("no BoltOdds key: set feeds.boltodds.api_key, BOLTODDS_API_KEY or --key")
+    return BoltOddsConfig(**section)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _call(cfg: BoltOddsConfig, fn: Callable[[BoltOddsRest], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        async with BoltOddsRest(cfg) as rest:
+            return await fn(rest)
+
+    try:
+        return asyncio.run(go())
+    except BoltOddsRestError as exc:
+        console.print(f"[red]BoltOdds request failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command("get-info")
+def get_info(config: ConfigOpt = None, key: KeyOpt = None, rest_url: RestOpt = None, as_json: JsonOpt = False) -> None:
+    """Sports and sportsbooks you can subscribe to (exact filter names)."""
+    info = _call(_config(config, key, rest_url), lambda r: r.get_info())
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    for field in ("sports", "sportsbooks"):
+        console.print(f"[bold]{field}[/bold] ({len(info.get(field, []))}): " + ", ".join(info.get(field, [])))
+
+
+@app.command("get-games")
+def get_games(
+    config: ConfigOpt = None, key: KeyOpt = None, rest_url: RestOpt = None, sports: CsvList = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Games you can subscribe to (the keys are the exact `games` filter strings)."""
+    games = _call(_config(config, key, rest_url), lambda r: r.get_games(_split(sports)))
+    if as_json:
+        print(json.dumps(games, indent=2))
+        return
+    table = Table("game (filter string)", "sport", "when (US Eastern)", "universal id")
+    for name, game in sorted(games.items()):
+        table.add_row(name, str(game.get("sport", "")), str(game.get("when", "")), str(game.get("universal_id", "")))
+    console.print(table)
+
+
+@app.command("get-markets")
+def get_markets(
+    config: ConfigOpt = None, key: KeyOpt = None, rest_url: RestOpt = None, sports: CsvList = None,
+    sportsbooks: CsvList = None, as_json: JsonOpt = False,
+) -> None:
+    """Market names per sportsbook and sport (exact `markets` filter strings)."""
+    markets = _call(_config(config, key, rest_url), lambda r: r.get_markets(_split(sports), _split(sportsbooks)))
+    if as_json:
+        print(json.dumps(markets, indent=2))
+        return
+    table = Table("sportsbook", "sport", "markets")
+    for book, sports_ in sorted(markets.items()):
+        for sport, names in sorted(sports_.items()):
+            table.add_row(book, sport, ", ".join(names))
+    console.print(table)
+
+
+@app.command("check-filters")
+def check_filters(config: ConfigOpt = None, key: KeyOpt = None, rest_url: RestOpt = None) -> None:
+    """Report configured filter names the feed would silently ignore; exit 1 if any."""
+    cfg = _config(config, key, rest_url)
+    problems = _call(cfg, lambda r: unknown_filters(cfg, r))
+    for line in problems:
+        console.print(f"[yellow]ignored by the feed:[/yellow] {line}")
+    if problems:
+        raise typer.Exit(1)
+    console.print("all configured filter names exist")
+
+
+@app.command("serve-boltodds")
+def serve_boltodds(
+    recording: Annotated[Path, typer.Argument(help="our recording (.jsonl[.gz]) or a samples .json")],
+    host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="0 = a free port")] = 8765,
+    key: Annotated[str | None, typer.Option(help="require this key")] = None,
+    interval: Annotated[float, typer.Option(help="seconds between frames")] = 0.5,
+    ping_interval: Annotated[float, typer.Option(help="seconds between pings")] = 15.0,
+) -> None:
+    """Serve a recording with the BoltOdds protocol. Send SIGUSR1 to drop every connection."""
+
+    async def go() -> None:
+        async with BoltServer(load_frames(recording), host=host, port=port, api_key=key,
+                              interval=interval, ping_interval=ping_interval) as server:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGUSR1, lambda: loop.create_task(server.drop()))
+            console.print(f"serving {len(server.frames)} frames on {server.url} (REST {server.rest_url}); "
+                          "SIGUSR1 drops connections, Ctrl-C stops")
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
