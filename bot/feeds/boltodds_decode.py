@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from bot.feeds.base import FeedStats
 from bot.feeds.normalise import LineError, eastern_start, market_key, outcome_name
@@ -35,8 +35,9 @@ DATA_ACTIONS = REPLACE_ACTIONS | {"line_update"}
 QUIET_ACTIONS = frozenset({"socket_connected", "subscription_updated"})
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024  # batched frames reach tens of MiB (reference §1)
 
-# outcome key -> (outcome_name, outcome_line, outcome_over_under, outcome_target, selection)
-_Cached = tuple[object, object, object, object, Selection]
+# (outcome_name, outcome_line, outcome_over_under, outcome_target) of one outcome
+_Spec = tuple[object, object, object, object]
+_spec_of = itemgetter("outcome_name", "outcome_line", "outcome_over_under", "outcome_target")
 
 
 class _UpdateBuilder:
@@ -93,7 +94,7 @@ class _Fixture:
     def __init__(self, key: FixtureKey, feed_ids: dict[str, str]) -> None:
         self.key = key
         self.feed_ids = feed_ids
-        self.selections: dict[str, _Cached] = {}
+        self.selections: dict[str, tuple[_Spec, Selection]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,23 +238,16 @@ class BoltOddsDecoder:
         odds_cache = self._odds
         source, feed_ids = self.source, fixture.feed_ids
         stats = self.stats
-        make, append = _update, out.append
+        make, append, spec_of = _update, out.append, _spec_of
         start = len(out)
         for key, outcome in outcomes.items():
             try:
-                name, line = outcome["outcome_name"], outcome["outcome_line"]
-                over_under, target = outcome["outcome_over_under"], outcome["outcome_target"]
+                spec = spec_of(outcome)
                 cached = selections.get(key)
-                if (
-                    cached is not None
-                    and cached[0] == name
-                    and cached[1] == line
-                    and cached[2] == over_under
-                    and cached[3] == target
-                ):
-                    selection = cached[4]
+                if cached is not None and cached[0] == spec:
+                    selection = cached[1]
                 else:
-                    selection = self._selection(fixture, key, name, line, over_under, target)
+                    selection = self._selection(fixture, key, spec)
                 odds = outcome["odds"]
                 if odds is None or odds == "":
                     append(make(source, bookmaker, selection, None, None, True, feed_time, received_at, feed_ids))
@@ -268,10 +262,8 @@ class BoltOddsDecoder:
         if action in REPLACE_ACTIONS:
             replaces.append(Replace(bookmaker, fixture.key, start, len(out), received_at))
 
-    def _selection(
-        self, fixture: _Fixture, key: str, name: object, line: object, over_under: object,
-        target: object,
-    ) -> Selection:
+    def _selection(self, fixture: _Fixture, key: str, spec: _Spec) -> Selection:
+        name, line, over_under, target = spec
         home, away = fixture.key.home, fixture.key.away
         if not isinstance(name, str) or not name:
             raise TypeError("outcome_name must be a non-empty string")
@@ -284,7 +276,7 @@ class BoltOddsDecoder:
             outcome = str(key)  # no target, no over/under: the book's own outcome key
         selection = Selection(fixture.key, market_key(name, line, target, home, away), outcome)
         if len(fixture.selections) < 20_000:
-            fixture.selections[key] = (name, line, over_under, target, selection)
+            fixture.selections[key] = (spec, selection)
         return selection
 
     def _price(self, odds: object) -> tuple[float, int]:
