@@ -49,7 +49,7 @@ def build_report(db_path: Path) -> dict[str, Any]:
     """Read the ledger at `db_path` (read only). Raises FileNotFoundError if it does not exist."""
     if not db_path.is_file():
         raise FileNotFoundError(f"no ledger at {db_path}: run `bot run` first")
-    engine = create_engine(f"sqlite:///{db_path}?mode=ro", connect_args={"uri": True})
+    engine = create_engine(f"sqlite:///file:{db_path.resolve()}?mode=ro&uri=true")
     try:
         with Session(engine) as s:
             signals = s.exec(select(SignalRow.strategy, func.count()).group_by(SignalRow.strategy)).all()

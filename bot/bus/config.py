@@ -34,6 +34,7 @@ class MqttFeedConfig(Section):
     `mqtt.prefix`; with `share_group` set the feed subscribes `$share/{group}/{topic}` so the
     processes of one group split the messages between them (MQTT v5 shared subscription)."""
 
+    enabled: bool = Field(False, description="take odds from the bus (needs mqtt.enabled)")
     topic: str = "{prefix}/odds/in"
     share_group: str | None = None
     name: str = Field("mqtt", min_length=1, description="OddsUpdate.source / FeedStatus.source")

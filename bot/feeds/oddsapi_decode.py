@@ -78,11 +78,15 @@ class OddsApiDiffer:
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 self.stats.bad("bad_event", f"{type(exc).__name__}: {exc}", event)
                 continue
-            board[event_id] = (fixture, prices)
             old_fixture, old = self._board.get(event_id, (fixture, {}))
-            if old_fixture != fixture:  # kickoff moved: the selections changed keys
+            if (old_fixture.home, old_fixture.away) == (fixture.home, fixture.away):
+                # The API moves commence_time to the real kickoff; the game keeps the identity
+                # it was first seen with, so exposure per fixture is not split in two.
+                fixture, prices = old_fixture, _refixture(prices, old_fixture)
+            else:  # the event now names other teams: its old selections are gone
                 out.append(BookCleared(self.source, received_at, fixture=old_fixture))
                 old = {}
+            board[event_id] = (fixture, prices)
             ids = {"oddsapi_event_id": event_id}
             for (bookmaker, selection), priced in prices.items():
                 if old.get((bookmaker, selection)) != priced:
@@ -91,7 +95,8 @@ class OddsApiDiffer:
             out.extend(
                 OddsUpdate(self.source, bookmaker, selection, None, None, True, received_at,
                            received_at, ids)
-                for bookmaker, selection in old.keys() - prices.keys()
+                for bookmaker, selection in old
+                if (bookmaker, selection) not in prices  # dict order: replays are deterministic
             )
         out.extend(
             BookCleared(self.source, received_at, fixture=fixture)
@@ -141,3 +146,10 @@ class OddsApiDiffer:
                 prices[(bookmaker, selection)] = parse_price(o["price"], self.odds_format)
             except (KeyError, TypeError, ValueError, AttributeError, OddsError, LineError) as exc:
                 self.stats.bad("bad_outcome", f"{type(exc).__name__}: {exc}", o)
+
+
+def _refixture(prices: dict[tuple[str, Selection], Priced], fixture: FixtureKey) -> dict[tuple[str, Selection], Priced]:
+    """The same prices keyed by selections of `fixture` (a no-op when it is already theirs)."""
+    if all(sel.fixture is fixture or sel.fixture == fixture for _, sel in prices):
+        return prices
+    return {(bk, Selection(fixture, sel.market, sel.outcome)): p for (bk, sel), p in prices.items()}

@@ -117,10 +117,19 @@ async def test_replay_bundled_snapshot_file_drives_clock_and_book() -> None:
         before = {e["id"]: e["commence_time"] for e in a["data"]}
         after = {e["id"]: e["commence_time"] for e in b["data"]}
         gone += len(before.keys() - after.keys())
-        # The Odds API moves commence_time to the actual kickoff: the fixture key changes.
+        # The Odds API moves commence_time to the actual kickoff ...
         moved += sum(1 for i in before.keys() & after.keys() if before[i] != after[i])
     assert moved > 0
-    assert sum(isinstance(e, BookCleared) for _, e in seen) == gone + moved
+    # ... but a game keeps the identity it was first seen with: only games leaving the board
+    # are cleared, and the book keys every game by its first-seen kickoff.
+    assert sum(isinstance(e, BookCleared) for _, e in seen) == gone
+    first_seen: dict[str, str] = {}
+    for snap in raw:
+        for e in snap["data"]:
+            first_seen.setdefault(e["id"], e["commence_time"])
+    assert {f.start_time for f in book.fixtures()} == {
+        datetime.fromisoformat(first_seen[e["id"]]) for e in raw[-1]["data"]
+    }
     assert {f.home for f in book.fixtures()} == {e["home_team"] for e in raw[-1]["data"]}
     assert feed.stats["oddsapi"].bad_total == 0
 

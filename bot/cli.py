@@ -1,0 +1,145 @@
+"""The `bot` command line: run the bot, report from the ledger, check the config, and the tools
+of each stage (feeds discovery, the local ABP server, risk state, MQTT commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import orjson
+import typer
+from loguru import logger
+from pydantic import SecretStr
+from rich.console import Console
+
+from bot.config import ConfigError, Mode, Settings, load_settings
+
+app = typer.Typer(help="Sports-betting execution bot: feeds -> strategies -> risk -> ABP (or paper).",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+config_app = typer.Typer(help="Validate or describe the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file")]
+DEFAULT_CONFIG = Path("config.yaml")
+err = Console(stderr=True)
+
+# Each stage offers its own tools as a typer sub-app; mounted when the module is present.
+for _name, _module, _help in (
+    ("feeds", "bot.feeds.cli", "Odds feed tools: BoltOdds discovery, local BoltOdds server."),
+    ("abp", "bot.execution.cli", "ABP tools: the local ABP server with fault injection."),
+    ("risk", "bot.risk.cli", "Risk state: status, halt, resume."),
+    ("mqtt", "bot.bus.cli", "MQTT bus tools: send an operator command."),
+):
+    try:
+        app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)
+    except ImportError:  # the stage ships no CLI (yet)
+        pass
+
+
+def _load(config: Path, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        _fail(*exc.lines)
+
+
+def _fail(*lines: str, code: int = 2) -> NoReturn:
+    """Print plain, unwrapped error lines (one per problem) and exit."""
+    for line in lines:
+        print(line, file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "**********" if value.get_secret_value() else ""
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value if isinstance(value, int | float | str | bool | type(None)) else str(value)
+
+
+@config_app.command("check")
+def config_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Validate the config and print the effective values (secrets masked)."""
+    settings = _load(config)
+    print(json.dumps(_masked(settings.model_dump()), indent=2))
+    err.print(f"config OK: {config} (mode {settings.mode})")
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON schema of the config (for editor completion)."""
+    print(json.dumps(Settings.model_json_schema(), indent=2))
+
+
+@app.command()
+def run(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    mode: Annotated[Optional[str], typer.Option(help="paper | live | backtest (overrides the config)")] = None,
+    speed: Annotated[Optional[float], typer.Option(help="replay speed: 0 = as fast as possible")] = None,
+) -> None:
+    """Run the bot until the replay ends or SIGINT/SIGTERM."""
+    overrides: dict[str, Any] = {}
+    if mode is not None:
+        if mode not in Mode.__args__:  # type: ignore[attr-defined]
+            _fail(f"config error: mode: must be one of paper, live, backtest (got {mode!r}); fix: --mode paper")
+        overrides["mode"] = mode
+    settings = _load(config, **overrides)
+    if speed is not None and settings.feeds.replay is not None:
+        feeds = settings.feeds.model_copy(update={"replay": settings.feeds.replay.model_copy(update={"speed": speed})})
+        settings = settings.model_copy(update={"feeds": feeds})
+
+    from bot.logs import setup_logging
+    from bot.wiring import BuildError, build_engine
+
+    log_path = setup_logging(settings)
+    try:
+        stats = asyncio.run(_run(settings, config))
+    except BuildError as exc:
+        _fail(str(exc))
+    logger.bind(stage="bot").info("run finished; ledger {} log {}", settings.db_path, log_path)
+    raise typer.Exit(1 if stats is None else 0)
+
+
+async def _run(settings: Settings, config_path: Path) -> Any:
+    from bot.wiring import build_engine
+
+    engine = await build_engine(settings, config_dir=config_path.resolve().parent)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, engine.request_stop, f"signal {sig.name}")
+    loop.add_signal_handler(signal.SIGUSR1, engine.kill_switch, "SIGUSR1")
+    return await engine.run()
+
+
+@app.command()
+def report(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    db: Annotated[Optional[Path], typer.Option(help="ledger file (default: state_dir/bot.db)")] = None,
+) -> None:
+    """Signals, decisions by reason, orders, fills, exposure, settled PnL and ROI."""
+    from bot.report import build_report, render_report
+
+    db_path = db or _load(config).db_path
+    try:
+        data = build_report(db_path)
+    except FileNotFoundError as exc:
+        _fail(str(exc), code=1)
+    if as_json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        render_report(data, Console())
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()

@@ -1,0 +1,390 @@
+"""The engine: wires feeds -> OddsBook -> strategies -> risk -> executor -> ledger on one asyncio
+loop, owns the clock and the periodic jobs, and shuts down gracefully (DESIGN.md).
+
+Two clocks, each with one job: `clock` is the trading clock (event time in a replay, wall time
+live) read by strategies, risk and the book; the executor and venue run on `venue_clock`, the
+time the venue itself keeps (wall time for ABP, the trading clock for the in-process paper
+venue), so order expiry means the same to both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from typing import Any, Protocol
+
+from loguru import logger
+
+from bot.clock import Clock, ReplayClock
+from bot.config import Settings
+from bot.feeds.base import Feed
+from bot.ledger.store import Ledger
+from bot.market.book import OddsBook
+from bot.market.mapping import InstrumentMapper
+from bot.market.settlement import Results, grade, lay_status
+from bot.types import (
+    Decision,
+    ExecutionEvent,
+    FeedEvent,
+    Fill,
+    OddsUpdate,
+    OrderIntent,
+    OrderUpdate,
+    Selection,
+    Settlement,
+    SettlementStatus,
+    Side,
+    Signal,
+)
+from bot.jobs import Jobs
+
+log = logger.bind(stage="engine")
+SETTLE_AFTER_KICKOFF = timedelta(hours=4)  # a game is over (and graded) this long after kickoff
+
+
+class Publisher(Protocol):
+    def publish(self, kind: str, payload: dict, *, critical: bool = False, retain: bool = False) -> None: ...
+
+
+class PaperControl(Protocol):
+    """The engine's handle on an in-process paper venue."""
+
+    async def tick(self) -> None: ...  # the clock moved: fill or expire open orders
+
+    async def settle(self, bet_id: int, status: SettlementStatus) -> None: ...
+
+
+@dataclass
+class EngineStats:
+    events: int = 0
+    odds_updates: int = 0
+    signals: int = 0
+    approved: int = 0
+    rejected: int = 0
+    orders_submitted: int = 0
+    errors: int = 0
+    settled: int = 0
+    by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Engine:
+    """One running bot. Build it with `bot.wiring.build_engine(settings)`.
+
+    All collaborators are injected so tests can run the real ones over loopback.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        ledger: Ledger,
+        book: OddsBook,
+        feeds: Sequence[Feed],
+        mapper: InstrumentMapper,
+        strategies: Any,  # StrategyHost
+        risk: Any,  # RiskManager
+        executor: Any,  # Executor
+        paper: PaperControl | None = None,
+        results: Results | None = None,
+        bus: Any | None = None,  # MqttBus
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.ledger = ledger
+        self.book = book
+        self.feeds = list(feeds)
+        self.mapper = mapper
+        self.strategies = strategies
+        self.risk = risk
+        self.executor = executor
+        self.paper = paper
+        self.results = results
+        self.bus = bus
+        self.replay = isinstance(clock, ReplayClock)
+        self.stats = EngineStats()
+        self.jobs = Jobs(clock)
+        self._stop = asyncio.Event()
+        self._feed_tasks: list[asyncio.Task[None]] = []
+        self._placing: set[asyncio.Task[Any]] = set()
+        self._started = False
+        self.progress: Callable[[int, int], None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Reconcile before anything new leaves, then start strategies, bus and jobs."""
+        if self.bus is not None:
+            await self.bus.start(self)
+        await self.executor.start()  # every non-final order reconciled first (exactly once)
+        self.risk.on_halt(self._on_halt)
+        await self.strategies.start()
+        self._register_jobs()
+        if not self.replay:
+            self.jobs.start_live()
+        self._started = True
+        self._publish("state", {"state": "running", **self.status()}, retain=True)
+        log.info("engine started: mode={} feeds={} replay={}", self.settings.mode,
+                 [f.name for f in self.feeds], self.replay)
+
+    def request_stop(self, why: str = "stop requested") -> None:
+        """Ask the engine to stop (signal handlers call this); idempotent."""
+        if not self._stop.is_set():
+            log.warning("stopping: {}", why)
+            self._stop.set()
+            for task in self._feed_tasks:
+                task.cancel()
+
+    async def run(self) -> EngineStats:
+        """Run until the feeds end (replay) or a stop is requested; then shut down cleanly."""
+        await self.start()
+        try:
+            self._feed_tasks = [asyncio.create_task(f.run(self.on_feed_event), name=f.name) for f in self.feeds]
+            stop_wait = asyncio.create_task(self._stop.wait())
+            pending = set(self._feed_tasks)
+            while pending and not self._stop.is_set():
+                done, pending = await asyncio.wait(pending | {stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                pending.discard(stop_wait)
+                for task in done - {stop_wait}:
+                    if not task.cancelled() and task.exception() is not None:
+                        log.opt(exception=task.exception()).error("feed {} failed", task.get_name())
+            stop_wait.cancel()
+            if self.replay and not self._stop.is_set():
+                await self.finish_replay()
+        finally:
+            await self.shutdown()
+        return self.stats
+
+    async def finish_replay(self) -> None:
+        """End of a replay: wait for placements, then let time pass until every game with a
+        known result is over, settling as the live job would."""
+        await self._wait_placements()
+        if self.results is not None and self.paper is not None and isinstance(self.clock, ReplayClock):
+            last = max((r.start_time for r in self._results_for_open_bets()), default=None)
+            if last is not None:
+                self.clock.advance(last + SETTLE_AFTER_KICKOFF)
+            await self.settle_paper()
+        await self.jobs.tick()
+
+    async def shutdown(self) -> None:
+        """Stop feeds, finish in-flight placements, cancel pending orders if configured, flush."""
+        for task in self._feed_tasks:
+            task.cancel()
+        await asyncio.gather(*self._feed_tasks, return_exceptions=True)
+        self.jobs.stop()
+        await self._wait_placements()
+        if self._started:
+            try:
+                await self.strategies.stop()
+            except Exception:
+                log.exception("strategy stop failed")
+            await self.executor.stop(cancel_pending=self.settings.execution.cancel_on_shutdown)
+            self._publish("state", {"state": "stopped", **self.status()}, retain=True)
+        if self.bus is not None:
+            await self.bus.stop()
+        self.ledger.close()
+        log.info("engine stopped: {}", self._stats_line())
+
+    # -- the pipeline ------------------------------------------------------------------------
+    async def on_feed_event(self, event: FeedEvent) -> None:
+        """Feed -> book -> strategies -> risk -> executor. Never raises: a bad event is logged
+        and counted, and the loop goes on (DESIGN.md, "Nothing lost")."""
+        self.stats.events += 1
+        try:
+            changed = self.book.apply(event)
+            if self.paper is not None:
+                await self.paper.tick()
+            if self.replay:
+                await self.jobs.tick()
+            if isinstance(event, OddsUpdate):
+                self.stats.odds_updates += 1
+                if changed and not self._stop.is_set():
+                    signals = await self.strategies.on_odds(event)
+                    if signals:
+                        await self.handle_signals(signals)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats.errors += 1
+            log.opt(exception=True).error("event failed: {!r}", event)
+
+    async def handle_signals(self, signals: Sequence[Signal]) -> None:
+        """Map, risk-check (legs of one group all or none) and submit signals."""
+        pairs = []
+        for signal in signals:
+            self.stats.signals += 1
+            self._publish("signal", _signal_payload(signal))
+            pairs.append((signal, await self.mapper.resolve(signal.selection)))
+        decisions: list[Decision] = await self.risk.evaluate_many(pairs)
+        intents = []
+        for (signal, instrument), decision in zip(pairs, decisions, strict=True):
+            self._count_decision(decision)
+            self._publish("decision", {"signal_id": signal.signal_id, "verdict": decision.verdict.value,
+                                       "reason": decision.reason, "stake": str(decision.stake),
+                                       "details": decision.details})
+            if decision.approved:
+                intents.append(OrderIntent(signal, decision.stake, instrument, signal.expires_at))
+        if intents:
+            # If submit fails before an order row is committed, risk.sweep() frees the
+            # reservation after its TTL; committed rows are reconciled by the executor.
+            self.stats.orders_submitted += len(intents)
+            await self._place(intents)
+
+    async def _place(self, intents: list[OrderIntent]) -> None:
+        # Shielded: a stop request never interrupts a placement half way (exactly once).
+        task = asyncio.ensure_future(self.executor.submit(intents))
+        self._placing.add(task)
+        task.add_done_callback(self._placing.discard)
+        await asyncio.shield(task)
+
+    async def _wait_placements(self) -> None:
+        if self._placing:
+            await asyncio.gather(*self._placing, return_exceptions=True)
+
+    async def on_execution_event(self, event: ExecutionEvent) -> None:
+        """Executor -> risk, the owning strategy, the bus. Never raises."""
+        try:
+            self.risk.on_execution_event(event)
+            await self.strategies.on_execution_event(event)
+            if isinstance(event, Settlement):
+                self.stats.settled += 1
+            kind = {OrderUpdate: "order", Fill: "fill", Settlement: "settlement"}[type(event)]
+            self._publish(kind, _event_payload(event), critical=kind != "order")
+        except Exception:
+            self.stats.errors += 1
+            log.opt(exception=True).error("execution event handling failed: {!r}", event)
+
+    # -- jobs --------------------------------------------------------------------------------
+    def _register_jobs(self) -> None:
+        self.jobs.every("reconcile", timedelta(seconds=60), self.executor.reconcile)
+        self.jobs.every("pnl_snapshot", timedelta(hours=1), self._pnl_snapshot)
+        self.jobs.every("strategy_timer", timedelta(seconds=30), self._strategy_timer)
+        self.jobs.every("risk_sweep", timedelta(seconds=30), self._risk_sweep)
+        self.jobs.daily("risk_daily_reset", time(0, 0), self.settings.risk.day_timezone, self._daily_reset)
+        if self.paper is not None and self.results is not None:
+            self.jobs.every("paper_settlement", timedelta(minutes=30), self.settle_paper)
+        for name, interval, fn in getattr(self.executor, "periodic_jobs", lambda: [])():
+            self.jobs.every(name, interval, fn)
+
+    async def _strategy_timer(self) -> None:
+        signals = await self.strategies.on_timer()
+        if signals:
+            await self.handle_signals(signals)
+
+    async def _risk_sweep(self) -> None:
+        self.risk.sweep()
+
+    async def _daily_reset(self) -> None:
+        self.risk.daily_reset()
+
+    async def _pnl_snapshot(self) -> None:
+        pnl = self.ledger.settled_pnl()
+        log.info("PnL snapshot: settled {} | {}", pnl, self._stats_line())
+        self._publish("heartbeat", {"settled_pnl": str(pnl), **self.status()}, retain=True)
+
+    def _results_for_open_bets(self) -> list[Any]:
+        assert self.results is not None
+        found = []
+        for bet in self.ledger.open_bets():
+            order = self.ledger.get_order(bet.request_uuid)
+            if order is None:
+                continue
+            result = self.results.find(Selection.parse(order.selection).fixture)
+            if result is not None:
+                found.append(result)
+        return found
+
+    async def settle_paper(self) -> None:
+        """Grade open paper bets whose game is over (kickoff + 4 h on the clock) from results."""
+        if self.results is None or self.paper is None:
+            return
+        now = self.clock.now()
+        for bet in self.ledger.open_bets():
+            order = self.ledger.get_order(bet.request_uuid)
+            if order is None:
+                continue
+            selection = Selection.parse(order.selection)
+            result = self.results.find(selection.fixture)
+            if result is None or result.start_time + SETTLE_AFTER_KICKOFF > now:
+                continue
+            status = grade(selection, result)
+            if status is None:
+                continue
+            if not order.back:
+                status = lay_status(status)
+            await self.paper.settle(bet.bet_id, status)
+
+    # -- control (also the MQTT Controller) --------------------------------------------------
+    async def halt(self, reason: str) -> None:
+        self.risk.halt(reason)
+
+    async def resume(self) -> None:
+        self.risk.resume()
+
+    def kill_switch(self, why: str = "kill switch") -> None:
+        """SIGUSR1 / the state/KILL file: halt trading (risk then cancels pending orders)."""
+        self.risk.kill_switch(why)
+
+    async def cancel_all(self) -> int:
+        return int(await self.executor.cancel_all())
+
+    async def reload_params(self, strategy: str, params: dict) -> None:
+        self.strategies.reload_params(strategy, params)
+
+    def status(self) -> dict[str, Any]:
+        risk = self.risk.snapshot() if self._started else {}
+        return {
+            "mode": self.settings.mode,
+            "instance": self.settings.instance,
+            "clock": self.clock.now().isoformat(),
+            "events": self.stats.events,
+            "signals": self.stats.signals,
+            "approved": self.stats.approved,
+            "rejected": self.stats.rejected,
+            "errors": self.stats.errors,
+            "risk": risk,
+        }
+
+    async def _on_halt(self, reason: str) -> None:
+        self._publish("alert", {"alert": "halt", "reason": reason}, critical=True)
+        if self.settings.execution.cancel_on_shutdown:
+            cancelled = await self.executor.cancel_all()
+            log.warning("trading halted ({}): {} pending orders cancelled", reason, cancelled)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _count_decision(self, decision: Decision) -> None:
+        if decision.approved:
+            self.stats.approved += 1
+        else:
+            self.stats.rejected += 1
+            self.stats.by_reason[decision.reason or "?"] += 1
+
+    def _publish(self, kind: str, payload: dict, *, critical: bool = False, retain: bool = False) -> None:
+        if self.bus is not None:
+            self.bus.publish(kind, payload, critical=critical, retain=retain)
+
+    def _stats_line(self) -> str:
+        s = self.stats
+        return (f"events={s.events} odds={s.odds_updates} signals={s.signals} approved={s.approved} "
+                f"rejected={s.rejected} orders={s.orders_submitted} settled={s.settled} errors={s.errors}")
+
+
+def _signal_payload(signal: Signal) -> dict[str, Any]:
+    return {
+        "signal_id": signal.signal_id, "strategy": signal.strategy, "selection": signal.selection.key,
+        "side": signal.side.value if isinstance(signal.side, Side) else signal.side,
+        "stake": str(signal.stake), "price": signal.price, "min_price": signal.min_price,
+        "bookmakers": list(signal.bookmakers), "edge": signal.edge, "reason": signal.reason,
+        "created_at": signal.created_at.isoformat(),
+    }
+
+
+def _event_payload(event: ExecutionEvent) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in event.__slots__:  # type: ignore[union-attr]
+        value = getattr(event, name)
+        out[name] = value.isoformat() if hasattr(value, "isoformat") else (
+            str(value) if not isinstance(value, int | float | str | type(None)) else value)
+    return out
