@@ -23,8 +23,6 @@ from tenacity.wait import wait_exponential
 
 from bot.execution.config import AbpConfig
 from bot.execution.errors import (
-    AbpBadRequest,
-    AbpError,
     AbpNotFound,
     AbpProtocolError,
     AbpRateLimited,
@@ -204,6 +202,10 @@ class AbpClient:
     async def markets(self, sport_id: int | None = None) -> list[Market]:
         return [Market.model_validate(m) for m in _list(await self._get("/markets", sportId=sport_id))]
 
+    async def markets_rows(self, sport_id: int | None = None) -> list[dict[str, Any]]:
+        """GET /markets as raw rows (for the instrument mapper, which reads `oddsTypes`)."""
+        return [m for m in _list(await self._get("/markets", sportId=sport_id)) if isinstance(m, dict)]
+
     async def positions(
         self, group_by: str = "bookmaker", *, bookmaker: str | None = None,
         user_ref: str | None = None, account: str | None = None,
@@ -365,5 +367,3 @@ def _cancel_result(data: Any) -> CancelOrdersResult:
         raw=data,
     )
 
-
-__all__ = ["AbpBadRequest", "AbpClient", "AbpError", "MAX_ORDERS_PER_REQUEST"]

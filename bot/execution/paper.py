@@ -184,6 +184,7 @@ class PaperVenue:
     object over HTTP/WS (`place`, `orders`, `cancel`, `bets` give ABP bodies)."""
 
     name = "paper"
+    accepts_unmapped = True
 
     def __init__(
         self,
@@ -237,7 +238,8 @@ class PaperVenue:
         return PlaceReply(status, body)
 
     async def find_orders(self, request_uuids: Sequence[str]) -> list[Any]:
-        self.advance()
+        # Read-only (no advance()): polling must not change when orders fill, or a replay
+        # would depend on wall-time polling. The engine calls advance() when its clock moves.
         await self.flush()
         return self.orders(request_uuids=request_uuids)
 

@@ -45,6 +45,7 @@ class Venue(Protocol):
     """ABP's order API. Every method raises `VenueUnavailable` when the venue cannot answer."""
 
     name: str
+    accepts_unmapped: bool  # orders without fixtureId/outcomeId (paper only)
 
     async def connect(self, on_message: OnVenueMessage) -> None:
         """Start pushing updates to `on_message` (returns once subscribed)."""

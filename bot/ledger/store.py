@@ -197,6 +197,11 @@ class Ledger:
         with self._session() as s:
             return s.exec(select(OrderRow).where(OrderRow.request_uuid == request_uuid)).first()
 
+    def get_order_by_order_id(self, order_id: int) -> OrderRow | None:
+        """The order with ABP's `orderId` (set once the venue answered)."""
+        with self._session() as s:
+            return s.exec(select(OrderRow).where(OrderRow.order_id == order_id)).first()
+
     def update_order(self, request_uuid: str, **fields: Any) -> OrderRow:
         """Set fields of one order and commit; returns the updated row.
 
