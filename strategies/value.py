@@ -47,6 +47,10 @@ class ValueStrategy(Strategy):
         min_price: float = Field(1.05, gt=1.0)
         max_price: float = Field(10.0, gt=1.0)
         expiry_seconds: float = Field(30.0, gt=0)
+        pre_match_only: bool = Field(
+            True, description="ignore prices once the fixture has kicked off (in-play prices from a "
+            "polled feed lag the game; bet them only with a fast in-play feed)"
+        )
 
         @model_validator(mode="after")
         def _price_range(self) -> ValueStrategy.Params:
@@ -101,6 +105,8 @@ class ValueStrategy(Strategy):
 
     def on_odds(self, *, update: OddsUpdate, **kwargs: Any) -> list[Signal]:
         fixture, market = update.selection.fixture, update.selection.market
+        if self.params.pre_match_only and self.ctx.now() >= fixture.start_time:
+            return []
         books = self.ctx.book.bookmakers(fixture, market)
         fair = self._fair(fixture, market, books)
         if not fair:
