@@ -12,7 +12,7 @@ import pytest
 from bot.execution.abp_server import Faults, LocalAbpServer
 from bot.execution.config import AbpConfig, PaperConfig
 
-OPENAPI = Path("/work/shared/reference/abp-openapi.json")
+OPENAPI = Path(__file__).parents[1] / "data" / "abp" / "abp-openapi.json"
 API_KEY = "local-test-key"
 
 
