@@ -91,6 +91,7 @@ class Engine:
         paper: PaperControl | None = None,
         results: Results | None = None,
         bus: Any | None = None,  # MqttBus
+        upkeep: Sequence[tuple[str, timedelta, Any]] = (),  # venue-specific periodic jobs
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -104,6 +105,7 @@ class Engine:
         self.paper = paper
         self.results = results
         self.bus = bus
+        self.upkeep = list(upkeep)
         self.replay = isinstance(clock, ReplayClock)
         self.stats = EngineStats()
         self.jobs = Jobs(clock)
@@ -265,7 +267,7 @@ class Engine:
         self.jobs.daily("risk_daily_reset", time(0, 0), self.settings.risk.day_timezone, self._daily_reset)
         if self.paper is not None and self.results is not None:
             self.jobs.every("paper_settlement", timedelta(minutes=30), self.settle_paper)
-        for name, interval, fn in getattr(self.executor, "periodic_jobs", lambda: [])():
+        for name, interval, fn in self.upkeep:
             self.jobs.every(name, interval, fn)
 
     async def _strategy_timer(self) -> None:

@@ -143,12 +143,15 @@ async def build_engine(settings: Settings, *, config_dir: Path = Path.cwd()) -> 
     ledger = Ledger(settings.db_path, clock=clock)
     venue_clock: Clock
     paper = None
+    upkeep: list[Any] = []
     markets_fetch = None
     if live:
         from bot.execution.abp_venue import AbpVenue
+        from bot.execution.upkeep import AbpUpkeep
 
         venue_clock = WallClock()  # ABP keeps real time: expiry is judged on its clock
         venue = AbpVenue(settings.abp, ledger=ledger, clock=venue_clock)
+        upkeep = AbpUpkeep(venue, ledger).jobs()
         if settings.mapping.use_abp_markets:
             markets_fetch = venue.client.markets_rows
     else:
@@ -180,7 +183,7 @@ async def build_engine(settings: Settings, *, config_dir: Path = Path.cwd()) -> 
         bus = MqttBus(settings.mqtt, instance=settings.instance, clock=clock)
     engine = Engine(settings, clock=clock, ledger=ledger, book=book, feeds=feeds, mapper=mapper,
                     strategies=strategies, risk=risk, executor=executor, paper=paper,
-                    results=load_results(settings, config_dir), bus=bus)
+                    results=load_results(settings, config_dir), bus=bus, upkeep=upkeep)
     engine_ref["engine"] = engine
     return engine
 

@@ -19,7 +19,7 @@ class AbpConfig(Section):
     backoff_initial_seconds: float = Field(1.0, gt=0, description="Backoff 1, 2, 4 s... (abp.md §2)")
     backoff_max_seconds: float = Field(30.0, gt=0)
     page_limit: int = Field(500, ge=1, le=1000, description="Keyset page size for /orders and /bets")
-    ws_channels: list[str] = ["orders", "bets", "settlements", "balance", "emergency", "status"]
+    ws_channels: list[str] = ["orders", "bets", "settlements", "balance", "betslip", "emergency", "status"]
     ws_reliable_delivery: bool = True
     ws_ping_seconds: float = Field(30.0, gt=0, description="Own ping interval (abp.md §13.4)")
     ws_login_timeout_seconds: float = Field(30.0, gt=0)
