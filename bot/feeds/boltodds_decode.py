@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 
 from bot.feeds.base import FeedStats
 from bot.feeds.normalise import LineError, eastern_start, market_key, outcome_name
 from bot.market.odds import OddsError, american_to_decimal
-from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, OddsUpdate, Selection
+from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsUpdate, Selection
 
 SOURCE = "boltodds"
 REPLACE_ACTIONS = frozenset({"initial_state", "game_added", "game_update"})
@@ -40,48 +40,33 @@ _Spec = tuple[object, object, object, object]
 _spec_of = itemgetter("outcome_name", "outcome_line", "outcome_over_under", "outcome_target")
 
 
-class _UpdateBuilder:
-    """Builds an `OddsUpdate` ~5x faster than its constructor, for the decode hot path.
+class _Blank:
+    """An `OddsUpdate` under construction, for the decode hot path (one update per outcome).
 
-    A frozen dataclass's generated __init__ routes every field through object.__setattr__,
-    and decoding builds one update per outcome (bench/feed_throughput.py). This class has the
-    same slots in the same order, so after plain assignments the object can become a genuine
-    `OddsUpdate` (frozen from then on). `_make_update` checks the trick at import and falls
-    back to the constructor if OddsUpdate's layout ever changes.
+    A frozen dataclass's generated __init__ routes every field through object.__setattr__
+    (~5x the cost of plain slot stores). This class has OddsUpdate's slots in the same order
+    and no __init__, so the decoder fills the slots with plain stores and then sets
+    `__class__ = OddsUpdate`: a genuine, frozen OddsUpdate. `_fast_updates` checks the trick
+    at import; if OddsUpdate's layout ever changes, the decoder uses the constructor instead.
     """
 
-    __slots__ = ("source", "bookmaker", "selection", "price", "american", "suspended",
-                 "feed_time", "received_at", "feed_ids")
-
-    def __init__(
-        self, source: str, bookmaker: str, selection: Selection, price: float | None,
-        american: int | None, suspended: bool, feed_time: datetime, received_at: datetime,
-        feed_ids: dict[str, str],
-    ) -> None:
-        self.source = source
-        self.bookmaker = bookmaker
-        self.selection = selection
-        self.price = price
-        self.american = american
-        self.suspended = suspended
-        self.feed_time = feed_time
-        self.received_at = received_at
-        self.feed_ids = feed_ids
-        self.__class__ = OddsUpdate  # type: ignore[assignment]
+    __slots__ = OddsUpdate.__slots__
 
 
-def _make_update() -> Callable[..., OddsUpdate]:
+def _fast_updates() -> bool:
     probe = (SOURCE, "book", None, 2.0, 100, False, datetime.min, datetime.min, {})
+    built = _Blank()
     try:
-        built = _UpdateBuilder(*probe)  # type: ignore[arg-type]
-    except TypeError:  # layouts differ
-        return OddsUpdate
-    ok = type(built) is OddsUpdate and built == OddsUpdate(*probe)  # type: ignore[arg-type, comparison-overlap]
-    return _UpdateBuilder if ok else OddsUpdate  # type: ignore[return-value]
+        for name, value in zip(_Blank.__slots__, probe, strict=True):
+            setattr(built, name, value)
+        built.__class__ = OddsUpdate  # type: ignore[assignment]
+    except (TypeError, ValueError):  # layouts differ
+        return False
+    return built == OddsUpdate(*probe)  # type: ignore[arg-type]
 
 
-_update = _make_update()
-_selection_of = attrgetter("selection")
+_BLANK: type[_Blank] | None = _Blank if _fast_updates() else None
+
 
 
 class _Fixture:
@@ -99,12 +84,12 @@ class _Fixture:
 
 @dataclass(frozen=True, slots=True)
 class Replace:
-    """A full outcome set of one (sportsbook, fixture): its updates are events[start:end]."""
+    """A full outcome set of one (sportsbook, fixture): the selections of its updates, in wire
+    order."""
 
     bookmaker: str
     fixture: FixtureKey
-    start: int
-    end: int
+    selections: list[Selection]
     at: datetime
 
 
@@ -123,6 +108,8 @@ class BoltOddsDecoder:
         self.max_frame_bytes = max_frame_bytes
         self._fixtures: dict[tuple[object, ...], _Fixture] = {}
         self._odds: dict[object, tuple[float, int]] = {}
+        # (outcome_name, line, type of line, target is the away team) -> MarketKey
+        self._markets: dict[tuple[object, ...], MarketKey] = {}
 
     def decode(self, frame: str | bytes, received_at: datetime) -> list[FeedEvent]:
         """All events of one frame, in wire order (see the module docstring)."""
@@ -237,32 +224,50 @@ class BoltOddsDecoder:
         selections = fixture.selections
         odds_cache = self._odds
         source, feed_ids = self.source, fixture.feed_ids
-        stats = self.stats
-        make, append, spec_of = _update, out.append, _spec_of
-        start = len(out)
+        blank, spec_of, append = _BLANK, _spec_of, out.append
+        chosen: list[Selection] = []  # the outcome set, for a replace
+        choose = chosen.append
         for key, outcome in outcomes.items():
             try:
                 spec = spec_of(outcome)
                 cached = selections.get(key)
-                if cached is not None and cached[0] == spec:
-                    selection = cached[1]
-                else:
-                    selection = self._selection(fixture, key, spec)
+                if cached is None or cached[0] != spec:
+                    cached = self._selection(fixture, key, spec)
+                selection = cached[1]
                 odds = outcome["odds"]
                 if odds is None or odds == "":
-                    append(make(source, bookmaker, selection, None, None, True, feed_time, received_at, feed_ids))
-                    continue
-                priced = odds_cache.get(odds)
-                if priced is None:
-                    priced = self._price(odds)
-                append(make(source, bookmaker, selection, priced[0], priced[1], False, feed_time, received_at, feed_ids))
+                    price = american = None
+                    suspended = True
+                else:
+                    price, american = odds_cache.get(odds) or self._price(odds)
+                    suspended = False
             except (KeyError, TypeError, ValueError, AttributeError, OddsError, LineError) as exc:
-                stats.bad("bad_outcome", f"{key!r}: {type(exc).__name__}: {exc}", outcome)
-        stats["updates"] += len(out) - start
+                self.stats.bad("bad_outcome", f"{key!r}: {type(exc).__name__}: {exc}", outcome)
+                continue
+            if blank is None:
+                update = OddsUpdate(
+                    source, bookmaker, selection, price, american, suspended, feed_time, received_at, feed_ids
+                )
+            else:  # see _Blank
+                update = blank()
+                update.source = source
+                update.bookmaker = bookmaker
+                update.selection = selection
+                update.price = price
+                update.american = american
+                update.suspended = suspended
+                update.feed_time = feed_time
+                update.received_at = received_at
+                update.feed_ids = feed_ids
+                update.__class__ = OddsUpdate  # type: ignore[assignment]
+            append(update)
+            choose(selection)
+        self.stats["updates"] += len(chosen)
         if action in REPLACE_ACTIONS:
-            replaces.append(Replace(bookmaker, fixture.key, start, len(out), received_at))
+            replaces.append(Replace(bookmaker, fixture.key, chosen, received_at))
 
-    def _selection(self, fixture: _Fixture, key: str, spec: _Spec) -> Selection:
+    def _selection(self, fixture: _Fixture, key: str, spec: _Spec) -> tuple[_Spec, Selection]:
+        """The selection of one outcome key (cached per fixture with the fields it came from)."""
         name, line, over_under, target = spec
         home, away = fixture.key.home, fixture.key.away
         if not isinstance(name, str) or not name:
@@ -274,10 +279,16 @@ class BoltOddsDecoder:
         outcome = outcome_name(target, over_under, home, away)
         if outcome == "unknown":
             outcome = str(key)  # no target, no over/under: the book's own outcome key
-        selection = Selection(fixture.key, market_key(name, line, target, home, away), outcome)
+        market_id = (name, line, type(line), target == away)
+        market = self._markets.get(market_id)
+        if market is None:
+            market = market_key(name, line, target, home, away)
+            if len(self._markets) < 100_000:
+                self._markets[market_id] = market
+        cached = (spec, Selection(fixture.key, market, outcome))
         if len(fixture.selections) < 20_000:
-            fixture.selections[key] = (spec, selection)
-        return selection
+            fixture.selections[key] = cached
+        return cached
 
     def _price(self, odds: object) -> tuple[float, int]:
         """American odds (signed string or number) -> (decimal price, American int), cached.
@@ -315,7 +326,7 @@ class BoltOddsStream:
             return events
         suspended: list[FeedEvent] = []
         for rep in replaces:
-            fresh = list(map(_selection_of, events[rep.start : rep.end]))
+            fresh = rep.selections
             old = self._sets.get((rep.bookmaker, rep.fixture))
             self._sets[(rep.bookmaker, rep.fixture)] = fresh
             if old is None or old == fresh:

@@ -91,10 +91,13 @@ class OddsBook:
         self._tree: _Tree = {}
         self._sources: dict[str, _Source] = {}
         self._keys: dict[str, Selection] = {}
-        self._unindexed: set[Selection] = set()  # selections whose text key is not built yet
+        # Selections added since the text-key index was built (a list: appending needs no hash).
+        self._unindexed: list[Selection] = []
         # Hot path: feeds reuse Selection objects, and an id lookup is ~10x cheaper than hashing
-        # a Selection (three nested dataclasses). Holding the selection keeps its id unique.
-        self._by_id: dict[int, tuple[Selection, dict[str, _Entry]]] = {}
+        # a Selection (three nested dataclasses). `_pinned` holds every selection registered in
+        # `_by_id` (both are cleared together), so a registered id cannot be reused meanwhile.
+        self._by_id: dict[int, dict[str, _Entry]] = {}
+        self._pinned: list[Selection] = []
 
     # -- updates -----------------------------------------------------------------------------
 
@@ -112,10 +115,8 @@ class OddsBook:
             return False
         # The hot path (one call per outcome update), kept inline.
         selection = event.selection
-        hit = self._by_id.get(id(selection))
-        if hit is not None and hit[0] is selection:
-            books = hit[1]
-        else:
+        books = self._by_id.get(id(selection))
+        if books is None:
             books = self._books(selection)
         entry = books.get(event.bookmaker)
         if entry is None:
@@ -142,14 +143,19 @@ class OddsBook:
 
     def _books(self, selection: Selection) -> dict[str, _Entry]:
         """The bookmaker -> entry dict of a selection (created if new), registered by id."""
-        books = self._by_selection.get(selection)
-        if books is None:
-            books = self._by_selection[selection] = {}
-            self._unindexed.add(selection)
-        if len(self._by_id) > 2 * len(self._by_selection) + 10_000:
-            self._by_id.clear()  # a feed that builds new Selection objects per update
-        self._by_id[id(selection)] = (selection, books)
+        fresh: dict[str, _Entry] = {}
+        books = self._by_selection.setdefault(selection, fresh)  # one hash of the selection
+        if books is fresh:
+            self._unindexed.append(selection)
+        if len(self._pinned) > 2 * len(self._by_selection) + 10_000:
+            self._unpin()  # a feed that builds new Selection objects per update
+        self._by_id[id(selection)] = books
+        self._pinned.append(selection)
         return books
+
+    def _unpin(self) -> None:
+        self._by_id.clear()
+        self._pinned.clear()
 
     def _tree_slot(self, selection: Selection, bookmaker: str) -> dict[str, _Entry]:
         markets = self._tree.setdefault(selection.fixture, {})
@@ -189,7 +195,9 @@ class OddsBook:
             if not markets:
                 del self._tree[fixture]
         if removed:
-            self._by_id.clear()  # it may point at emptied dicts; rebuilt on the next updates
+            self._unpin()  # `_by_id` may point at emptied dicts; rebuilt on the next updates
+            if len(self._unindexed) > len(self._by_selection):  # drop forgotten selections
+                self._unindexed = [s for s in self._unindexed if s in self._by_selection]
         return removed
 
     def _forget(self, selection: Selection, bookmaker: str) -> None:
@@ -197,7 +205,6 @@ class OddsBook:
         del books[bookmaker]
         if not books:
             del self._by_selection[selection]
-            self._unindexed.discard(selection)
             self._keys.pop(selection.key, None)
 
     # -- queries -----------------------------------------------------------------------------
