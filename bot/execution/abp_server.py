@@ -37,6 +37,7 @@ from bot.clock import Clock, WallClock
 from bot.execution.config import PaperConfig
 from bot.execution.paper import OrderPriceQuotes, PaperVenue, QuoteSource
 from bot.execution.venue import VenueMessage
+from bot.types import SettlementStatus
 
 REPLAY_BUFFER = 100  # abp.md §13.4
 
@@ -286,6 +287,7 @@ class LocalAbpServer:
             Route("/_admin/ws-drop", self._admin_ws_drop, methods=["POST"]),
             Route("/_admin/emergency", self._admin_emergency, methods=["POST"]),
             Route("/_admin/state", self._admin_state, methods=["GET"]),
+            Route("/_admin/settle", self._admin_settle, methods=["POST"]),
             WebSocketRoute("/ws", self._ws),
         ]
         return routes
@@ -513,6 +515,14 @@ class LocalAbpServer:
         body = orjson.loads(await request.body() or b"{}")
         self.venue.set_emergency(bool(body.get("active")), str(body.get("reason", "")))
         return _json({"active": self.venue.emergency})
+
+    async def _admin_settle(self, request: Request) -> Response:
+        body = orjson.loads(await request.body() or b"{}")
+        try:
+            self.venue.settle(int(body["betId"]), SettlementStatus(body["status"]))
+        except (KeyError, ValueError) as exc:
+            return _json({"detail": str(exc)}, 400)
+        return _json(self.venue.bets(bet_ids=[int(body["betId"])])[0])
 
     async def _admin_state(self, request: Request) -> Response:
         return _json({"orders": self.venue.all_orders(), "bets": self.venue.all_bets()})
