@@ -316,7 +316,11 @@ class Engine:
                 continue
             if not order.back:
                 status = lay_status(status)
-            await self.paper.settle(bet.bet_id, status)
+            try:
+                await self.paper.settle(bet.bet_id, status)
+            except (KeyError, ValueError) as exc:  # one bet the venue cannot settle stops no other
+                self.stats.errors += 1
+                log.error("paper settlement of bet {} ({}) failed: {!r}", bet.bet_id, order.selection, exc)
 
     # -- control (also the MQTT Controller) --------------------------------------------------
     async def halt(self, reason: str) -> None:
@@ -350,10 +354,10 @@ class Engine:
         }
 
     async def _on_halt(self, reason: str) -> None:
+        """A halt (operator, loss limit, emergency, kill switch) cancels every pending order."""
         self._publish("alert", {"alert": "halt", "reason": reason}, critical=True)
-        if self.settings.execution.cancel_on_shutdown:
-            cancelled = await self.executor.cancel_all()
-            log.warning("trading halted ({}): {} pending orders cancelled", reason, cancelled)
+        cancelled = await self.executor.cancel_all()
+        log.warning("trading halted ({}): {} pending orders cancelled", reason, cancelled)
 
     # -- helpers -----------------------------------------------------------------------------
     def _count_decision(self, decision: Decision) -> None:

@@ -58,11 +58,15 @@ class BookQuotes:
 
 
 class PaperDriver:
-    """Drives the in-process PaperVenue from the engine (PaperControl): its orders fill or
-    expire as the clock moves, and its updates reach the executor in order."""
+    """Drives the in-process PaperVenue from the engine (PaperControl): it adopts the ledger's
+    earlier orders and bets (as ABP would still hold them), its orders fill or expire as the
+    clock moves, and its updates reach the executor in order."""
 
-    def __init__(self, venue: Any) -> None:
+    def __init__(self, venue: Any, ledger: Ledger) -> None:
         self._venue = venue
+        adopted = venue.restore(ledger.orders(), ledger.bets())
+        if adopted:
+            log.info("paper venue adopted {} orders of earlier runs from the ledger", adopted)
 
     async def tick(self) -> None:
         self._venue.advance()
@@ -159,7 +163,7 @@ async def build_engine(settings: Settings, *, config_dir: Path = Path.cwd()) -> 
 
         venue_clock = clock
         venue = PaperVenue(clock=clock, quotes=BookQuotes(book), config=settings.paper)
-        paper = PaperDriver(venue)
+        paper = PaperDriver(venue, ledger)
     mapper = InstrumentMapper(mapping, markets_fetch=markets_fetch, fixture_lookup=_oddspapi_lookup(settings))
 
     engine_ref: dict[str, Engine] = {}

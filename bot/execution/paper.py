@@ -24,7 +24,7 @@ Orders with fixtureId/outcomeId null are accepted (unmapped selections priced vi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -179,6 +179,10 @@ def _iso(t: datetime | None) -> str | None:
 Listener = Callable[[VenueMessage], None]
 
 
+_ABP_ORDER_STATUSES = {"PENDING", "PROCESSING", "FILLED", "PARTIALLY_FILLED", "CANCELLED", "REJECTED",
+                       "EXPIRED", "FAILED"}
+
+
 class PaperVenue:
     """In-process ABP. Implements the `Venue` protocol; the local ABP server exposes the same
     object over HTTP/WS (`place`, `orders`, `cancel`, `bets` give ABP bodies)."""
@@ -267,6 +271,49 @@ class PaperVenue:
     def listen(self, listener: Listener) -> None:
         """Receive every update as ABP would push it on the WS channels."""
         self._listeners.append(listener)
+
+    def restore(self, orders: Iterable[Any], bets: Iterable[Any]) -> int:
+        """Adopt a previous run's orders and bets (ledger `OrderRow` / `BetRow`).
+
+        ABP keeps its state across our restarts; the in-process paper venue starts empty, so
+        without this a restarted paper run could neither reconcile nor settle its earlier bets.
+        Orders that never reached the venue (no orderId) are skipped. Returns orders adopted.
+        """
+        adopted = 0
+        for row in orders:
+            if row.order_id is None or row.request_uuid in self._orders:
+                continue
+            body = PlaceOrderIn(
+                requestUuid=row.request_uuid, fixtureId=row.fixture_id, outcomeId=row.outcome_id,
+                playerId=row.player_id, orderPrice=Decimal(str(row.order_price)), orderStake=row.stake,
+                userRef=row.user_ref or row.strategy, testOrder=False, bookmakers=row.bookmakers or None,
+                orderCurrency=row.currency, back=row.back,
+                meta={"selection": row.selection, "signal_id": row.signal_id, "strategy": row.strategy},
+            )
+            status = OrderStatus(row.status)
+            order = _Order(
+                row.order_id, body, self._currencies.get(row.currency, Decimal(1)), row.created_at,
+                row.expires_at or row.created_at,
+                status=status if status.value in _ABP_ORDER_STATUSES else OrderStatus.PENDING,
+                status_reason=row.status_reason, updated_at=row.updated_at,
+            )
+            self._orders[row.request_uuid] = self._by_id[row.order_id] = order
+            self._processed[row.request_uuid] = row.created_at
+            self._next_order = max(self._next_order, row.order_id + 1)
+            adopted += 1
+        for b in bets:
+            order = self._orders.get(b.request_uuid)
+            if order is None or b.bet_id in self._bets:
+                continue
+            bet = _Bet(
+                b.bet_id, order, b.bookmaker, b.placed_stake, b.placed_price, b.placed_at or order.created_at,
+                status=BetStatus(b.bet_status), settlement=SettlementStatus(b.settlement_status),
+                amount=b.settlement_amount, settled_at=b.settled_at, updated_at=b.updated_at,
+            )
+            order.bets.append(bet)
+            self._bets[b.bet_id] = bet
+            self._next_bet = max(self._next_bet, b.bet_id + 1)
+        return adopted
 
     def set_emergency(self, active: bool, reason: str = "") -> None:
         """Emergency mode: while active every new order is declined (abp.md §8.3)."""

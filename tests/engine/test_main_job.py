@@ -101,3 +101,36 @@ def test_unknown_strategy_path_is_one_line(workdir: Path) -> None:
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
     assert "strategies" in lines[0] and "mine" in lines[0] and "no_such_module" in lines[0]
+
+
+def test_sigusr1_kill_switch_halts_and_the_halt_survives_a_restart(workdir: Path) -> None:
+    cfg = write_config(workdir, feeds={"replay": {"path": str(ROOT / "bot/data/nfl_raw_snapshots_2025-11-16.jsonl.gz"),
+                                                   "format": "auto", "speed": 2000}})
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(cfg)], cwd=workdir,
+                            env=bot_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = workdir / "state" / "bot.db"
+    deadline = time.monotonic() + 60
+    while not (db.is_file() and _ledger_rows(db, "select count(*) from orders")[0][0] > 0):
+        assert time.monotonic() < deadline, "no order within 60 s"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(3)  # replay goes on while halted: later signals must all be rejected
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=15)
+    assert proc.returncode == 0, proc.stderr.read()[-2000:]
+    status = run_bot("risk", "status", "--state-dir", str(workdir / "state"), "--json", cwd=workdir)
+    state = json.loads(status.stdout)
+    assert state["state"] == "HALTED" and "kill switch" in state["reason"]
+
+    # The halt survives a restart: the whole replay again, and nothing is approved.
+    orders_before = _ledger_rows(db, "select count(*) from orders")[0][0]
+    decided_before = _ledger_rows(db, "select max(id) from decisions")[0][0] or 0
+    cfg = write_config(workdir)
+    assert run_bot("run", "-c", str(cfg), cwd=workdir).returncode == 0
+    after = _ledger_rows(db, f"select verdict, reason, count(*) from decisions where id > {decided_before} "
+                             "group by verdict, reason")
+    assert after and all((v, r) == ("REJECTED", "TRADING_HALTED") for v, r, _ in after)
+    assert _ledger_rows(db, "select count(*) from orders")[0][0] == orders_before
+    # The restarted paper venue adopted the first run's bets and settled them from the results.
+    assert _ledger_rows(db, "select count(*) from bets where settlement_status = 'UNSETTLED'") == [(0,)]
+    assert _ledger_rows(db, "select count(*) from settlements")[0][0] == _ledger_rows(db, "select count(*) from bets")[0][0] > 0
