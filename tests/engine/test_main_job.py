@@ -64,21 +64,25 @@ def test_replay_is_deterministic(workdir: Path) -> None:
     assert decisions[0] == decisions[1] and decisions[0]
 
 
-def test_sigterm_exits_within_5s_with_a_consistent_ledger(workdir: Path) -> None:
-    # About 16 h of snapshots at 2000x: ~30 s of replay, so the signal lands mid-run.
+def _start_slow_run(workdir: Path) -> tuple[subprocess.Popen[str], Path]:
+    """`bot run` on the replay at 2000x (about 16 h of snapshots: ~30 s), returned once the
+    first order is in the ledger, so a signal sent next lands mid-run."""
     cfg = write_config(workdir, feeds={"replay": {"path": str(ROOT / "bot/data/nfl_raw_snapshots_2025-11-16.jsonl.gz"),
                                                    "format": "auto", "speed": 2000}})
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(cfg)], cwd=workdir,
                             env=bot_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = workdir / "state" / "bot.db"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until orders are being placed
-        if db.is_file() and _ledger_rows(db, "select count(*) from orders")[0][0] > 0:
-            break
+    while not (db.is_file() and _ledger_rows(db, "select count(*) from orders")[0][0] > 0):
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("no order placed within 60 s: " + proc.stderr.read()[-2000:])
         time.sleep(0.2)
-    else:
-        proc.kill()
-        raise AssertionError("no order placed within 60 s: " + proc.stderr.read()[-2000:])
+    return proc, db
+
+
+def test_sigterm_exits_within_5s_with_a_consistent_ledger(workdir: Path) -> None:
+    proc, db = _start_slow_run(workdir)
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=15)
@@ -104,15 +108,7 @@ def test_unknown_strategy_path_is_one_line(workdir: Path) -> None:
 
 
 def test_sigusr1_kill_switch_halts_and_the_halt_survives_a_restart(workdir: Path) -> None:
-    cfg = write_config(workdir, feeds={"replay": {"path": str(ROOT / "bot/data/nfl_raw_snapshots_2025-11-16.jsonl.gz"),
-                                                   "format": "auto", "speed": 2000}})
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(cfg)], cwd=workdir,
-                            env=bot_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    db = workdir / "state" / "bot.db"
-    deadline = time.monotonic() + 60
-    while not (db.is_file() and _ledger_rows(db, "select count(*) from orders")[0][0] > 0):
-        assert time.monotonic() < deadline, "no order within 60 s"
-        time.sleep(0.2)
+    proc, db = _start_slow_run(workdir)
     proc.send_signal(signal.SIGUSR1)
     time.sleep(3)  # replay goes on while halted: later signals must all be rejected
     proc.send_signal(signal.SIGTERM)
