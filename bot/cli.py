@@ -99,7 +99,7 @@ def run(
         settings = settings.model_copy(update={"feeds": feeds})
 
     from bot.logs import setup_logging
-    from bot.wiring import BuildError, build_engine
+    from bot.wiring import BuildError
 
     log_path = setup_logging(settings)
     try:

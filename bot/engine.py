@@ -29,24 +29,17 @@ from bot.types import (
     Decision,
     ExecutionEvent,
     FeedEvent,
-    Fill,
     OddsUpdate,
     OrderIntent,
-    OrderUpdate,
     Selection,
     Settlement,
     SettlementStatus,
-    Side,
     Signal,
 )
 from bot.jobs import Jobs
 
 log = logger.bind(stage="engine")
 SETTLE_AFTER_KICKOFF = timedelta(hours=4)  # a game is over (and graded) this long after kickoff
-
-
-class Publisher(Protocol):
-    def publish(self, kind: str, payload: dict, *, critical: bool = False, retain: bool = False) -> None: ...
 
 
 class PaperControl(Protocol):
@@ -127,7 +120,7 @@ class Engine:
         if not self.replay:
             self.jobs.start_live()
         self._started = True
-        self._publish("state", {"state": "running", **self.status()}, retain=True)
+        self._publish_state()
         log.info("engine started: mode={} feeds={} replay={}", self.settings.mode,
                  [f.name for f in self.feeds], self.replay)
 
@@ -183,7 +176,7 @@ class Engine:
             except Exception:
                 log.exception("strategy stop failed")
             await self.executor.stop(cancel_pending=self.settings.execution.cancel_on_shutdown)
-            self._publish("state", {"state": "stopped", **self.status()}, retain=True)
+            self._publish_state("stopped")
         if self.bus is not None:
             await self.bus.stop()
         self.ledger.close()
@@ -217,15 +210,13 @@ class Engine:
         pairs = []
         for signal in signals:
             self.stats.signals += 1
-            self._publish("signal", _signal_payload(signal))
+            self._publish_event(signal)
             pairs.append((signal, await self.mapper.resolve(signal.selection)))
         decisions: list[Decision] = await self.risk.evaluate_many(pairs)
         intents = []
         for (signal, instrument), decision in zip(pairs, decisions, strict=True):
             self._count_decision(decision)
-            self._publish("decision", {"signal_id": signal.signal_id, "verdict": decision.verdict.value,
-                                       "reason": decision.reason, "stake": str(decision.stake),
-                                       "details": decision.details})
+            self._publish_event(decision)
             if decision.approved:
                 intents.append(OrderIntent(signal, decision.stake, instrument, signal.expires_at))
         if intents:
@@ -252,8 +243,7 @@ class Engine:
             await self.strategies.on_execution_event(event)
             if isinstance(event, Settlement):
                 self.stats.settled += 1
-            kind = {OrderUpdate: "order", Fill: "fill", Settlement: "settlement"}[type(event)]
-            self._publish(kind, _event_payload(event), critical=kind != "order")
+            self._publish_event(event)
         except Exception:
             self.stats.errors += 1
             log.opt(exception=True).error("execution event handling failed: {!r}", event)
@@ -282,9 +272,8 @@ class Engine:
         self.risk.daily_reset()
 
     async def _pnl_snapshot(self) -> None:
-        pnl = self.ledger.settled_pnl()
-        log.info("PnL snapshot: settled {} | {}", pnl, self._stats_line())
-        self._publish("heartbeat", {"settled_pnl": str(pnl), **self.status()}, retain=True)
+        # The bus's own heartbeat carries status() to MQTT; this line is for the log.
+        log.info("PnL snapshot: settled {} | {}", self.ledger.settled_pnl(), self._stats_line())
 
     def _results_for_open_bets(self) -> list[Any]:
         assert self.results is not None
@@ -325,9 +314,11 @@ class Engine:
     # -- control (also the MQTT Controller) --------------------------------------------------
     async def halt(self, reason: str) -> None:
         self.risk.halt(reason)
+        self._publish_state()
 
     async def resume(self) -> None:
         self.risk.resume()
+        self._publish_state()
 
     def kill_switch(self, why: str = "kill switch") -> None:
         """SIGUSR1 / the state/KILL file: halt trading (risk then cancels pending orders)."""
@@ -350,12 +341,14 @@ class Engine:
             "approved": self.stats.approved,
             "rejected": self.stats.rejected,
             "errors": self.stats.errors,
+            "settled_pnl": str(self.ledger.settled_pnl()) if self._started else "0",
             "risk": risk,
         }
 
     async def _on_halt(self, reason: str) -> None:
         """A halt (operator, loss limit, emergency, kill switch) cancels every pending order."""
-        self._publish("alert", {"alert": "halt", "reason": reason}, critical=True)
+        self._publish("alert", {"alert": "halt", "reason": reason})
+        self._publish_state()
         cancelled = await self.executor.cancel_all()
         log.warning("trading halted ({}): {} pending orders cancelled", reason, cancelled)
 
@@ -367,30 +360,18 @@ class Engine:
             self.stats.rejected += 1
             self.stats.by_reason[decision.reason or "?"] += 1
 
-    def _publish(self, kind: str, payload: dict, *, critical: bool = False, retain: bool = False) -> None:
+    def _publish(self, kind: str, payload: dict) -> None:
+        if self.bus is not None:  # the bus decides what is critical and what is retained
+            self.bus.publish(kind, payload)
+
+    def _publish_event(self, event: Signal | Decision | ExecutionEvent) -> None:
         if self.bus is not None:
-            self.bus.publish(kind, payload, critical=critical, retain=retain)
+            self.bus.publish_event(event)
+
+    def _publish_state(self, engine_state: str = "running") -> None:
+        self._publish("state", {"engine": engine_state, **self.status()})
 
     def _stats_line(self) -> str:
         s = self.stats
         return (f"events={s.events} odds={s.odds_updates} signals={s.signals} approved={s.approved} "
                 f"rejected={s.rejected} orders={s.orders_submitted} settled={s.settled} errors={s.errors}")
-
-
-def _signal_payload(signal: Signal) -> dict[str, Any]:
-    return {
-        "signal_id": signal.signal_id, "strategy": signal.strategy, "selection": signal.selection.key,
-        "side": signal.side.value if isinstance(signal.side, Side) else signal.side,
-        "stake": str(signal.stake), "price": signal.price, "min_price": signal.min_price,
-        "bookmakers": list(signal.bookmakers), "edge": signal.edge, "reason": signal.reason,
-        "created_at": signal.created_at.isoformat(),
-    }
-
-
-def _event_payload(event: ExecutionEvent) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in event.__slots__:  # type: ignore[union-attr]
-        value = getattr(event, name)
-        out[name] = value.isoformat() if hasattr(value, "isoformat") else (
-            str(value) if not isinstance(value, int | float | str | type(None)) else value)
-    return out

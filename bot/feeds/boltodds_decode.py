@@ -17,7 +17,6 @@ prefixes give the period); spread line = HOME handicap; outcome home/away/over/u
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from bot.bus.cli import send_command
 from bot.config import load_settings
 from bot.wiring import build_engine
-from tests.bus.conftest import TOKEN, Broker, wait_for
+from tests.bus.conftest import TOKEN, Broker, Recorder, wait_for
 
 INSTANCE = "e2e"
 
@@ -38,11 +38,16 @@ async def test_engine_trades_mqtt_odds_and_obeys_signed_commands(broker: Broker,
     try:
         await wait_for(lambda: engine.bus is not None and engine.bus.connected, what="bus connected")
         orders = lambda: engine.ledger.orders()  # noqa: E731
-        async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5) as scraper:
+        async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5) as scraper, \
+                Recorder(broker, f"t/{INSTANCE}/#") as events:
             await asyncio.sleep(0.3)  # the feed's subscription is set up by its own connection
             await scraper.publish("t/odds/in", _odds("Team A", 2.1), qos=1)
             await wait_for(lambda: len(orders()) == 1, what="an order from MQTT odds")
             assert orders()[0].selection.startswith("NFL|Team A vs Visitors|2030-01-01T18:00Z|moneyline/game|home")
+            for kind in ("signal", "decision", "order", "fill"):
+                await wait_for(lambda k=kind: bool(events.on(f"t/{INSTANCE}/{k}")), what=f"a {kind} event")
+            fill = events.on(f"t/{INSTANCE}/fill")[0].json()
+            assert fill["kind"] == "fill" and fill["data"]["fill"]["request_uuid"] == orders()[0].request_uuid
 
             forged = settings.mqtt.model_copy(update={"command_token": SecretStr("wrong-key")})
             refused = await send_command(forged, INSTANCE, "halt", {"reason": "forged"}, timeout_s=5)
@@ -53,6 +58,8 @@ async def test_engine_trades_mqtt_odds_and_obeys_signed_commands(broker: Broker,
             halted = await send_command(settings.mqtt, INSTANCE, "halt", {"reason": "operator"}, timeout_s=5)
             assert halted["ok"] is True
             assert engine.risk.state.value == "HALTED"  # in effect before the reply was sent
+            await wait_for(lambda: any(m.json()["data"]["risk"].get("state") == "HALTED"
+                                       for m in events.on(f"t/{INSTANCE}/state")), what="HALTED on the state topic")
             await scraper.publish("t/odds/in", _odds("Team C", 2.3), qos=1)
             await wait_for(lambda: engine.stats.rejected >= 1, what="a decision while halted")
             assert engine.stats.by_reason.get("TRADING_HALTED") == 1 and len(orders()) == 2
