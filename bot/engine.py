@@ -26,6 +26,7 @@ from bot.market.book import OddsBook
 from bot.market.mapping import InstrumentMapper
 from bot.market.settlement import Results, grade, lay_status
 from bot.types import (
+    BetStatus,
     Decision,
     ExecutionEvent,
     FeedEvent,
@@ -294,7 +295,7 @@ class Engine:
         now = self.clock.now()
         for bet in self.ledger.open_bets():
             order = self.ledger.get_order(bet.request_uuid)
-            if order is None:
+            if order is None or bet.bet_status != BetStatus.CONFIRMED:  # only confirmed bets settle
                 continue
             selection = Selection.parse(order.selection)
             result = self.results.find(selection.fixture)

@@ -18,9 +18,8 @@ from sqlalchemy import create_engine, func
 from sqlmodel import Session, select
 
 from bot.ledger.models import BetRow, DecisionRow, OrderRow, SettlementRow, SignalRow
+from bot.ledger.store import OPEN_BET_STATUSES
 from bot.types import OrderStatus
-
-OPEN_BET_STATUSES = ("PENDING", "PLACED", "CONFIRMED")
 
 
 def _money(value: Decimal) -> str:

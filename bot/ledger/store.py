@@ -9,12 +9,12 @@ Money is Decimal throughout; times are UTC-aware.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, inspect
+from sqlalchemy import event, func, inspect, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
@@ -30,10 +30,13 @@ from bot.ledger.models import (
     SignalRow,
     StateRow,
 )
-from bot.types import FINAL_ORDER_STATUSES, BetStatus, Decision, Signal, SettlementStatus
+from bot.types import FINAL_ORDER_STATUSES, BetStatus, Decision, OrderStatus, Signal, SettlementStatus
 
 _FINAL = [s.value for s in FINAL_ORDER_STATUSES]
-_OPEN_BET_STATUSES = [BetStatus.PLACED.value, BetStatus.CONFIRMED.value]
+# A bet can still win or lose money: ABP /positions counts PLACED and CONFIRMED (abp.md §6.8);
+# a PENDING bet awaits the bookmaker and may still be placed, so exposure counts it too.
+PARTIAL_CLOSED_AFTER = timedelta(hours=1)
+OPEN_BET_STATUSES = (BetStatus.PENDING.value, BetStatus.PLACED.value, BetStatus.CONFIRMED.value)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -221,9 +224,18 @@ class Ledger:
 
     def open_orders(self) -> list[OrderRow]:
         """Orders whose status is not final (INTENT, SENT, UNKNOWN, PENDING, PROCESSING,
-        PARTIALLY_FILLED)."""
+        PARTIALLY_FILLED), except PARTIALLY_FILLED orders more than `PARTIAL_CLOSED_AFTER` past
+        their expiry: ABP stops filling at `expiresAt` (abp.md §8.3), so they can change no more,
+        and start-up reconciliation stays bounded on a bot that runs for weeks."""
+        cutoff = self._now() - PARTIAL_CLOSED_AFTER
         with self._session() as s:
-            q = select(OrderRow).where(col(OrderRow.status).not_in(_FINAL)).order_by(col(OrderRow.id))
+            q = (
+                select(OrderRow)
+                .where(col(OrderRow.status).not_in(_FINAL))
+                .where(or_(OrderRow.status != OrderStatus.PARTIALLY_FILLED.value,
+                           col(OrderRow.expires_at).is_(None), col(OrderRow.expires_at) > cutoff))
+                .order_by(col(OrderRow.id))
+            )
             return list(s.exec(q))
 
     def orders(self, strategy: str | None = None) -> list[OrderRow]:
@@ -262,11 +274,11 @@ class Ledger:
             return list(s.exec(q))
 
     def open_bets(self) -> list[BetRow]:
-        """Bets PLACED or CONFIRMED and still UNSETTLED (ABP /positions semantics, abp.md §6.8)."""
+        """Bets PENDING, PLACED or CONFIRMED and still UNSETTLED (see OPEN_BET_STATUSES)."""
         with self._session() as s:
             q = (
                 select(BetRow)
-                .where(col(BetRow.bet_status).in_(_OPEN_BET_STATUSES))
+                .where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
                 .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value)
                 .order_by(col(BetRow.bet_id))
             )

@@ -153,6 +153,21 @@ def test_orders_lifecycle(ledger: Ledger) -> None:
         ledger.update_order("zzz", status="FILLED")
 
 
+def test_partially_filled_order_closes_an_hour_after_expiry(tmp_path: Path) -> None:
+    clock = ReplayClock(T0)
+    ledger = Ledger(tmp_path / "bot.db", clock=clock)
+    try:
+        ledger.add_orders([_order("p"), _order("q")])
+        ledger.update_order("p", status=OrderStatus.PARTIALLY_FILLED.value, expires_at=T0 + timedelta(seconds=5))
+        ledger.update_order("q", status=OrderStatus.PENDING.value, expires_at=T0 + timedelta(seconds=5))
+        clock.advance(T0 + timedelta(minutes=30))  # fills may still be learnt: both open
+        assert [o.request_uuid for o in ledger.open_orders()] == ["p", "q"]
+        clock.advance(T0 + timedelta(hours=2))  # ABP stopped at expiresAt: p can change no more
+        assert [o.request_uuid for o in ledger.open_orders()] == ["q"]  # q must still be resolved
+    finally:
+        ledger.close()
+
+
 def _bet(bet_id: int, uuid: str, status: str = "CONFIRMED", settle: str = "UNSETTLED") -> BetRow:
     return BetRow(
         bet_id=bet_id,
@@ -176,6 +191,8 @@ def test_bets_and_open_bets(ledger: Ledger) -> None:
     ledger.upsert_bet(_bet(3, "b", "CONFIRMED", "WON"))
     assert [b.bet_id for b in ledger.bets("a")] == [1, 2]
     assert [b.bet_id for b in ledger.open_bets()] == [1]
+    ledger.upsert_bet(_bet(4, "c", "PENDING"))  # awaiting the bookmaker: still exposure
+    assert [b.bet_id for b in ledger.open_bets()] == [1, 4]
 
 
 def test_settled_pnl_filters(ledger: Ledger) -> None:

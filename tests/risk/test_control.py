@@ -17,7 +17,7 @@ from bot.risk.breakers import Breaker, BreakerState
 from bot.risk.cli import app
 from bot.risk.config import BreakerConfig
 from bot.risk.state import ResumeRefused
-from bot.types import OrderStatus, Side, Verdict
+from bot.types import BetStatus, OrderStatus, Side, Verdict
 from tests.risk.factories import Env, make_signal, selection
 
 runner = CliRunner()
@@ -69,6 +69,22 @@ async def test_restart_restores_state_and_exposure_from_ledger(env: Env) -> None
     restarted = env.new_risk()
     assert restarted.exposure() == before
     assert restarted.state == "REDUCING"
+
+
+async def test_restart_counts_a_pending_bet_as_exposure(make_env) -> None:  # type: ignore[no-untyped-def]
+    """A bet still PENDING at the bookmaker may yet be placed: after a restart it must count
+    (fail closed), or a second signal could pass a cap the first one already fills."""
+    env = make_env(max_exposure_selection=Decimal("50"))
+    sel = selection("home")
+    env.quote(sel)
+    d1 = await env.risk.evaluate(make_signal(sel, env.clock.now(), stake="40"), None)
+    u1 = env.submit(d1)
+    env.fill(u1, "bookA", Decimal("40"), 2.0, status=BetStatus.PENDING)
+    env.order_update(u1, OrderStatus.FILLED, Decimal("40"))
+    restarted = env.new_risk()
+    assert restarted.exposure()["total"]["total"] == Decimal("40")
+    d2 = await restarted.evaluate(make_signal(sel, env.clock.now(), stake="40"), None)
+    assert d2.stake <= Decimal("10")  # only what still fits under the 50 cap, or rejected
 
 
 async def test_kill_switch_and_emergency_halt_and_call_async_callback(env: Env) -> None:
