@@ -56,7 +56,8 @@ class AbpStream:
         first login. Does not raise if the venue is unreachable: it keeps reconnecting."""
         self._task = asyncio.create_task(self.run(), name="abp-stream")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.logged_in.wait(), wait_seconds or self._config.ws_login_timeout_seconds)
+            async with asyncio.timeout(wait_seconds or self._config.ws_login_timeout_seconds):
+                await self.logged_in.wait()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -102,7 +103,8 @@ class AbpStream:
         }).decode())
         deadline = self._config.ws_login_timeout_seconds
         while True:
-            frame = _loads(await asyncio.wait_for(ws.recv(), deadline))
+            async with asyncio.timeout(deadline):  # not wait_for: it can swallow a cancel on 3.11
+                frame = _loads(await ws.recv())
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind == "login_ok":
                 break

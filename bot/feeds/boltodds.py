@@ -141,7 +141,10 @@ class BoltOddsFeed:
             raise
 
     async def _recv(self, ws: object) -> str | bytes:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as a
+        # frame arrives, and the bot would then not stop until the next dead-connection timeout.
         try:
-            return await asyncio.wait_for(ws.recv(), self.config.dead_after_seconds)  # type: ignore[attr-defined]
+            async with asyncio.timeout(self.config.dead_after_seconds):
+                return await ws.recv()  # type: ignore[attr-defined]
         except TimeoutError:
             raise SessionLost(f"no frame for {self.config.dead_after_seconds:.0f} s") from None
