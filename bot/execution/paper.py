@@ -179,6 +179,7 @@ def _iso(t: datetime | None) -> str | None:
 Listener = Callable[[VenueMessage], None]
 
 
+_WORKING = (OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_FILLED)
 _ABP_ORDER_STATUSES = {"PENDING", "PROCESSING", "FILLED", "PARTIALLY_FILLED", "CANCELLED", "REJECTED",
                        "EXPIRED", "FAILED"}
 
@@ -212,6 +213,7 @@ class PaperVenue:
         self._currencies = {k: Decimal(v) for k, v in (currencies or {"USD": Decimal(1)}).items()}
         self._conflict_shape = conflict_shape
         self._orders: dict[str, _Order] = {}
+        self._working: dict[str, _Order] = {}  # orders advance() may still fill or expire
         self._by_id: dict[int, _Order] = {}
         self._bets: dict[int, _Bet] = {}
         self._processed: dict[str, datetime] = {}  # requestUuid -> first seen (incl. declined)
@@ -298,6 +300,8 @@ class PaperVenue:
                 status_reason=row.status_reason, updated_at=row.updated_at,
             )
             self._orders[row.request_uuid] = self._by_id[row.order_id] = order
+            if order.status in _WORKING:
+                self._working[row.request_uuid] = order
             self._processed[row.request_uuid] = row.created_at
             self._next_order = max(self._next_order, row.order_id + 1)
             adopted += 1
@@ -345,12 +349,12 @@ class PaperVenue:
         """Retry open orders against current quotes and expire those past `expiresAt`. Call it
         when the clock moves (the local server does on a timer); every query also calls it."""
         now = self._clock.now()
-        for order in list(self._orders.values()):
-            if order.status in (OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_FILLED) and (
-                order.expires_at > now and not order.body.testOrder
-            ):
+        for uuid, order in list(self._working.items()):
+            if order.status in _WORKING and order.expires_at > now and not order.body.testOrder:
                 self._fill(order, now)
             self._expire(order, now)
+            if order.status not in _WORKING or order.expires_at <= now:
+                del self._working[uuid]  # it can change no more: advance() stays O(open orders)
 
     # -- ABP bodies (also served by the local ABP server) -----------------------------------------
 
@@ -533,6 +537,7 @@ class PaperVenue:
         order = _Order(self._next_order, body, self._currencies[body.orderCurrency], now, expires)
         self._next_order += 1
         self._orders[body.requestUuid] = order
+        self._working[body.requestUuid] = order
         self._by_id[order.order_id] = order
         self._emit("orders", "INSERT", order.row(with_bets=False))
         if not body.testOrder:
