@@ -17,7 +17,7 @@ from loguru import logger
 from pydantic import SecretStr
 from rich.console import Console
 
-from bot.config import ConfigError, Mode, Settings, load_settings
+from bot.config.settings import ConfigError, Mode, Settings, load_settings
 
 app = typer.Typer(help="Sports-betting execution bot: feeds -> strategies -> risk -> ABP (or paper).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -98,8 +98,8 @@ def run(
         feeds = settings.feeds.model_copy(update={"replay": settings.feeds.replay.model_copy(update={"speed": speed})})
         settings = settings.model_copy(update={"feeds": feeds})
 
-    from bot.logs import setup_logging
-    from bot.wiring import BuildError
+    from bot.engine.logs import setup_logging
+    from bot.engine.wiring import BuildError
 
     log_path = setup_logging(settings)
     try:
@@ -111,7 +111,7 @@ def run(
 
 
 async def _run(settings: Settings, config_path: Path) -> Any:
-    from bot.wiring import build_engine
+    from bot.engine.wiring import build_engine
 
     engine = await build_engine(settings, config_dir=config_path.resolve().parent)
     loop = asyncio.get_running_loop()
@@ -128,7 +128,7 @@ def report(
     db: Annotated[Optional[Path], typer.Option(help="ledger file (default: state_dir/bot.db)")] = None,
 ) -> None:
     """Signals, decisions by reason, orders, fills, exposure, settled PnL and ROI."""
-    from bot.report import build_report, render_report
+    from bot.ledger.report import build_report, render_report
 
     db_path = db or _load(config).db_path
     try:

@@ -28,7 +28,7 @@ InstanceOpt = typer.Option(None, help="target instance (default: the config's `i
 
 
 def _load(config: Path | None, instance: str | None) -> tuple[MqttConfig, str]:
-    from bot.config import ConfigError, load_settings  # bot.config imports this package
+    from bot.config.settings import ConfigError, load_settings  # bot.config.settings imports this package
 
     try:
         settings = load_settings(config)

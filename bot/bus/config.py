@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
-from bot.configbase import Section
+from bot.config.base import Section
 
 
 class MqttTlsConfig(Section):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from bot.configbase import Section
+from bot.config.base import Section
 
 
 class AbpConfig(Section):

@@ -22,7 +22,7 @@ log = logger.bind(stage="upkeep")
 
 
 class AbpUpkeep:
-    """`jobs()` lists (name, interval, coroutine function) for `bot.jobs.Jobs`."""
+    """`jobs()` lists (name, interval, coroutine function) for `bot.engine.jobs.Jobs`."""
 
     def __init__(self, venue: Any, ledger: Ledger) -> None:
         self._venue = venue  # AbpVenue: .client (AbpClient), .stream (AbpStream | None)

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from bot.feeds.bolt_server import BoltServer, load_frames
+from bot.sim.bolt_server import BoltServer, load_frames
 from bot.feeds.boltodds_rest import BoltOddsRest, BoltOddsRestError, unknown_filters
 from bot.feeds.config import BoltOddsConfig
 
@@ -30,7 +30,7 @@ CsvList = Annotated[str | None, typer.Option(help="comma-separated names, exactl
 
 
 def _config(config: Path | None, key: str | None, rest_url: str | None) -> BoltOddsConfig:
-    from bot.config import ConfigError, load_settings
+    from bot.config.settings import ConfigError, load_settings
 
     section: dict[str, Any] = {}
     if config is not None or Path("config.yaml").is_file():

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from bot.configbase import Section
+from bot.config.base import Section
 
 
 class ReplayFeedConfig(Section):

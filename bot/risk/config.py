@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from bot.configbase import Section
+from bot.config.base import Section
 
 
 class BreakerConfig(Section):

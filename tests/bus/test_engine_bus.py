@@ -13,8 +13,8 @@ import orjson
 from pydantic import SecretStr
 
 from bot.bus.cli import send_command
-from bot.config import load_settings
-from bot.wiring import build_engine
+from bot.config.settings import load_settings
+from bot.engine.wiring import build_engine
 from tests.bus.conftest import TOKEN, Broker, Recorder, wait_for
 
 INSTANCE = "e2e"

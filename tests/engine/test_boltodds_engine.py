@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.config import load_settings
-from bot.feeds.bolt_server import BoltServer, load_frames
-from bot.wiring import build_engine
+from bot.config.settings import load_settings
+from bot.sim.bolt_server import BoltServer, load_frames
+from bot.engine.wiring import build_engine
 
 SAMPLES = Path(__file__).parents[1] / "data" / "boltodds" / "message_samples.json"
 KEY = "bolt-local-key"

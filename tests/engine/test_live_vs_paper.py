@@ -9,7 +9,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bot.execution.abp_server import LocalAbpServer
+from bot.sim.abp_server import LocalAbpServer
 from tests.engine.conftest import ROOT, bot_env, run_bot, write_config
 
 MAPPING = ROOT / "tests" / "data" / "mapping_nfl_2025-11-16.yaml"

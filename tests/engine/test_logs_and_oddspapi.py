@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.config import load_settings
-from bot.logs import setup_logging
+from bot.config.settings import load_settings
+from bot.engine.logs import setup_logging
 from bot.market.mapping import InstrumentMapper, MappingFile
 from bot.market.oddspapi import OddsPapiFixtures
 from bot.types import FixtureKey, Instrument, MarketKey, Selection

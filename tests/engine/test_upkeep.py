@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bot.execution.abp_server import LocalAbpServer
+from bot.sim.abp_server import LocalAbpServer
 from bot.execution.abp_venue import AbpVenue
 from bot.execution.config import AbpConfig
 from bot.execution.models import AccountCreate

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.execution.abp_server import Faults, LocalAbpServer
+from bot.sim.abp_server import Faults, LocalAbpServer
 from bot.execution.config import AbpConfig, PaperConfig
 
 OPENAPI = Path(__file__).parents[1] / "data" / "abp" / "abp-openapi.json"

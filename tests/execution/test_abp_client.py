@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from bot.execution.abp_client import AbpClient
-from bot.execution.abp_server import LocalAbpServer
+from bot.sim.abp_server import LocalAbpServer
 from bot.execution.errors import (
     AbpAuthError,
     AbpConflict,

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from bot.clock import ReplayClock, WallClock
-from bot.execution.abp_server import LocalAbpServer
+from bot.sim.abp_server import LocalAbpServer
 from bot.execution.abp_venue import AbpVenue
 from bot.execution.config import ExecutionConfig, PaperConfig
 from bot.execution.executor import Executor
-from bot.execution.paper import PaperVenue
+from bot.sim.paper import PaperVenue
 from bot.execution.venue import PlaceReply, VenueMessage
 from bot.ledger.models import OrderRow
 from bot.ledger.store import Ledger

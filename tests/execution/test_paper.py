@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.clock import ReplayClock
 from bot.execution.config import PaperConfig
-from bot.execution.paper import PaperVenue, StakeLimits, settlement_amount
+from bot.sim.paper import PaperVenue, StakeLimits, settlement_amount
 from bot.execution.venue import VenueMessage
 from bot.types import SettlementStatus
 

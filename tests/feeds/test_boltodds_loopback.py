@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.clock import WallClock
-from bot.feeds.bolt_server import BoltServer, load_frames
+from bot.sim.bolt_server import BoltServer, load_frames
 from bot.feeds.boltodds import BoltOddsFeed
 from bot.feeds.boltodds_rest import BoltOddsRest, unknown_filters
 from bot.feeds.config import BoltOddsConfig

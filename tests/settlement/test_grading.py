@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.market.settlement import FixtureResult, Results, grade, lay_status, load_nfl_results
+from bot.sim.results import FixtureResult, Results, grade, lay_status, load_nfl_results
 from bot.types import FixtureKey, MarketKey, Selection, SettlementStatus as S
 
 DATA = Path(__file__).parents[2] / "bot" / "data"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from bot.config import StrategySpec
-from bot.strategy_host import StrategyHost
+from bot.config.settings import StrategySpec
+from bot.strategy.host import StrategyHost
 from bot.types import MarketKey, Selection, Signal
 from tests.risk.factories import Env, fixture_key, make_signal, odds, selection
 

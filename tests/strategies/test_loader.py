@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import StrategySpec, load_settings
+from bot.config.settings import StrategySpec, load_settings
 from bot.risk.config import RiskConfig
-from bot.strategies_loader import StrategyLoadError
-from bot.strategy_host import StrategyHost
+from bot.strategy.loader import StrategyLoadError
+from bot.strategy.host import StrategyHost
 from bot.types import BetStatus, Fill, Verdict
 from tests.risk.factories import Env, odds, selection
 
@@ -106,7 +106,7 @@ def test_wrong_param_type_is_one_line_naming_strategy_field_and_type(tmp_path: P
          "strategy 'x': path 'nope': expected `package.module:Class` or an entry point of group 'bot.strategies'"),
         (StrategySpec(name="x", path="no_such_module_zz:Foo"), "strategy 'x': module 'no_such_module_zz' not found"),
         (StrategySpec(name="x", path="bot.types:Signal"), "strategy 'x': 'bot.types:Signal' is not a subclass"),
-        (StrategySpec(name="x", path="strategies.value:Nope"), "strategy 'x': 'strategies.value' has no attribute 'Nope'"),
+        (StrategySpec(name="x", path="bot.strategy.builtin.value:Nope"), "strategy 'x': 'bot.strategy.builtin.value' has no attribute 'Nope'"),
     ],
 )
 def test_load_errors_are_single_lines(env: Env, spec: StrategySpec, line: str) -> None:
@@ -121,7 +121,7 @@ async def test_entry_points_and_several_instances_of_one_class(env: Env) -> None
         StrategySpec(name="value_nba", path="value", params={"sports": ["NBA"], "min_edge": 0.01}),
         StrategySpec(name="value_nfl", path="value", params={"sports": ["NFL"], "min_edge": 0.05}),
         StrategySpec(name="arb", path="arbitrage"),
-        StrategySpec(name="tpl", path="strategies.template:TemplateStrategy", params={"min_price": 2.5}),
+        StrategySpec(name="tpl", path="bot.strategy.builtin.template:TemplateStrategy", params={"min_price": 2.5}),
         StrategySpec(name="off", path="does_not:Matter", enabled=False),
     ]
     host = StrategyHost.load(specs, book=env.book, clock=env.clock, ledger=env.ledger)

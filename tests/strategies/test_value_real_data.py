@@ -12,9 +12,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.clock import ReplayClock
-from bot.config import StrategySpec
+from bot.config.settings import StrategySpec
 from bot.market.book import OddsBook
-from bot.strategy_host import StrategyHost
+from bot.strategy.host import StrategyHost
 from bot.types import FixtureKey, MarketKey, OddsUpdate, Selection
 
 DATA = Path(__file__).parents[1] / "data" / "football_data" / "top5_2023-24_closing_1x2.csv.gz"

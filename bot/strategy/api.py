@@ -223,16 +223,3 @@ class Strategy:
     def on_stop(self, **kwargs: Any) -> HookResult:
         return None
 
-
-def __getattr__(name: str) -> Any:
-    # `from bot.strategy import StrategyHost, StrategyLoadError` (interfaces.md §4) without an
-    # import cycle: the host and loader import this module.
-    if name == "StrategyHost":
-        from bot.strategy_host import StrategyHost
-
-        return StrategyHost
-    if name == "StrategyLoadError":
-        from bot.strategies_loader import StrategyLoadError
-
-        return StrategyLoadError
-    raise AttributeError(name)

@@ -19,7 +19,7 @@ from pydantic_settings import (
 )
 
 from bot.bus.config import MqttConfig
-from bot.configbase import Section
+from bot.config.base import Section
 from bot.execution.config import AbpConfig, ExecutionConfig, PaperConfig
 from bot.feeds.config import FeedsConfig
 from bot.risk.config import RiskConfig

@@ -14,7 +14,7 @@ from typing import Any
 from loguru import logger
 from pydantic import SecretStr
 
-from bot.config import LoggingConfig, Settings
+from bot.config.settings import LoggingConfig, Settings
 
 CONSOLE_FORMAT = (
     "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.strategy import Strategy, StrategyParams
+from bot.strategy.api import Strategy, StrategyParams
 
 ENTRY_POINT_GROUP = "bot.strategies"
 

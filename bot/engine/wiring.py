@@ -17,14 +17,14 @@ from typing import Any
 from loguru import logger
 
 from bot.clock import Clock, ReplayClock, WallClock
-from bot.config import Settings
-from bot.engine import Engine
+from bot.config.settings import Settings
+from bot.engine.core import Engine
 from bot.feeds.base import Feed
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
 from bot.market.mapping import InstrumentMapper, MappingFile
-from bot.market.settlement import Results, load_football_data_results, load_nfl_results
-from bot.progress import ReplayProgress
+from bot.sim.results import Results, load_football_data_results, load_nfl_results
+from bot.engine.progress import ReplayProgress
 from bot.types import Selection
 
 log = logger.bind(stage="wiring")
@@ -112,7 +112,7 @@ def load_results(settings: Settings, config_dir: Path) -> Results | None:
         path = _path(config_dir, cfg.nfl_results)
         names = path.with_name("nfl_team_names.csv")
         if not names.is_file():
-            names = Path(__file__).parent / "data" / "nfl_team_names.csv"
+            names = Path(__file__).parents[1] / "data" / "nfl_team_names.csv"
         found += load_nfl_results(path, names)
     if cfg.football_data_results is not None:
         found += load_football_data_results(_path(config_dir, cfg.football_data_results))
@@ -123,7 +123,8 @@ async def build_engine(settings: Settings, *, config_dir: Path = Path.cwd()) -> 
     """Construct every stage. Raises BuildError (one line) on a config the bot cannot run."""
     from bot.execution.executor import Executor
     from bot.risk.manager import RiskManager
-    from bot.strategy import StrategyHost, StrategyLoadError
+    from bot.strategy.host import StrategyHost
+    from bot.strategy.loader import StrategyLoadError
 
     live = settings.mode == "live"
     if settings.mode == "backtest" and settings.feeds.replay is None:
@@ -159,7 +160,7 @@ async def build_engine(settings: Settings, *, config_dir: Path = Path.cwd()) -> 
         if settings.mapping.use_abp_markets:
             markets_fetch = venue.client.markets_rows
     else:
-        from bot.execution.paper import PaperVenue
+        from bot.sim.paper import PaperVenue
 
         venue_clock = clock
         venue = PaperVenue(clock=clock, quotes=BookQuotes(book), config=settings.paper)

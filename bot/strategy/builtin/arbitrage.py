@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from bot.strategy import Interests, Strategy, StrategyParams
+from bot.strategy.api import Interests, Strategy, StrategyParams
 from bot.types import FixtureKey, MarketKey, OddsUpdate, Selection, Signal
 
 CENT = Decimal("0.01")

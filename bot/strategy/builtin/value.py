@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from bot.market.odds import DevigMethod, OddsError, expected_value, kelly_fraction, no_vig_probabilities
-from bot.strategy import Interests, Strategy, StrategyParams
+from bot.strategy.api import Interests, Strategy, StrategyParams
 from bot.types import FixtureKey, MarketKey, OddsUpdate, Selection, Signal
 
 CENT = Decimal("0.01")

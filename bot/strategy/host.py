@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from bot.clock import Clock
-from bot.strategies_loader import StrategyLoadError, resolve_class, validate_params
-from bot.strategy import Interests, Strategy, StrategyContext
+from bot.strategy.loader import StrategyLoadError, resolve_class, validate_params
+from bot.strategy.api import Interests, Strategy, StrategyContext
 from bot.types import ExecutionEvent, Fill, OddsUpdate, OrderUpdate, Settlement, Signal
 
 if TYPE_CHECKING:
-    from bot.config import StrategySpec
+    from bot.config.settings import StrategySpec
     from bot.ledger.models import OrderRow
     from bot.ledger.store import Ledger
     from bot.market.book import OddsBook

@@ -35,7 +35,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.clock import Clock, WallClock
 from bot.execution.config import PaperConfig
-from bot.execution.paper import OrderPriceQuotes, PaperVenue, QuoteSource
+from bot.sim.paper import OrderPriceQuotes, PaperVenue, QuoteSource
 from bot.execution.venue import VenueMessage
 from bot.types import SettlementStatus
 

@@ -19,12 +19,12 @@ from typing import Any, Protocol
 from loguru import logger
 
 from bot.clock import Clock, ReplayClock
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.feeds.base import Feed
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
 from bot.market.mapping import InstrumentMapper
-from bot.market.settlement import Results, grade, lay_status
+from bot.sim.results import Results, grade, lay_status
 from bot.types import (
     BetStatus,
     Decision,
@@ -37,7 +37,7 @@ from bot.types import (
     SettlementStatus,
     Signal,
 )
-from bot.jobs import Jobs
+from bot.engine.jobs import Jobs
 
 log = logger.bind(stage="engine")
 SETTLE_AFTER_KICKOFF = timedelta(hours=4)  # a game is over (and graded) this long after kickoff
@@ -65,7 +65,7 @@ class EngineStats:
 
 
 class Engine:
-    """One running bot. Build it with `bot.wiring.build_engine(settings)`.
+    """One running bot. Build it with `bot.engine.wiring.build_engine(settings)`.
 
     All collaborators are injected so tests can run the real ones over loopback.
     """

@@ -1,0 +1,14 @@
+"""The strategy stage: the plug-in API a strategy is written against (`api`), the loader that finds
+strategy classes by path or entry point (`loader`), the host that runs the configured instances
+(`host`) and the built-in strategies (`builtin`).
+
+A user strategy imports what it needs from here:
+
+    from bot.strategy import Strategy, StrategyParams
+"""
+
+from bot.strategy.api import Interests, Strategy, StrategyContext, StrategyParams
+from bot.strategy.host import StrategyHost
+from bot.strategy.loader import StrategyLoadError
+
+__all__ = ["Interests", "Strategy", "StrategyContext", "StrategyHost", "StrategyLoadError", "StrategyParams"]

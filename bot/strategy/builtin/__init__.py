@@ -1,0 +1,2 @@
+"""Strategies shipped with the bot, registered as entry points of the `bot.strategies` group
+(`value`, `arbitrage`, `template`)."""
