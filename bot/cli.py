@@ -9,7 +9,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -84,8 +84,8 @@ def config_schema() -> None:
 @app.command()
 def run(
     config: ConfigOpt = DEFAULT_CONFIG,
-    mode: Annotated[Optional[str], typer.Option(help="paper | live | backtest (overrides the config)")] = None,
-    speed: Annotated[Optional[float], typer.Option(help="replay speed: 0 = as fast as possible")] = None,
+    mode: Annotated[str | None, typer.Option(help="paper | live | backtest (overrides the config)")] = None,
+    speed: Annotated[float | None, typer.Option(help="replay speed: 0 = as fast as possible")] = None,
 ) -> None:
     """Run the bot until the replay ends or SIGINT/SIGTERM."""
     overrides: dict[str, Any] = {}
@@ -125,7 +125,7 @@ async def _run(settings: Settings, config_path: Path) -> Any:
 def report(
     config: ConfigOpt = DEFAULT_CONFIG,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    db: Annotated[Optional[Path], typer.Option(help="ledger file (default: state_dir/bot.db)")] = None,
+    db: Annotated[Path | None, typer.Option(help="ledger file (default: state_dir/bot.db)")] = None,
 ) -> None:
     """Signals, decisions by reason, orders, fills, exposure, settled PnL and ROI."""
     from bot.ledger.report import build_report, render_report

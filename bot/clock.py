@@ -41,5 +41,4 @@ class ReplayClock:
     def advance(self, to: datetime) -> None:
         if to.tzinfo is None:
             raise ValueError("ReplayClock.advance needs a timezone-aware datetime")
-        if to > self._now:
-            self._now = to
+        self._now = max(self._now, to)

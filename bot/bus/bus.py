@@ -24,7 +24,7 @@ from bot.bus.commands import CommandHandler, Controller
 from bot.bus.config import MqttConfig
 from bot.bus.connection import make_client, run_reconnecting
 from bot.bus.envelope import SCHEMA_VERSION, dumps, envelope
-from bot.bus.outbox import OutMessage, Outbox
+from bot.bus.outbox import Outbox, OutMessage
 from bot.bus.topics import CRITICAL_KINDS, RETAINED_KINDS, Topics, valid_level
 from bot.clock import Clock
 from bot.types import Decision, ExecutionEvent, Fill, OrderUpdate, Settlement, Signal

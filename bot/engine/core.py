@@ -20,6 +20,7 @@ from loguru import logger
 
 from bot.clock import Clock, ReplayClock
 from bot.config.settings import Settings
+from bot.engine.jobs import Jobs
 from bot.feeds.base import Feed
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
@@ -37,7 +38,6 @@ from bot.types import (
     SettlementStatus,
     Signal,
 )
-from bot.engine.jobs import Jobs
 
 log = logger.bind(stage="engine")
 SETTLE_AFTER_KICKOFF = timedelta(hours=4)  # a game is over (and graded) this long after kickoff

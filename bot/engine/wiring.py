@@ -19,12 +19,12 @@ from loguru import logger
 from bot.clock import Clock, ReplayClock, WallClock
 from bot.config.settings import Settings
 from bot.engine.core import Engine
+from bot.engine.progress import ReplayProgress
 from bot.feeds.base import Feed
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
 from bot.market.mapping import InstrumentMapper, MappingFile
 from bot.sim.results import Results, load_football_data_results, load_nfl_results
-from bot.engine.progress import ReplayProgress
 from bot.types import Selection
 
 log = logger.bind(stage="wiring")

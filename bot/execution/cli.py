@@ -6,8 +6,8 @@ import asyncio
 
 import typer
 
-from bot.sim.abp_server import Faults, LocalAbpServer
 from bot.execution.config import PaperConfig
+from bot.sim.abp_server import Faults, LocalAbpServer
 from bot.sim.paper import OrderPriceQuotes
 
 app = typer.Typer(help="Local ABP server: a paper venue behind ABP's HTTP + WebSocket protocols.", no_args_is_help=True)

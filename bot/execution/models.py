@@ -32,10 +32,7 @@ class AbpModel(BaseModel):
 
 # Documented fields we carry but do not model (abp.md §7, §13.5), so they are not "unknown".
 _DOCUMENTED_EXTRA = frozenset(
-    """client clientName fixtureInfo outcomeInfo playerInfo currencyInfo oddsInfo sentData receivedData
-    betRequestId bookmakerBetId settlementReason testBet testOrder account allowedBookmakers
-    acceptBetterOdds acceptPartialStake orderCurrency back remainingStake statusReason filledAt
-    createdAt updatedAt meta userRef expiresAt declineReason futureId participantId""".split()
+    ["client", "clientName", "fixtureInfo", "outcomeInfo", "playerInfo", "currencyInfo", "oddsInfo", "sentData", "receivedData", "betRequestId", "bookmakerBetId", "settlementReason", "testBet", "testOrder", "account", "allowedBookmakers", "acceptBetterOdds", "acceptPartialStake", "orderCurrency", "back", "remainingStake", "statusReason", "filledAt", "createdAt", "updatedAt", "meta", "userRef", "expiresAt", "declineReason", "futureId", "participantId"]
 )
 
 

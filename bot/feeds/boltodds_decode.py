@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 import orjson
-from operator import itemgetter
 
 from bot.feeds.base import FeedStats
 from bot.feeds.normalise import LineError, eastern_start, market_key, outcome_name
@@ -73,7 +73,7 @@ class _Fixture:
     of each outcome key with the fields it was built from (a key whose fields change is
     rebuilt: keys are opaque merge ids, the meaning is in the fields; reference §7)."""
 
-    __slots__ = ("key", "feed_ids", "selections")
+    __slots__ = ("feed_ids", "key", "selections")
 
     def __init__(self, key: FixtureKey, feed_ids: dict[str, str]) -> None:
         self.key = key

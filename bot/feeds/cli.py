@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from bot.sim.bolt_server import BoltServer, load_frames
 from bot.feeds.boltodds_rest import BoltOddsRest, BoltOddsRestError, unknown_filters
 from bot.feeds.config import BoltOddsConfig
+from bot.sim.bolt_server import BoltServer, load_frames
 
 app = typer.Typer(help="Odds feeds: BoltOdds discovery and a local BoltOdds server.", no_args_is_help=True)
 console = Console()

@@ -37,7 +37,7 @@ class Record:
 def _open(path: Path, mode: str) -> IO[bytes]:
     if path.suffix == ".gz":
         return gzip.open(path, mode)  # type: ignore[return-value]
-    return open(path, mode)  # noqa: SIM115
+    return open(path, mode)
 
 
 class Recorder:

@@ -30,7 +30,7 @@ from bot.ledger.models import (
     SignalRow,
     StateRow,
 )
-from bot.types import FINAL_ORDER_STATUSES, BetStatus, Decision, OrderStatus, Signal, SettlementStatus
+from bot.types import FINAL_ORDER_STATUSES, BetStatus, Decision, OrderStatus, SettlementStatus, Signal
 
 _FINAL = [s.value for s in FINAL_ORDER_STATUSES]
 # A bet can still win or lose money: ABP /positions counts PLACED and CONFIRMED (abp.md §6.8);

@@ -48,7 +48,7 @@ class Quote:
 class _Entry:
     """Mutable state behind a quote (one per selection and bookmaker); shared by both indexes."""
 
-    __slots__ = ("price", "american", "suspended", "updated_at", "seen_at", "generation", "source", "feed")
+    __slots__ = ("american", "feed", "generation", "price", "seen_at", "source", "suspended", "updated_at")
 
     def __init__(self, update: OddsUpdate, feed: _Source) -> None:
         self.price = update.price
@@ -65,7 +65,7 @@ class _Source:
     """Per-source staleness: `generation` rises with each stale mark; `alive_at` is the last
     confirmation that the source's unchanged prices still hold."""
 
-    __slots__ = ("generation", "alive_at")
+    __slots__ = ("alive_at", "generation")
 
     def __init__(self) -> None:
         self.generation = 0

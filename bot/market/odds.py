@@ -21,7 +21,7 @@ class OddsError(ValueError):
     """Odds or probabilities that cannot be priced (zero, |American| < 100, non-numeric, price <= 1)."""
 
 
-def american_to_decimal(american: int | float | str) -> float:
+def american_to_decimal(american: float | str) -> float:
     """American odds -> decimal odds: +A -> 1 + A/100, -A -> 1 + 100/A (+150 -> 2.5, -200 -> 1.5).
 
     Accepts ints, floats and signed strings as BoltOdds sends them ("+102", "-122";

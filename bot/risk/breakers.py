@@ -80,9 +80,7 @@ class Breaker:
                 self._close()
             return
         self._consecutive += 1
-        if state is BreakerState.HALF_OPEN:
-            self._open(now)
-        elif state is BreakerState.CLOSED and self._tripped():
+        if state is BreakerState.HALF_OPEN or state is BreakerState.CLOSED and self._tripped():
             self._open(now)
 
     def _tripped(self) -> bool:

@@ -35,8 +35,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.clock import Clock, WallClock
 from bot.execution.config import PaperConfig
-from bot.sim.paper import OrderPriceQuotes, PaperVenue, QuoteSource
 from bot.execution.venue import VenueMessage
+from bot.sim.paper import OrderPriceQuotes, PaperVenue, QuoteSource
 from bot.types import SettlementStatus
 
 REPLAY_BUFFER = 100  # abp.md §13.4
@@ -114,7 +114,7 @@ class LocalAbpServer:
     # -- running -----------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _lifespan(self, app: Starlette):  # noqa: ANN202 - starlette signature
+    async def _lifespan(self, app: Starlette):
         task = asyncio.create_task(self._advance_loop())
         try:
             yield

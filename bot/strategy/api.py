@@ -68,7 +68,7 @@ class Interests:
         )
 
 
-def to_stake(value: Decimal | int | str | float) -> Decimal:
+def to_stake(value: Decimal | str | float) -> Decimal:
     """A stake as Decimal rounded DOWN to cents (floats go through str, never binary)."""
     amount = value if isinstance(value, Decimal) else Decimal(str(value))
     return amount.quantize(CENT, rounding=ROUND_DOWN)
@@ -133,7 +133,7 @@ class StrategyContext:
         self,
         selection: Selection,
         *,
-        stake: Decimal | int | str | float,
+        stake: Decimal | str | float,
         price: float,
         side: Side = Side.BACK,
         min_price: float | None = None,

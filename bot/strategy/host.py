@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from bot.clock import Clock
-from bot.strategy.loader import StrategyLoadError, resolve_class, validate_params
 from bot.strategy.api import Interests, Strategy, StrategyContext
+from bot.strategy.loader import StrategyLoadError, resolve_class, validate_params
 from bot.types import ExecutionEvent, Fill, OddsUpdate, OrderUpdate, Settlement, Signal
 
 if TYPE_CHECKING:

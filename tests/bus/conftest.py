@@ -16,7 +16,6 @@ from typing import Any
 
 import aiomqtt
 import orjson
-
 import pytest
 from loguru import logger
 from pydantic import SecretStr

@@ -37,7 +37,7 @@ async def test_engine_trades_mqtt_odds_and_obeys_signed_commands(broker: Broker,
     run = asyncio.create_task(engine.run())
     try:
         await wait_for(lambda: engine.bus is not None and engine.bus.connected, what="bus connected")
-        orders = lambda: engine.ledger.orders()  # noqa: E731
+        orders = lambda: engine.ledger.orders()
         async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5) as scraper, \
                 Recorder(broker, f"t/{INSTANCE}/#") as events:
             await asyncio.sleep(0.3)  # the feed's subscription is set up by its own connection

@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 
 from bot.config.settings import load_settings
-from bot.sim.bolt_server import BoltServer, load_frames
 from bot.engine.wiring import build_engine
+from bot.sim.bolt_server import BoltServer, load_frames
 
 SAMPLES = Path(__file__).parents[1] / "data" / "boltodds" / "message_samples.json"
 KEY = "bolt-local-key"

@@ -22,7 +22,7 @@ from bot.market.oddspapi import OddsPapiFixtures
 from bot.types import FixtureKey, Instrument, MarketKey, Selection
 
 
-def test_secrets_are_masked_in_console_and_json_log(tmp_path: Path, capfd) -> None:  # noqa: ANN001
+def test_secrets_are_masked_in_console_and_json_log(tmp_path: Path, capfd) -> None:
     settings = load_settings(None, state_dir=tmp_path, abp={"api_key": "abp-KEY-123456"},
                              mqtt={"password": "mqtt-PASS-98765"})
     path = setup_logging(settings)

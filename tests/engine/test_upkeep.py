@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bot.sim.abp_server import LocalAbpServer
 from bot.execution.abp_venue import AbpVenue
 from bot.execution.config import AbpConfig
 from bot.execution.models import AccountCreate
 from bot.execution.upkeep import AbpUpkeep
 from bot.ledger.models import OrderRow
 from bot.ledger.store import Ledger
+from bot.sim.abp_server import LocalAbpServer
 
 
 async def test_balances_refresh_and_betslip_keepalive(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ async def test_balances_refresh_and_betslip_keepalive(tmp_path: Path) -> None:
                                requests_per_second=500), ledger)
     messages = []
 
-    async def on_message(msg) -> None:  # noqa: ANN001 - VenueMessage
+    async def on_message(msg) -> None:
         messages.append(msg)
 
     try:

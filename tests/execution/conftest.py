@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.sim.abp_server import Faults, LocalAbpServer
 from bot.execution.config import AbpConfig, PaperConfig
+from bot.sim.abp_server import Faults, LocalAbpServer
 
 OPENAPI = Path(__file__).parents[1] / "data" / "abp" / "abp-openapi.json"
 API_KEY = "local-test-key"

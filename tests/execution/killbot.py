@@ -28,7 +28,7 @@ from bot.execution.executor import Executor
 from bot.ledger.store import Ledger
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.execution.helpers import Events, intent  # noqa: E402
+from tests.execution.helpers import Events, intent
 
 
 class KillingVenue(AbpVenue):

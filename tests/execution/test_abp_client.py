@@ -12,7 +12,6 @@ import jsonschema
 import pytest
 
 from bot.execution.abp_client import AbpClient
-from bot.sim.abp_server import LocalAbpServer
 from bot.execution.errors import (
     AbpAuthError,
     AbpConflict,
@@ -24,6 +23,7 @@ from bot.execution.errors import (
     error_text,
 )
 from bot.execution.models import AbpBet, AbpOrder, AccountCreate, AccountUpdate, DeclinedOrder
+from bot.sim.abp_server import LocalAbpServer
 from tests.execution.conftest import abp_config
 
 

@@ -58,7 +58,7 @@ def test_sigkill_around_placement_is_exactly_once(tmp_path: Path) -> None:
     try:
         for i in range(ROUNDS):
             mode = MODES[i % len(MODES)]
-            bot = _bot(db, url, mode, rng.randint(1, 3), rng.randint(0, 10**6))  # noqa: S603
+            bot = _bot(db, url, mode, rng.randint(1, 3), rng.randint(0, 10**6))
             if not _wait_ready(bot):
                 kills[f"{mode} (during start-up resend)"] += 1
                 continue

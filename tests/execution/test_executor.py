@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from bot.clock import ReplayClock, WallClock
-from bot.sim.abp_server import LocalAbpServer
 from bot.execution.abp_venue import AbpVenue
 from bot.execution.config import ExecutionConfig, PaperConfig
 from bot.execution.executor import Executor
-from bot.sim.paper import PaperVenue
 from bot.execution.venue import PlaceReply, VenueMessage
 from bot.ledger.models import OrderRow
 from bot.ledger.store import Ledger
+from bot.sim.abp_server import LocalAbpServer
+from bot.sim.paper import PaperVenue
 from bot.types import Fill, OrderStatus, OrderUpdate, Settlement, SettlementStatus
 from tests.execution.conftest import abp_config
 from tests.execution.helpers import KICKOFF, Events, eventually, intent

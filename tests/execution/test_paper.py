@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from bot.clock import ReplayClock
 from bot.execution.config import PaperConfig
-from bot.sim.paper import PaperVenue, StakeLimits, settlement_amount
 from bot.execution.venue import VenueMessage
+from bot.sim.paper import PaperVenue, StakeLimits, settlement_amount
 from bot.types import SettlementStatus
 
 T0 = datetime(2025, 11, 16, 18, 0, tzinfo=UTC)

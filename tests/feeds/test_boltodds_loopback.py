@@ -14,11 +14,11 @@ import pytest
 from pydantic import SecretStr
 
 from bot.clock import WallClock
-from bot.sim.bolt_server import BoltServer, load_frames
 from bot.feeds.boltodds import BoltOddsFeed
 from bot.feeds.boltodds_rest import BoltOddsRest, unknown_filters
 from bot.feeds.config import BoltOddsConfig
 from bot.market.book import OddsBook
+from bot.sim.bolt_server import BoltServer, load_frames
 from bot.types import FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsUpdate, Selection
 
 from .conftest import BOLT_SAMPLES

@@ -143,7 +143,7 @@ def test_orders_lifecycle(ledger: Ledger) -> None:
         ledger.add_orders([_order("d"), _order("a")])
     assert ledger.get_order("d") is None  # the failed batch wrote nothing
     ledger.update_order("a", status=OrderStatus.FILLED.value, filled_stake=Decimal("10.50"), order_id=7)
-    ledger.update_order("b", status=OrderStatus.PARTIALLY_FILLED.value, filled_stake=Decimal("3"))
+    ledger.update_order("b", status=OrderStatus.PARTIALLY_FILLED.value, filled_stake=Decimal(3))
     ledger.update_order("c", status=OrderStatus.UNKNOWN.value)
     assert [o.request_uuid for o in ledger.open_orders()] == ["b", "c"]
     assert [o.request_uuid for o in ledger.orders("arb")] == ["b"]
@@ -213,12 +213,12 @@ def test_settled_pnl_filters(ledger: Ledger) -> None:
 
 
 def test_balances_latest_per_account(ledger: Ledger) -> None:
-    ledger.record_balance("pinnacle", Decimal("100"), username="u")
+    ledger.record_balance("pinnacle", Decimal(100), username="u")
     ledger.record_balance("pinnacle", Decimal("90.5"), username="u")
-    ledger.record_balance("betcris", Decimal("7"), currency="EUR")
+    ledger.record_balance("betcris", Decimal(7), currency="EUR")
     assert [(b.bookmaker, b.balance) for b in ledger.balances()] == [
         ("pinnacle", Decimal("90.5")),
-        ("betcris", Decimal("7")),
+        ("betcris", Decimal(7)),
     ]
 
 

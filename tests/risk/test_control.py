@@ -59,13 +59,13 @@ async def test_restart_restores_state_and_exposure_from_ledger(env: Env) -> None
     d1 = await env.risk.evaluate(make_signal(a, env.clock.now(), stake="30"), None)
     d2 = await env.risk.evaluate(make_signal(b, env.clock.now(), stake="10", price=4.0, side=Side.LAY), None)
     u1, u2 = env.submit(d1), env.submit(d2)
-    env.ledger.update_order(u1, filled_stake=Decimal("12"), status=OrderStatus.PENDING.value)
-    env.fill(u1, "bookA", Decimal("12"), 2.0)
-    env.fill(u2, "bookA", Decimal("10"), 4.0)
-    env.order_update(u2, OrderStatus.FILLED, Decimal("10"))
+    env.ledger.update_order(u1, filled_stake=Decimal(12), status=OrderStatus.PENDING.value)
+    env.fill(u1, "bookA", Decimal(12), 2.0)
+    env.fill(u2, "bookA", Decimal(10), 4.0)
+    env.order_update(u2, OrderStatus.FILLED, Decimal(10))
     env.risk.reduce("winding down")
     before = env.risk.exposure()
-    assert before["total"]["total"] == Decimal("60")  # 12 bet + 18 in flight + lay liability 30
+    assert before["total"]["total"] == Decimal(60)  # 12 bet + 18 in flight + lay liability 30
     restarted = env.new_risk()
     assert restarted.exposure() == before
     assert restarted.state == "REDUCING"
@@ -74,17 +74,17 @@ async def test_restart_restores_state_and_exposure_from_ledger(env: Env) -> None
 async def test_restart_counts_a_pending_bet_as_exposure(make_env) -> None:  # type: ignore[no-untyped-def]
     """A bet still PENDING at the bookmaker may yet be placed: after a restart it must count
     (fail closed), or a second signal could pass a cap the first one already fills."""
-    env = make_env(max_exposure_selection=Decimal("50"))
+    env = make_env(max_exposure_selection=Decimal(50))
     sel = selection("home")
     env.quote(sel)
     d1 = await env.risk.evaluate(make_signal(sel, env.clock.now(), stake="40"), None)
     u1 = env.submit(d1)
-    env.fill(u1, "bookA", Decimal("40"), 2.0, status=BetStatus.PENDING)
-    env.order_update(u1, OrderStatus.FILLED, Decimal("40"))
+    env.fill(u1, "bookA", Decimal(40), 2.0, status=BetStatus.PENDING)
+    env.order_update(u1, OrderStatus.FILLED, Decimal(40))
     restarted = env.new_risk()
-    assert restarted.exposure()["total"]["total"] == Decimal("40")
+    assert restarted.exposure()["total"]["total"] == Decimal(40)
     d2 = await restarted.evaluate(make_signal(sel, env.clock.now(), stake="40"), None)
-    assert d2.stake <= Decimal("10")  # only what still fits under the 50 cap, or rejected
+    assert d2.stake <= Decimal(10)  # only what still fits under the 50 cap, or rejected
 
 
 async def test_kill_switch_and_emergency_halt_and_call_async_callback(env: Env) -> None:
@@ -163,13 +163,13 @@ async def test_half_open_breaker_lets_one_probe_through_risk(make_env) -> None:
     assert probe.approved
     assert (await env.risk.evaluate(make_signal(sels[2], env.clock.now()), None)).reason == "BREAKER_OPEN"
     u = env.submit(probe)
-    env.fill(u, "bookA", Decimal("10"), 2.0)
+    env.fill(u, "bookA", Decimal(10), 2.0)
     assert env.risk.breaker_states()["bookA"] == "CLOSED"
     assert (await env.risk.evaluate(make_signal(sels[2], env.clock.now()), None)).approved
 
 
 async def test_concurrent_evaluations_cannot_both_take_the_last_room(make_env) -> None:
-    env = make_env(max_exposure_total=Decimal("15"), resize_to_fit=False)
+    env = make_env(max_exposure_total=Decimal(15), resize_to_fit=False)
     sels = [selection(n=n) for n in range(8)]
     for s in sels:
         env.quote(s)
@@ -187,10 +187,10 @@ async def test_reservation_release_on_decline_and_sweep_of_unsubmitted(make_env)
     da = await env.risk.evaluate(make_signal(a, env.clock.now()), None)
     db = await env.risk.evaluate(make_signal(b, env.clock.now()), None)
     ua = env.submit(da)  # b is never submitted
-    assert env.risk.exposure()["total"]["total"] == Decimal("20")
+    assert env.risk.exposure()["total"]["total"] == Decimal(20)
     env.clock.advance(env.clock.now() + timedelta(seconds=61))
     assert env.risk.sweep() == 1
-    assert env.risk.exposure()["total"]["total"] == Decimal("10")
+    assert env.risk.exposure()["total"]["total"] == Decimal(10)
     env.order_update(ua, OrderStatus.DECLINED)
-    assert env.risk.exposure()["total"]["total"] == Decimal("0")
+    assert env.risk.exposure()["total"]["total"] == Decimal(0)
     assert db.verdict is Verdict.APPROVED

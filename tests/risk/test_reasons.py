@@ -45,8 +45,8 @@ async def test_stake_above_max_rejects_without_resize(make_env) -> None:
 
 async def test_stake_above_max_resized_when_configured(env: Env, sel) -> None:
     d = await env.risk.evaluate(make_signal(sel, env.clock.now(), stake="150"), None)
-    assert (d.verdict, d.reason, d.stake) == (Verdict.RESIZED, "STAKE_ABOVE_MAX", Decimal("100"))
-    assert env.ledger.decisions(d.signal.signal_id)[0].approved_stake == Decimal("100")
+    assert (d.verdict, d.reason, d.stake) == (Verdict.RESIZED, "STAKE_ABOVE_MAX", Decimal(100))
+    assert env.ledger.decisions(d.signal.signal_id)[0].approved_stake == Decimal(100)
 
 
 async def test_odds_out_of_range(env: Env) -> None:
@@ -113,7 +113,7 @@ async def test_duplicate_while_same_order_in_flight(env: Env, sel) -> None:
     ],
 )
 async def test_exposure_caps(make_env, cap: str, second: dict, reason: Reason) -> None:
-    env = make_env(resize_to_fit=False, **{cap: Decimal("15")})
+    env = make_env(resize_to_fit=False, **{cap: Decimal(15)})
     first = selection("home", 0)
     other = selection(second["outcome"], second["n"])
     for s in (first, other):
@@ -126,7 +126,7 @@ async def test_exposure_caps(make_env, cap: str, second: dict, reason: Reason) -
 
 
 async def test_exposure_resized_to_fit(make_env) -> None:
-    env = make_env(max_exposure_selection=Decimal("15"))
+    env = make_env(max_exposure_selection=Decimal(15))
     sel = selection()
     env.quote(sel)
     await env.risk.evaluate(make_signal(sel, env.clock.now(), stake="10", strategy="a"), None)
@@ -135,7 +135,7 @@ async def test_exposure_resized_to_fit(make_env) -> None:
 
 
 async def test_lay_exposure_is_liability(make_env) -> None:
-    env = make_env(max_exposure_selection=Decimal("25"), resize_to_fit=False)
+    env = make_env(max_exposure_selection=Decimal(25), resize_to_fit=False)
     sel = selection()
     env.quote(sel, "bookA", 4.0)
     # lay 10 at 4.0: liability 30 > 25
@@ -178,10 +178,10 @@ def _book_pnl(env: Env, bet_id: int, pnl: str) -> None:
 async def test_loss_limit_halts(env: Env, sel) -> None:
     d = await env.risk.evaluate(make_signal(sel, env.clock.now()), None)
     uuid_ = env.submit(d)
-    env.settle(env.fill(uuid_, "bookA", Decimal("10"), 2.0), uuid_, Decimal("1000"), Decimal("-1000"))
+    env.settle(env.fill(uuid_, "bookA", Decimal(10), 2.0), uuid_, Decimal(1000), Decimal(-1000))
     assert env.risk.state == "HALTED"
     env.risk.resume()  # acknowledges today's loss ...
-    env.settle(99, uuid_, Decimal("1000"), Decimal("-1000"))  # ... then another full limit is lost
+    env.settle(99, uuid_, Decimal(1000), Decimal(-1000))  # ... then another full limit is lost
     assert env.risk.state == "HALTED"
     env.risk.resume()
     _book_pnl(env, 7, "-1000")
@@ -190,18 +190,18 @@ async def test_loss_limit_halts(env: Env, sel) -> None:
 
 
 async def test_drawdown_halts_on_settlement(make_env) -> None:
-    env = make_env(daily_loss_limit=Decimal("100000"), max_drawdown=Decimal("300"))
-    env.settle(1, "u", Decimal("10"), Decimal("500"))
-    env.settle(2, "u", Decimal("10"), Decimal("-200"))
+    env = make_env(daily_loss_limit=Decimal(100000), max_drawdown=Decimal(300))
+    env.settle(1, "u", Decimal(10), Decimal(500))
+    env.settle(2, "u", Decimal(10), Decimal(-200))
     assert env.risk.state == "ACTIVE"
-    env.settle(3, "u", Decimal("10"), Decimal("-100"))  # 500 peak -> 200 equity: drawdown 300
+    env.settle(3, "u", Decimal(10), Decimal(-100))  # 500 peak -> 200 equity: drawdown 300
     assert env.risk.state == "HALTED"
     stored = env.ledger.get_state("risk")
     assert stored["state"] == "HALTED" and "drawdown" in stored["reason"] and stored["peak_equity"] == "500"
 
 
 async def test_drawdown_reason_code_on_evaluate(make_env) -> None:
-    env = make_env(daily_loss_limit=Decimal("100000"), max_drawdown=Decimal("300"))
+    env = make_env(daily_loss_limit=Decimal(100000), max_drawdown=Decimal(300))
     sel = selection()
     env.quote(sel)
     _book_pnl(env, 1, "500")
@@ -220,8 +220,8 @@ async def test_trading_halted(env: Env, sel) -> None:
 async def test_reducing_only(env: Env, sel) -> None:
     d = await env.risk.evaluate(make_signal(sel, env.clock.now(), stake="10"), None)
     u = env.submit(d)
-    env.fill(u, "bookA", Decimal("10"), 2.0)
-    env.order_update(u, OrderStatus.FILLED, Decimal("10"))
+    env.fill(u, "bookA", Decimal(10), 2.0)
+    env.order_update(u, OrderStatus.FILLED, Decimal(10))
     env.risk.reduce("winding down")
     await _expect(env, make_signal(sel, env.clock.now(), stake="5"), Reason.REDUCING_ONLY)
     hedge = make_signal(sel, env.clock.now(), stake="5", side=Side.LAY)

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.sim.results import FixtureResult, Results, grade, lay_status, load_nfl_results
-from bot.types import FixtureKey, MarketKey, Selection, SettlementStatus as S
+from bot.types import FixtureKey, MarketKey, Selection
+from bot.types import SettlementStatus as S
 
 DATA = Path(__file__).parents[2] / "bot" / "data"
 KICKOFF = datetime(2025, 11, 16, 18, 0, tzinfo=UTC)

@@ -81,13 +81,13 @@ async def test_arbitrage_two_way_equalises_payout_and_is_all_or_none(env: Env, m
     assert len({s.group for s in legs}) == 1 and legs[0].group is not None
     payouts = [s.stake * Decimal(str(s.price)) for s in legs]
     assert max(payouts) - min(payouts) <= Decimal("0.03")
-    assert sum(s.stake for s in legs) <= Decimal("100")
+    assert sum(s.stake for s in legs) <= Decimal(100)
     assert abs(legs[0].edge - (1 / (2 / 2.10) - 1)) < 1e-12
     # unchanged board: nothing new
     assert await _feed(env, host, {"bookA": {"home": 2.10}}) == []
     # all or none through risk: bookB already holds 20 of a 60 cap, so the bookB leg (~50) cannot
     # fit and the bookA leg, which would fit alone, is rejected with it
-    risk_env = make_env(max_exposure_bookmaker=Decimal("60"))
+    risk_env = make_env(max_exposure_bookmaker=Decimal(60))
     filler = selection("home", n=5)
     risk_env.quote(filler, "bookB", 2.0)
     assert (await risk_env.risk.evaluate(make_signal(filler, risk_env.clock.now(), stake="20",
@@ -97,7 +97,7 @@ async def test_arbitrage_two_way_equalises_payout_and_is_all_or_none(env: Env, m
     decisions = await risk_env.risk.evaluate_many([(s, None) for s in legs])
     assert {d.signal.bookmakers[0]: d.reason for d in decisions} == {
         "bookA": "GROUP_INCOMPLETE", "bookB": "EXPOSURE_BOOKMAKER"}
-    assert risk_env.risk.exposure()["total"]["total"] == Decimal("20")
+    assert risk_env.risk.exposure()["total"]["total"] == Decimal(20)
 
 
 async def test_arbitrage_three_way_and_margin_threshold(env: Env) -> None:

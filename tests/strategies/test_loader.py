@@ -11,8 +11,8 @@ import pytest
 
 from bot.config.settings import StrategySpec, load_settings
 from bot.risk.config import RiskConfig
-from bot.strategy.loader import StrategyLoadError
 from bot.strategy.host import StrategyHost
+from bot.strategy.loader import StrategyLoadError
 from bot.types import BetStatus, Fill, Verdict
 from tests.risk.factories import Env, odds, selection
 
@@ -73,7 +73,7 @@ async def test_user_strategy_file_loads_from_config_and_trades(tmp_path: Path, f
     assert decision.verdict is Verdict.APPROVED
     # the executor's events reach the owning strategy; its signals come out on the next timer
     request_uuid = env.submit(decision)
-    await host.on_execution_event(Fill(1, request_uuid, "bookA", Decimal("7"), 2.8, BetStatus.PLACED, env.clock.now()))
+    await host.on_execution_event(Fill(1, request_uuid, "bookA", Decimal(7), 2.8, BetStatus.PLACED, env.clock.now()))
     follow_up = await host.on_timer()
     assert [s.reason for s in follow_up] == ["after fill"]
     await host.stop()

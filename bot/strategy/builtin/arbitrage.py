@@ -25,7 +25,7 @@ CENT = Decimal("0.01")
 class ArbitrageStrategy(Strategy):
     class Params(StrategyParams):
         min_margin: float = Field(0.005, ge=0, lt=1, description="minimum guaranteed return (0.005 = 0.5%)")
-        total_stake: Decimal = Field(Decimal("100"), gt=0, description="sum of all legs' stakes")
+        total_stake: Decimal = Field(Decimal(100), gt=0, description="sum of all legs' stakes")
         bookmakers: list[str] = Field([], description="books to use; empty = all")
         sports: list[str] = []
         markets: list[str] = ["moneyline", "spread", "total"]

@@ -24,7 +24,7 @@ from bot.types import OddsUpdate, Signal
 class TemplateStrategy(Strategy):
     class Params(StrategyParams):
         min_price: float = Field(3.0, gt=1.0, description="decimal odds at or above which to back")
-        stake: Decimal = Field(Decimal("5"), gt=0, description="stake per signal, order currency")
+        stake: Decimal = Field(Decimal(5), gt=0, description="stake per signal, order currency")
 
     def on_odds(self, *, update: OddsUpdate, **kwargs: Any) -> list[Signal]:
         if update.price is None or update.price < self.params.min_price:

@@ -39,11 +39,11 @@ class ValueStrategy(Strategy):
         bookmakers: list[str] = Field([], description="books to bet at; empty = all but sharp_books")
         sports: list[str] = []
         markets: list[str] = ["moneyline"]
-        bankroll: Decimal = Field(Decimal("1000"), gt=0)
+        bankroll: Decimal = Field(Decimal(1000), gt=0)
         kelly_multiplier: float = Field(0.25, gt=0, le=1, description="fractional Kelly")
         max_kelly_fraction: float = Field(0.05, gt=0, le=1, description="cap, fraction of bankroll")
-        max_stake: Decimal = Field(Decimal("50"), gt=0)
-        min_stake: Decimal = Field(Decimal("1"), ge=0)
+        max_stake: Decimal = Field(Decimal(50), gt=0)
+        min_stake: Decimal = Field(Decimal(1), ge=0)
         min_price: float = Field(1.05, gt=1.0)
         max_price: float = Field(10.0, gt=1.0)
         expiry_seconds: float = Field(30.0, gt=0)
