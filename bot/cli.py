@@ -1,15 +1,18 @@
-"""The `bot` command line: run the bot, report from the ledger, check the config, and the tools
-of each stage (feeds discovery, the local ABP server, risk state, MQTT commands)."""
+"""The `bot` command line (docs/architecture.md, "Pipeline" and "Configuration"): run the bot,
+report from the ledger, check the config, and the tools of each stage (feeds discovery, the local
+ABP server, risk state, MQTT commands, strategies).
+
+The stages' sub-apps are imported explicitly: a broken CLI module fails `bot` loudly instead of
+its command silently disappearing."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, get_args
 
 import orjson
 import typer
@@ -17,42 +20,26 @@ from loguru import logger
 from pydantic import SecretStr
 from rich.console import Console
 
-from bot.config.settings import ConfigError, Mode, Settings, load_settings
+from bot.bus.cli import app as mqtt_app
+from bot.config.errors import config_line
+from bot.config.options import DEFAULT_CONFIG, ConfigOpt, fail, load_or_exit
+from bot.config.settings import Mode, Settings
+from bot.execution.cli import app as abp_app
+from bot.feeds.cli import app as feeds_app
+from bot.risk.cli import app as risk_app
+from bot.strategy.cli import app as strategy_app
 
 app = typer.Typer(help="Sports-betting execution bot: feeds -> strategies -> risk -> ABP (or paper).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Validate or describe the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(feeds_app, name="feeds", help="Odds feed tools: BoltOdds discovery, local BoltOdds server.")
+app.add_typer(abp_app, name="abp", help="ABP tools: the local ABP server with fault injection.")
+app.add_typer(risk_app, name="risk", help="Risk state: status, halt, resume.")
+app.add_typer(mqtt_app, name="mqtt", help="MQTT bus tools: send an operator command, watch events.")
+app.add_typer(strategy_app, name="strategy", help="Strategies: list the available ones, start a new one.")
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file")]
-DEFAULT_CONFIG = Path("config.yaml")
 err = Console(stderr=True)
-
-# Each stage offers its own tools as a typer sub-app; mounted when the module is present.
-for _name, _module, _help in (
-    ("feeds", "bot.feeds.cli", "Odds feed tools: BoltOdds discovery, local BoltOdds server."),
-    ("abp", "bot.execution.cli", "ABP tools: the local ABP server with fault injection."),
-    ("risk", "bot.risk.cli", "Risk state: status, halt, resume."),
-    ("mqtt", "bot.bus.cli", "MQTT bus tools: send an operator command."),
-):
-    try:
-        app.add_typer(importlib.import_module(_module).app, name=_name, help=_help)
-    except ImportError:  # the stage ships no CLI (yet)
-        pass
-
-
-def _load(config: Path, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config, **overrides)
-    except ConfigError as exc:
-        _fail(*exc.lines)
-
-
-def _fail(*lines: str, code: int = 2) -> NoReturn:
-    """Print plain, unwrapped error lines (one per problem) and exit."""
-    for line in lines:
-        print(line, file=sys.stderr)
-    raise typer.Exit(code)
 
 
 def _masked(value: Any) -> Any:
@@ -70,7 +57,7 @@ def _masked(value: Any) -> Any:
 @config_app.command("check")
 def config_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Validate the config and print the effective values (secrets masked)."""
-    settings = _load(config)
+    settings = load_or_exit(config)
     print(json.dumps(_masked(settings.model_dump()), indent=2))
     err.print(f"config OK: {config} (mode {settings.mode})")
 
@@ -90,10 +77,10 @@ def run(
     """Run the bot until the replay ends or SIGINT/SIGTERM."""
     overrides: dict[str, Any] = {}
     if mode is not None:
-        if mode not in Mode.__args__:  # type: ignore[attr-defined]
-            _fail(f"config error: mode: must be one of paper, live, backtest (got {mode!r}); fix: --mode paper")
+        if mode not in get_args(Mode):
+            fail(config_line("mode", f"must be one of {', '.join(get_args(Mode))} (got {mode!r})", "--mode paper"))
         overrides["mode"] = mode
-    settings = _load(config, **overrides)
+    settings = load_or_exit(config, **overrides)
     if speed is not None and settings.feeds.replay is not None:
         feeds = settings.feeds.model_copy(update={"replay": settings.feeds.replay.model_copy(update={"speed": speed})})
         settings = settings.model_copy(update={"feeds": feeds})
@@ -105,7 +92,7 @@ def run(
     try:
         stats = asyncio.run(_run(settings, config))
     except BuildError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     logger.bind(stage="bot").info("run finished; ledger {} log {}", settings.db_path, log_path)
     raise typer.Exit(1 if stats is None else 0)
 
@@ -130,11 +117,11 @@ def report(
     """Signals, decisions by reason, orders, fills, exposure, settled PnL and ROI."""
     from bot.ledger.report import build_report, render_report
 
-    db_path = db or _load(config).db_path
+    db_path = db or load_or_exit(config).db_path
     try:
         data = build_report(db_path)
     except FileNotFoundError as exc:
-        _fail(str(exc), code=1)
+        fail(str(exc), code=1)
     if as_json:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

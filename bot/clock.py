@@ -1,4 +1,4 @@
-"""The engine's one clock (DESIGN.md, "One clock").
+"""The engine's clocks (docs/architecture.md, Invariants > Two clocks).
 
 Everything that reads time (strategies, risk windows, breaker timers, staleness, order expiry,
 the paper venue) reads it from a `Clock`. Live runs use wall time; replays use event time, so a

@@ -1,4 +1,4 @@
-"""The messages that pass between pipeline stages (DESIGN.md, "The pipeline").
+"""The messages that pass between pipeline stages (docs/architecture.md, Pipeline).
 
 feeds --OddsUpdate--> market.OddsBook --> strategies --Signal--> risk --OrderIntent--> execution
 execution --OrderUpdate / Fill / Settlement--> ledger, risk, strategies
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 
 class Side(StrEnum):
@@ -100,24 +100,30 @@ class Selection:
         return self.key
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OddsUpdate:
     """One bookmaker's price for one selection at one moment.
 
     `price` is decimal odds, None when `suspended`. `feed_time` is the feed's own timestamp,
     `received_at` the engine clock at receipt (UTC). `feed_ids` carries the feed's ids for the
     fixture (e.g. {"oddsapi_event_id": "...", "universal_game_id": "..."}).
+
+    Read-only like every message here, but by type rather than `frozen=True`: the fields are
+    `Final`, so mypy rejects any assignment. A frozen dataclass's `__init__` stores each field
+    through `object.__setattr__`, several times the cost of the plain slot stores of this one,
+    and feeds build one update per outcome (bench/feed_throughput.py; docs/architecture.md,
+    Invariants > Hot path lean).
     """
 
-    source: str
-    bookmaker: str
-    selection: Selection
-    price: float | None
-    american: int | None
-    suspended: bool
-    feed_time: datetime
-    received_at: datetime
-    feed_ids: dict[str, str] = field(default_factory=dict)
+    source: Final[str]
+    bookmaker: Final[str]
+    selection: Final[Selection]
+    price: Final[float | None]
+    american: Final[int | None]
+    suspended: Final[bool]
+    feed_time: Final[datetime]
+    received_at: Final[datetime]
+    feed_ids: Final[dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +155,7 @@ FeedEvent = OddsUpdate | BookCleared | FeedStatus
 
 @dataclass(frozen=True, slots=True)
 class Instrument:
-    """ABP / OddsPapi v5 identifiers of a selection (reference/abp.md section 4)."""
+    """ABP / OddsPapi v5 identifiers of a selection (docs/reference/abp.md §4, docs/reference/oddspapi.md §1)."""
 
     fixture_id: str
     outcome_id: int
@@ -217,7 +223,7 @@ class OrderIntent:
 
 
 class OrderStatus(StrEnum):
-    """Our order states (INTENT, SENT, UNKNOWN, DECLINED) plus ABP's (reference/abp.md section 9)."""
+    """Our order states (INTENT, SENT, UNKNOWN, DECLINED) plus ABP's (docs/reference/abp.md §9)."""
 
     INTENT = "INTENT"  # committed to the ledger, not yet sent
     SENT = "SENT"  # request left, no answer yet

@@ -1,5 +1,5 @@
-"""MqttBus: publishes the bot's events and takes operator commands (interfaces.md §5,
-docs/mqtt.md).
+"""MqttBus: publishes the bot's events and takes operator commands (docs/mqtt.md,
+"Topics", "Envelope", "Commands").
 
 `publish()` is synchronous and never blocks: it encodes and queues (bot.bus.outbox). A
 background task owns the broker connection: it reconnects with jittered backoff, drains the
@@ -206,7 +206,7 @@ class MqttBus:
             if self._controller is not None:
                 try:
                     beat["bot"] = self._controller.status()
-                except Exception:
+                except Exception:  # noqa: BLE001 - a failing status() must not stop the heartbeat
                     logger.exception("controller.status() failed for the heartbeat")
             self.publish("heartbeat", beat)
             await asyncio.sleep(self._config.heartbeat_s)

@@ -1,5 +1,9 @@
 """`bot mqtt ...`: send an authenticated command and print the reply; watch an instance's
-events (docs/mqtt.md). Mounted by bot/cli.py; reads the same config as the bot."""
+events (docs/mqtt.md, "Commands"). Mounted by bot/cli.py.
+
+Broker, credentials, prefix, command token and instance come from `-c/--config` (default
+config.yaml, environment overrides applied), the same config `bot run` is given; a bad config
+stops with its one-line errors and exit code 2."""
 
 from __future__ import annotations
 
@@ -19,22 +23,16 @@ from bot.bus.auth import COMMANDS, HMAC_PROPERTY, build_command
 from bot.bus.config import MqttConfig
 from bot.bus.connection import make_client
 from bot.bus.topics import Topics
+from bot.config.options import DEFAULT_CONFIG, ConfigOpt, load_or_exit
 
 app = typer.Typer(help="MQTT bus: operator commands and event watching.", no_args_is_help=True)
 console = Console()
 
-ConfigOpt = typer.Option(None, "--config", "-c", help="config.yaml (env BOT_* applies too)")
 InstanceOpt = typer.Option(None, help="target instance (default: the config's `instance`)")
 
 
-def _load(config: Path | None, instance: str | None) -> tuple[MqttConfig, str]:
-    from bot.config.settings import ConfigError, load_settings  # bot.config.settings imports this package
-
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+def _load(config: Path, instance: str | None) -> tuple[MqttConfig, str]:
+    settings = load_or_exit(config)
     return settings.mqtt, instance or settings.instance
 
 
@@ -68,7 +66,7 @@ def send(
     command: str = typer.Argument(..., help=" | ".join(COMMANDS)),
     args: str = typer.Option("{}", "--args", help='JSON object, e.g. \'{"reason": "manual"}\''),
     reason: str | None = typer.Option(None, help="shortcut for halt's args.reason"),
-    config: Path | None = ConfigOpt,
+    config: ConfigOpt = DEFAULT_CONFIG,
     instance: str | None = InstanceOpt,
     timeout: float = typer.Option(10.0, help="seconds to wait for the reply"),
 ) -> None:
@@ -105,7 +103,7 @@ def send(
 
 @app.command()
 def watch(
-    config: Path | None = ConfigOpt,
+    config: ConfigOpt = DEFAULT_CONFIG,
     instance: str | None = InstanceOpt,
     count: int = typer.Option(0, help="stop after this many messages (0: until Ctrl-C)"),
 ) -> None:

@@ -23,7 +23,7 @@ from bot.clock import Clock
 
 
 class Controller(Protocol):
-    """What the bus asks of the engine (interfaces.md §5)."""
+    """What the bus asks of the engine (docs/mqtt.md, "Commands")."""
 
     async def halt(self, reason: str) -> None: ...
     async def resume(self) -> None: ...
@@ -66,7 +66,7 @@ class CommandHandler:
             self.refused += 1
             logger.warning("mqtt command {} refused: {} (payload {!r:.200})", name, exc.reason, payload)
             return self._reply(message, name, ok=False, error=exc.reason)
-        except Exception as exc:  # the controller failed: answer, keep the bus running
+        except Exception as exc:  # noqa: BLE001 - the controller failed: answer, keep the bus running
             self.refused += 1
             logger.exception("mqtt command {} failed in the controller", name)
             return self._reply(message, name, ok=False, error=f"controller error: {exc!r:.300}")

@@ -97,7 +97,7 @@ async def run_reconnecting(
         )
         try:
             await retrying(session)
-        except Exception:  # a bug, not the network: log it and start over rather than go silent
+        except Exception:  # noqa: BLE001 - a bug, not the network: log it and start over, never go silent
             logger.exception("mqtt {} session crashed; restarting in {}s", what, config.reconnect_max_s)
             await asyncio.sleep(config.reconnect_max_s)
             continue

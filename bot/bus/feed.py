@@ -1,5 +1,5 @@
-"""MqttFeed: normalised odds from any external scraper over MQTT (interfaces.md §1, a Feed;
-docs/mqtt.md, "Odds in").
+"""MqttFeed: normalised odds from any external scraper over MQTT (a feed as in
+bot/feeds/base.py; docs/mqtt.md, "Odds in").
 
 Subscribes `mqtt.feed.topic` (default `{prefix}/odds/in`), or `$share/{group}/{topic}` when
 `mqtt.feed.share_group` is set so several bot processes split the messages (MQTT v5 shared
@@ -24,7 +24,7 @@ from bot.bus.topics import odds_topic
 from bot.clock import Clock
 from bot.types import FeedEvent, FeedStatus
 
-EmitFn = Callable[[FeedEvent], Awaitable[None]]  # as bot.feeds.base.EmitFn (interfaces.md §1)
+EmitFn = Callable[[FeedEvent], Awaitable[None]]  # as bot.feeds.base.EmitFn
 
 
 class MqttFeed:
@@ -92,6 +92,6 @@ class MqttFeed:
     async def _emit(self, emit: EmitFn, event: Any) -> None:
         try:
             await emit(event)
-        except Exception:  # a downstream failure must not stop the feed
+        except Exception:  # noqa: BLE001 - a downstream failure must not stop the feed
             self.stats["emit_errors"] += 1
             logger.exception("mqtt feed {}: emit failed for {!r:.200}", self.name, event)

@@ -2,7 +2,7 @@
 
 One message is one JSON object or a JSON array of them. Field names follow bot.types: `sport`
 is the league label ("NFL"), `market` is moneyline / spread / total / ... with `line` the
-HOME handicap for spreads and the points for totals (interfaces.md §1), `outcome` is home /
+HOME handicap for spreads and the points for totals (bot.types.MarketKey), `outcome` is home /
 away / draw / over / under (or a prop target), `price` is decimal odds and `american` American
 odds (either one; both may be given), times are ISO 8601 with a UTC offset.
 """

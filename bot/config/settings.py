@@ -1,12 +1,17 @@
-"""The bot's configuration: one pydantic-settings model from config.yaml, `.env` and the
-environment (highest precedence), e.g. `BOT_ABP__API_KEY=...` sets `abp.api_key`.
+"""The bot's configuration (docs/architecture.md, "Configuration"): one pydantic-settings model
+from config.yaml, `.env` and the environment (highest precedence), e.g. `BOT_ABP__API_KEY=...`
+sets `abp.api_key`.
 
-Every section rejects unknown keys; secrets are `SecretStr`. `load_settings` raises
-`ConfigError` with one line per problem naming the field and the fix.
+Every section rejects unknown keys; secrets are `SecretStr`. In the file, `${VAR}` in a value is
+replaced from the environment (`bot.config.expand`). Relative paths are resolved against the
+config file's folder, so every command reading one config sees the same state dir, whatever its
+working directory. `load_settings` raises `ConfigError` with one line per problem naming the
+field and the fix (`bot.config.errors`).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +25,8 @@ from pydantic_settings import (
 
 from bot.bus.config import MqttConfig
 from bot.config.base import Section
+from bot.config.errors import ConfigError, format_validation_error
+from bot.config.expand import expand_env
 from bot.execution.config import AbpConfig, ExecutionConfig, PaperConfig
 from bot.feeds.config import FeedsConfig
 from bot.risk.config import RiskConfig
@@ -34,11 +41,12 @@ class StrategySpec(Section):
     name: str = Field(min_length=1)
     path: str = Field(min_length=1)
     enabled: bool = True
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field({}, description="checked against the strategy's Params model")
 
 
 class MappingConfig(Section):
-    """Feed selection -> ABP instrument mapping (issue 2, build point 4)."""
+    """Feed selection -> ABP instrument mapping (bot/market/mapping.py): a mapping file, ABP's
+    GET /markets, and an OddsPapi fixture lookup."""
 
     file: Path | None = None
     use_abp_markets: bool = True
@@ -111,46 +119,35 @@ class Settings(BaseSettings):
             init_settings,
             env_settings,
             dotenv_settings,
-            YamlConfigSettingsSource(settings_cls),
+            _ExpandedYamlSource(settings_cls),
             file_secret_settings,
         )
 
 
-class ConfigError(Exception):
-    """The configuration is invalid; `lines` has one message per problem."""
+class _ExpandedYamlSource(YamlConfigSettingsSource):
+    """The YAML file with `${VAR}` references replaced from the environment."""
 
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = lines
-
-
-def _fix_hint(loc: str, err_type: str) -> str:
-    env = "BOT_" + loc.upper().replace(".", "__")
-    if err_type == "extra_forbidden":
-        return "remove it or check its spelling (`bot config schema` lists every key)"
-    if err_type == "missing":
-        return f"add `{loc}` to the config file or set {env}"
-    return f"correct `{loc}` in the config file or set {env}"
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        return expand_env(super()._read_file(file_path), os.environ)
 
 
-def format_validation_error(exc: ValidationError) -> list[str]:
-    """One line per error: `config error: <field>: <message> (got <value>); fix: <hint>`."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        got = err.get("input")
-        got_txt = "" if err["type"] in ("missing",) or isinstance(got, dict) else f" (got {got!r})"
-        lines.append(
-            f"config error: {loc or '<root>'}: {err['msg']}{got_txt}; fix: {_fix_hint(loc, err['type'])}"
-        )
-    return lines
+def _resolved(value: Any, base: Path) -> Any:
+    """`value` (a dumped Settings tree) with every relative Path made relative to `base`."""
+    if isinstance(value, Path):
+        return value if value.is_absolute() else base / value
+    if isinstance(value, dict):
+        return {k: _resolved(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolved(v, base) for v in value]
+    return value
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Load `path` (YAML; default none, so only env and defaults) with env overrides.
+    """Load `path` (YAML; default none, so only env and defaults) with env overrides; with a
+    file, relative paths are resolved against its folder.
 
     Raises:
-        ConfigError: the file is missing or unreadable, or a field is invalid.
+        ConfigError: the file is missing or unreadable, a `${VAR}` is unset, or a field is invalid.
     """
     if path is not None and not path.is_file():
         raise ConfigError([f"config error: file {path} not found; fix: pass an existing --config"])
@@ -164,4 +161,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(format_validation_error(exc)) from None
     except (OSError, ValueError) as exc:  # YAML syntax errors surface as ValueError subclasses
         raise ConfigError([f"config error: {path}: {exc}; fix: correct the YAML syntax"]) from None
-    return Settings.model_validate(loaded.model_dump())
+    dumped = loaded.model_dump()
+    if path is not None:
+        dumped = _resolved(dumped, path.resolve().parent)
+    return Settings.model_validate(dumped)

@@ -1,10 +1,15 @@
 """The engine: wires feeds -> OddsBook -> strategies -> risk -> executor -> ledger on one asyncio
-loop, owns the clock and the periodic jobs, and shuts down gracefully (DESIGN.md).
+loop, owns the clock and the periodic jobs, and shuts down gracefully (docs/architecture.md,
+"Pipeline").
 
-Two clocks, each with one job: `clock` is the trading clock (event time in a replay, wall time
-live) read by strategies, risk and the book; the executor and venue run on `venue_clock`, the
-time the venue itself keeps (wall time for ABP, the trading clock for the in-process paper
-venue), so order expiry means the same to both sides.
+Two clocks, each with one job (docs/architecture.md, "Invariants > Two clocks"): `clock` is the
+trading clock (event time in a replay, wall time live) read by strategies, risk and the book;
+the executor and venue run on the time the venue itself keeps (wall time for ABP, the trading
+clock for the in-process paper venue), so order expiry means the same to both sides.
+
+Collaborators are typed by what the engine needs of them (`bot.engine.ports`); simulators reach
+the engine only through those ports (paper venue control, paper settlement), so the engine never
+imports `bot.sim`.
 """
 
 from __future__ import annotations
@@ -14,41 +19,32 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from loguru import logger
 
+from bot.bus.auth import CommandRefused
 from bot.clock import Clock, ReplayClock
 from bot.config.settings import Settings
 from bot.engine.jobs import Jobs
+from bot.engine.ports import Bus, Execution, PaperControl, Risk, Settler, Strategies, UpkeepJob
 from bot.feeds.base import Feed
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
 from bot.market.mapping import InstrumentMapper
-from bot.sim.results import Results, grade, lay_status
+from bot.strategy.loader import StrategyLoadError
 from bot.types import (
-    BetStatus,
     Decision,
     ExecutionEvent,
     FeedEvent,
+    Instrument,
     OddsUpdate,
     OrderIntent,
-    Selection,
     Settlement,
-    SettlementStatus,
     Signal,
 )
 
 log = logger.bind(stage="engine")
-SETTLE_AFTER_KICKOFF = timedelta(hours=4)  # a game is over (and graded) this long after kickoff
-
-
-class PaperControl(Protocol):
-    """The engine's handle on an in-process paper venue."""
-
-    async def tick(self) -> None: ...  # the clock moved: fill or expire open orders
-
-    async def settle(self, bet_id: int, status: SettlementStatus) -> None: ...
 
 
 @dataclass
@@ -79,13 +75,13 @@ class Engine:
         book: OddsBook,
         feeds: Sequence[Feed],
         mapper: InstrumentMapper,
-        strategies: Any,  # StrategyHost
-        risk: Any,  # RiskManager
-        executor: Any,  # Executor
+        strategies: Strategies,
+        risk: Risk,
+        executor: Execution,
         paper: PaperControl | None = None,
-        results: Results | None = None,
-        bus: Any | None = None,  # MqttBus
-        upkeep: Sequence[tuple[str, timedelta, Any]] = (),  # venue-specific periodic jobs
+        settler: Settler | None = None,
+        bus: Bus | None = None,
+        upkeep: Sequence[UpkeepJob] = (),
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -97,7 +93,7 @@ class Engine:
         self.risk = risk
         self.executor = executor
         self.paper = paper
-        self.results = results
+        self.settler = settler
         self.bus = bus
         self.upkeep = list(upkeep)
         self.replay = isinstance(clock, ReplayClock)
@@ -105,7 +101,7 @@ class Engine:
         self.jobs = Jobs(clock)
         self._stop = asyncio.Event()
         self._feed_tasks: list[asyncio.Task[None]] = []
-        self._placing: set[asyncio.Task[Any]] = set()
+        self._placing: set[asyncio.Task[list[str]]] = set()
         self._started = False
         self.progress: Callable[[int, int], None] | None = None
 
@@ -138,7 +134,7 @@ class Engine:
         await self.start()
         try:
             self._feed_tasks = [asyncio.create_task(f.run(self.on_feed_event), name=f.name) for f in self.feeds]
-            stop_wait = asyncio.create_task(self._stop.wait())
+            stop_wait = asyncio.create_task(self._stopped())
             pending = set(self._feed_tasks)
             while pending and not self._stop.is_set():
                 done, pending = await asyncio.wait(pending | {stop_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -153,15 +149,18 @@ class Engine:
             await self.shutdown()
         return self.stats
 
+    async def _stopped(self) -> None:
+        await self._stop.wait()
+
     async def finish_replay(self) -> None:
         """End of a replay: wait for placements, then let time pass until every game with a
         known result is over, settling as the live job would."""
         await self._wait_placements()
-        if self.results is not None and self.paper is not None and isinstance(self.clock, ReplayClock):
-            last = max((r.start_time for r in self._results_for_open_bets()), default=None)
-            if last is not None:
-                self.clock.advance(last + SETTLE_AFTER_KICKOFF)
-            await self.settle_paper()
+        if self.settler is not None and isinstance(self.clock, ReplayClock):
+            due = self.settler.due_by()
+            if due is not None:
+                self.clock.advance(due)
+            await self._settle()
         await self.jobs.tick()
 
     async def shutdown(self) -> None:
@@ -186,7 +185,8 @@ class Engine:
     # -- the pipeline ------------------------------------------------------------------------
     async def on_feed_event(self, event: FeedEvent) -> None:
         """Feed -> book -> strategies -> risk -> executor. Never raises: a bad event is logged
-        and counted, and the loop goes on (DESIGN.md, "Nothing lost")."""
+        and counted, and the loop goes on (docs/architecture.md, "Invariants > Nothing lost,
+        nothing silent")."""
         self.stats.events += 1
         try:
             changed = self.book.apply(event)
@@ -204,16 +204,16 @@ class Engine:
             raise
         except Exception:
             self.stats.errors += 1
-            log.opt(exception=True).error("event failed: {!r}", event)
+            log.exception("event failed: {!r}", event)
 
     async def handle_signals(self, signals: Sequence[Signal]) -> None:
         """Map, risk-check (legs of one group all or none) and submit signals."""
-        pairs = []
+        pairs: list[tuple[Signal, Instrument | None]] = []
         for signal in signals:
             self.stats.signals += 1
             self._publish_event(signal)
             pairs.append((signal, await self.mapper.resolve(signal.selection)))
-        decisions: list[Decision] = await self.risk.evaluate_many(pairs)
+        decisions = await self.risk.evaluate_many(pairs)
         intents = []
         for (signal, instrument), decision in zip(pairs, decisions, strict=True):
             self._count_decision(decision)
@@ -247,7 +247,7 @@ class Engine:
             self._publish_event(event)
         except Exception:
             self.stats.errors += 1
-            log.opt(exception=True).error("execution event handling failed: {!r}", event)
+            log.exception("execution event handling failed: {!r}", event)
 
     # -- jobs --------------------------------------------------------------------------------
     def _register_jobs(self) -> None:
@@ -256,8 +256,8 @@ class Engine:
         self.jobs.every("strategy_timer", timedelta(seconds=30), self._strategy_timer)
         self.jobs.every("risk_sweep", timedelta(seconds=30), self._risk_sweep)
         self.jobs.daily("risk_daily_reset", time(0, 0), self.settings.risk.day_timezone, self._daily_reset)
-        if self.paper is not None and self.results is not None:
-            self.jobs.every("paper_settlement", timedelta(minutes=30), self.settle_paper)
+        if self.settler is not None:
+            self.jobs.every("paper_settlement", timedelta(minutes=30), self._settle)
         for name, interval, fn in self.upkeep:
             self.jobs.every(name, interval, fn)
 
@@ -276,41 +276,9 @@ class Engine:
         # The bus's own heartbeat carries status() to MQTT; this line is for the log.
         log.info("PnL snapshot: settled {} | {}", self.ledger.settled_pnl(), self._stats_line())
 
-    def _results_for_open_bets(self) -> list[Any]:
-        assert self.results is not None
-        found = []
-        for bet in self.ledger.open_bets():
-            order = self.ledger.get_order(bet.request_uuid)
-            if order is None:
-                continue
-            result = self.results.find(Selection.parse(order.selection).fixture)
-            if result is not None:
-                found.append(result)
-        return found
-
-    async def settle_paper(self) -> None:
-        """Grade open paper bets whose game is over (kickoff + 4 h on the clock) from results."""
-        if self.results is None or self.paper is None:
-            return
-        now = self.clock.now()
-        for bet in self.ledger.open_bets():
-            order = self.ledger.get_order(bet.request_uuid)
-            if order is None or bet.bet_status != BetStatus.CONFIRMED:  # only confirmed bets settle
-                continue
-            selection = Selection.parse(order.selection)
-            result = self.results.find(selection.fixture)
-            if result is None or result.start_time + SETTLE_AFTER_KICKOFF > now:
-                continue
-            status = grade(selection, result)
-            if status is None:
-                continue
-            if not order.back:
-                status = lay_status(status)
-            try:
-                await self.paper.settle(bet.bet_id, status)
-            except (KeyError, ValueError) as exc:  # one bet the venue cannot settle stops no other
-                self.stats.errors += 1
-                log.error("paper settlement of bet {} ({}) failed: {!r}", bet.bet_id, order.selection, exc)
+    async def _settle(self) -> None:
+        assert self.settler is not None  # registered only with a settler
+        self.stats.errors += await self.settler.settle_due()
 
     # -- control (also the MQTT Controller) --------------------------------------------------
     async def halt(self, reason: str) -> None:
@@ -326,10 +294,15 @@ class Engine:
         self.risk.kill_switch(why)
 
     async def cancel_all(self) -> int:
-        return int(await self.executor.cancel_all())
+        return await self.executor.cancel_all()
 
-    async def reload_params(self, strategy: str, params: dict) -> None:
-        self.strategies.reload_params(strategy, params)
+    async def reload_params(self, strategy: str, params: dict[str, Any]) -> None:
+        """Merge `params` into the strategy's current ones. Raises CommandRefused with the one-line
+        validation error; the params are then unchanged."""
+        try:
+            self.strategies.reload_params(strategy, params)
+        except StrategyLoadError as exc:
+            raise CommandRefused(str(exc)) from None
 
     def status(self) -> dict[str, Any]:
         risk = self.risk.snapshot() if self._started else {}
@@ -361,7 +334,7 @@ class Engine:
             self.stats.rejected += 1
             self.stats.by_reason[decision.reason or "?"] += 1
 
-    def _publish(self, kind: str, payload: dict) -> None:
+    def _publish(self, kind: str, payload: dict[str, Any]) -> None:
         if self.bus is not None:  # the bus decides what is critical and what is retained
             self.bus.publish(kind, payload)
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+# apscheduler 3 ships neither type hints nor a py.typed marker; its classes are used as Any.
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 from loguru import logger
 
 from bot.clock import Clock
@@ -43,6 +44,13 @@ class _Job:
             candidate = datetime.combine(local.date() + timedelta(days=1), self.daily_at, self.tz)
         self.next_at = candidate.astimezone(now.tzinfo)
 
+    def trigger(self) -> IntervalTrigger | CronTrigger:
+        """The same schedule as an apscheduler trigger (live runs)."""
+        if self.every is not None:
+            return IntervalTrigger(seconds=self.every.total_seconds())
+        assert self.daily_at is not None  # a job is either an interval or a daily job
+        return CronTrigger(hour=self.daily_at.hour, minute=self.daily_at.minute, timezone=self.tz)
+
 
 class Jobs:
     """Registry of periodic jobs. A failing job is logged and counted; it never stops the loop."""
@@ -64,7 +72,8 @@ class Jobs:
             await job.fn()
         except Exception:
             self.failures[job.name] = self.failures.get(job.name, 0) + 1
-            log.exception("job {} failed ({} failures so far)", job.name, self.failures[job.name])
+            failures = self.failures[job.name]
+            log.exception("job {} failed ({} failures so far)", job.name, failures)
 
     # -- replay: event time ------------------------------------------------------------------
     async def tick(self) -> None:
@@ -82,12 +91,7 @@ class Jobs:
         """Hand the jobs to apscheduler on the running event loop."""
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         for job in self._jobs:
-            trigger = (
-                IntervalTrigger(seconds=job.every.total_seconds())
-                if job.every is not None
-                else CronTrigger(hour=job.daily_at.hour, minute=job.daily_at.minute, timezone=job.tz)  # type: ignore[union-attr]
-            )
-            self._scheduler.add_job(self._run, trigger, args=[job], id=job.name, max_instances=1, coalesce=True)
+            self._scheduler.add_job(self._run, job.trigger(), args=[job], id=job.name, max_instances=1, coalesce=True)
         self._scheduler.start()
 
     def stop(self) -> None:

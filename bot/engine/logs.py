@@ -7,14 +7,17 @@ the serialised record, whatever code logged it.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from pydantic import SecretStr
 
 from bot.config.settings import LoggingConfig, Settings
+
+if TYPE_CHECKING:
+    from loguru import Record  # defined in loguru's type stubs only
 
 CONSOLE_FORMAT = (
     "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
@@ -44,11 +47,11 @@ def collect_secrets(model: Any) -> list[str]:
     return found
 
 
-def _masker(secrets: Iterable[str]):  # type: ignore[no-untyped-def]
-    secrets = sorted(set(secrets), key=len, reverse=True)
+def _masker(secrets: Iterable[str]) -> Callable[[Record], bool]:
+    longest_first = sorted(set(secrets), key=len, reverse=True)  # a secret that contains another is masked whole
 
-    def mask(record: dict[str, Any]) -> bool:
-        for secret in secrets:
+    def mask(record: Record) -> bool:
+        for secret in longest_first:
             if secret in record["message"]:
                 record["message"] = record["message"].replace(secret, "**********")
         return True

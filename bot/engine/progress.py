@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from loguru import logger
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 
 class ReplayProgress:
@@ -16,7 +16,7 @@ class ReplayProgress:
         self._enabled = enabled
         self._tty = sys.stderr.isatty() if tty is None else tty
         self._bar: Progress | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
         self._next_pct = 10
 
     def __call__(self, done: int, total: int) -> None:

@@ -1,33 +1,32 @@
 """Builds a ready-to-run Engine from Settings: picks the clock, the feeds, the venue, the
-instrument mapper and the results, and turns construction errors into one-line `BuildError`s.
+instrument mapper and (paper) the settlement results, and turns construction errors into
+one-line `BuildError`s (docs/architecture.md, "Pipeline", "Configuration").
 
 Mode rules:
 - `paper`: PaperVenue in process; accepts unmapped selections.
 - `live`: AbpVenue (needs `abp.api_key`); every selection must map to an ABP instrument.
 - `backtest`: like paper, and a replay feed is required.
-A replay feed puts the trading clock on event time in every mode.
+A replay feed puts the trading clock on event time in every mode. The simulators (`bot.sim`) are
+imported only when a paper venue is built (docs/architecture.md, "Simulators").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-from loguru import logger
 
 from bot.clock import Clock, ReplayClock, WallClock
 from bot.config.settings import Settings
 from bot.engine.core import Engine
+from bot.engine.ports import PaperControl, Settler, UpkeepJob
 from bot.engine.progress import ReplayProgress
+from bot.execution.venue import Venue
 from bot.feeds.base import Feed
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
-from bot.market.mapping import InstrumentMapper, MappingFile
-from bot.sim.results import Results, load_football_data_results, load_nfl_results
-from bot.types import Selection
-
-log = logger.bind(stage="wiring")
+from bot.market.mapping import FixtureLookup, InstrumentMapper, MappingFile, MarketsFetch
+from bot.types import ExecutionEvent
 
 
 class BuildError(Exception):
@@ -36,45 +35,6 @@ class BuildError(Exception):
 
 def _path(config_dir: Path, path: Path) -> Path:
     return path if path.is_absolute() else config_dir / path
-
-
-class BookQuotes:
-    """The paper venue's QuoteSource: what the OddsBook offers now for an order's selection."""
-
-    def __init__(self, book: OddsBook) -> None:
-        self._book = book
-
-    def quotes(self, order: dict[str, Any]) -> dict[str, float]:
-        key = (order.get("meta") or {}).get("selection")
-        if not key:
-            return {}
-        selection = self._book.selection(key)
-        if selection is None:
-            try:
-                selection = Selection.parse(key)
-            except ValueError:
-                return {}
-        return {bk: q.price for bk, q in self._book.quotes(selection).items() if q.usable and q.price}
-
-
-class PaperDriver:
-    """Drives the in-process PaperVenue from the engine (PaperControl): it adopts the ledger's
-    earlier orders and bets (as ABP would still hold them), its orders fill or expire as the
-    clock moves, and its updates reach the executor in order."""
-
-    def __init__(self, venue: Any, ledger: Ledger) -> None:
-        self._venue = venue
-        adopted = venue.restore(ledger.orders(), ledger.bets())
-        if adopted:
-            log.info("paper venue adopted {} orders of earlier runs from the ledger", adopted)
-
-    async def tick(self) -> None:
-        self._venue.advance()
-        await self._venue.flush()
-
-    async def settle(self, bet_id: int, status: Any) -> None:
-        self._venue.settle(bet_id, status)
-        await self._venue.flush()
 
 
 def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed]:
@@ -101,31 +61,62 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
 
         feeds.append(MqttFeed(settings.mqtt, clock, instance=settings.instance))
     if not feeds:
-        raise BuildError("config error: feeds: no feed configured; fix: set feeds.replay, feeds.boltodds or feeds.oddsapi")
+        raise BuildError("config error: feeds: no feed configured; "
+                         "fix: set feeds.replay, feeds.boltodds or feeds.oddsapi")
     return feeds
 
 
-def load_results(settings: Settings, config_dir: Path) -> Results | None:
-    cfg = settings.settlement
-    found = []
-    if cfg.nfl_results is not None:
-        path = _path(config_dir, cfg.nfl_results)
-        names = path.with_name("nfl_team_names.csv")
-        if not names.is_file():
-            names = Path(__file__).parents[1] / "data" / "nfl_team_names.csv"
-        found += load_nfl_results(path, names)
-    if cfg.football_data_results is not None:
-        found += load_football_data_results(_path(config_dir, cfg.football_data_results))
-    return Results(found) if found else None
+@dataclass
+class _VenueSide:
+    """The venue and what comes with it: its clock, and either ABP's upkeep jobs and markets
+    (live) or the paper venue's control and settlement (paper, backtest)."""
+
+    venue: Venue
+    clock: Clock
+    upkeep: list[UpkeepJob]
+    markets_fetch: MarketsFetch | None = None
+    paper: PaperControl | None = None
+    settler: Settler | None = None
 
 
-async def build_engine(settings: Settings, *, config_dir: Path = Path.cwd()) -> Engine:
-    """Construct every stage. Raises BuildError (one line) on a config the bot cannot run."""
+def _live_venue(settings: Settings, ledger: Ledger) -> _VenueSide:
+    from bot.execution.abp_venue import AbpVenue
+    from bot.execution.upkeep import AbpUpkeep
+
+    venue_clock = WallClock()  # ABP keeps real time: expiry is judged on its clock
+    venue = AbpVenue(settings.abp, ledger=ledger, clock=venue_clock)
+    markets_fetch = venue.client.markets_rows if settings.mapping.use_abp_markets else None
+    return _VenueSide(venue, venue_clock, AbpUpkeep(venue, ledger).jobs(), markets_fetch=markets_fetch)
+
+
+def _paper_venue(
+    settings: Settings, config_dir: Path, ledger: Ledger, book: OddsBook, clock: Clock
+) -> _VenueSide:
+    from bot.sim.adapters import BookQuotes, PaperDriver
+    from bot.sim.paper import PaperVenue
+    from bot.sim.settlement import PaperSettler, configured_results
+
+    try:
+        results = configured_results(settings.settlement, config_dir)
+    except ValueError as exc:
+        fix = "point it at an nflverse or football-data.co.uk results CSV"
+        raise BuildError(f"config error: {exc}; fix: {fix}") from None
+    venue = PaperVenue(clock=clock, quotes=BookQuotes(book), config=settings.paper)
+    driver = PaperDriver(venue, ledger)
+    settler = None if results is None else PaperSettler(results, ledger, driver, clock)
+    return _VenueSide(venue, clock, [], paper=driver, settler=settler)
+
+
+async def build_engine(settings: Settings, *, config_dir: Path | None = None) -> Engine:
+    """Construct every stage; relative paths are taken from `config_dir` (default: the current
+    directory). Raises BuildError (one line) on a config the bot cannot run."""
     from bot.execution.executor import Executor
+    from bot.risk.checks import CheckLoadError
     from bot.risk.manager import RiskManager
     from bot.strategy.host import StrategyHost
     from bot.strategy.loader import StrategyLoadError
 
+    config_dir = Path.cwd() if config_dir is None else config_dir
     live = settings.mode == "live"
     if settings.mode == "backtest" and settings.feeds.replay is None:
         raise BuildError("config error: feeds.replay: backtest mode needs a replay; fix: set feeds.replay.path")
@@ -146,38 +137,28 @@ async def build_engine(settings: Settings, *, config_dir: Path = Path.cwd()) -> 
             raise BuildError(f"config error: mapping.file: {exc}; fix: correct the mapping file") from None
 
     ledger = Ledger(settings.db_path, clock=clock)
-    venue_clock: Clock
-    paper = None
-    upkeep: list[Any] = []
-    markets_fetch = None
-    if live:
-        from bot.execution.abp_venue import AbpVenue
-        from bot.execution.upkeep import AbpUpkeep
-
-        venue_clock = WallClock()  # ABP keeps real time: expiry is judged on its clock
-        venue = AbpVenue(settings.abp, ledger=ledger, clock=venue_clock)
-        upkeep = AbpUpkeep(venue, ledger).jobs()
-        if settings.mapping.use_abp_markets:
-            markets_fetch = venue.client.markets_rows
-    else:
-        from bot.sim.paper import PaperVenue
-
-        venue_clock = clock
-        venue = PaperVenue(clock=clock, quotes=BookQuotes(book), config=settings.paper)
-        paper = PaperDriver(venue, ledger)
-    mapper = InstrumentMapper(mapping, markets_fetch=markets_fetch, fixture_lookup=_oddspapi_lookup(settings))
+    try:
+        side = _live_venue(settings, ledger) if live else _paper_venue(settings, config_dir, ledger, book, clock)
+    except BuildError:
+        ledger.close()
+        raise
+    mapper = InstrumentMapper(mapping, markets_fetch=side.markets_fetch, fixture_lookup=_oddspapi_lookup(settings))
 
     engine_ref: dict[str, Engine] = {}
 
-    async def on_event(event: Any) -> None:
+    async def on_event(event: ExecutionEvent) -> None:
         await engine_ref["engine"].on_execution_event(event)
 
-    executor = Executor(venue, ledger, venue_clock, settings.execution, on_event=on_event)
-    risk = RiskManager(settings.risk, clock=clock, book=book, ledger=ledger,
-                       requires_mapping=live, state_dir=state_dir)
+    executor = Executor(side.venue, ledger, side.clock, settings.execution, on_event=on_event)
+    strategy_dirs = [_path(config_dir, d) for d in settings.strategy_dirs]
     try:
+        risk = RiskManager(settings.risk, clock=clock, book=book, ledger=ledger, requires_mapping=live,
+                           state_dir=state_dir, check_dirs=[config_dir, *strategy_dirs])
         strategies = StrategyHost.load(settings.strategies, book=book, clock=clock, ledger=ledger,
-                                       strategy_dirs=[_path(config_dir, d) for d in settings.strategy_dirs])
+                                       strategy_dirs=strategy_dirs)
+    except CheckLoadError as exc:
+        ledger.close()
+        raise BuildError(f"config error: {exc}") from None
     except StrategyLoadError as exc:
         ledger.close()
         raise BuildError(f"config error: strategies: {exc}") from None
@@ -187,13 +168,13 @@ async def build_engine(settings: Settings, *, config_dir: Path = Path.cwd()) -> 
 
         bus = MqttBus(settings.mqtt, instance=settings.instance, clock=clock)
     engine = Engine(settings, clock=clock, ledger=ledger, book=book, feeds=feeds, mapper=mapper,
-                    strategies=strategies, risk=risk, executor=executor, paper=paper,
-                    results=load_results(settings, config_dir), bus=bus, upkeep=upkeep)
+                    strategies=strategies, risk=risk, executor=executor, paper=side.paper,
+                    settler=side.settler, bus=bus, upkeep=side.upkeep)
     engine_ref["engine"] = engine
     return engine
 
 
-def _oddspapi_lookup(settings: Settings) -> Any:
+def _oddspapi_lookup(settings: Settings) -> FixtureLookup | None:
     if settings.mapping.oddspapi_api_key is None:
         return None
     from bot.market.oddspapi import OddsPapiFixtures

@@ -1,18 +1,19 @@
-"""Async REST client of the 55-Tech ABP API (reference/abp.md §5-6; abp-openapi.json R1).
+"""Async REST client of the 55-Tech ABP API (docs/reference/abp.md §5-§6; R1 schema in
+tests/data/abp/abp-openapi.json).
 
 One keep-alive `httpx.AsyncClient`; `x-api-key` from a SecretStr; client-side pacing with
 aiolimiter; retries with tenacity:
 - 429 is always retried (the request was refused before processing), waiting `Retry-After`
-  (header), else `retry_after` (body), else exponential backoff (abp.md §2);
+  (header), else `retry_after` (body), else exponential backoff (docs/reference/abp.md §2);
 - timeouts, connection errors and 5xx are retried only for safe requests (GET, PATCH, cancels);
   POST /place-orders and POST /accounts are never resent here: a lost placement is the
-  executor's to resolve by requestUuid (abp.md §8.4).
+  executor's to resolve by requestUuid (docs/reference/abp.md §8.4).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import orjson
@@ -43,7 +44,7 @@ from bot.execution.models import (
     Positions,
 )
 
-MAX_ORDERS_PER_REQUEST = 100  # abp.md §6.2
+MAX_ORDERS_PER_REQUEST = 100  # docs/reference/abp.md §6.2
 
 
 def _retry_after(response: httpx.Response, body: Any) -> float | None:
@@ -82,7 +83,7 @@ class AbpClient:
             multiplier=config.backoff_initial_seconds, max=config.backoff_max_seconds
         )
 
-    async def __aenter__(self) -> AbpClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -153,13 +154,13 @@ class AbpClient:
                 raise AbpProtocolError("empty body", status, body)
             return status, body
         if status == 400 and path == "/place-orders" and isinstance(body, dict) and "declinedOrders" in body:
-            return status, body  # all declined: a normal answer (abp.md §6.2)
+            return status, body  # all declined: a normal answer (docs/reference/abp.md §6.2)
         raise error_for(status, body, _retry_after(response, body))
 
     async def _get(self, path: str, **params: Any) -> Any:
         return (await self._request("GET", path, params=params, safe=True))[1]
 
-    # -- accounts (abp.md §6.6) ----------------------------------------------------------------
+    # -- accounts (docs/reference/abp.md §6.6) -------------------------------------------------
 
     async def list_accounts(self, bookmaker: str | None = None) -> list[Account]:
         return [Account.model_validate(a) for a in _list(await self._get("/accounts", bookmaker=bookmaker))]
@@ -189,7 +190,7 @@ class AbpClient:
         player_id: int = 0,
         bookmakers: Sequence[str] | None = None,
     ) -> Betslip:
-        """Live odds and effective limits (abp.md §6.1); also opens a 60 s betslip subscription."""
+        """Live odds and effective limits (docs/reference/abp.md §6.1); also opens a 60 s betslip subscription."""
         data = await self._get(
             "/betslip", fixtureId=fixture_id, outcomeId=outcome_id, playerId=player_id,
             bookmakers=_csv(bookmakers),
@@ -222,7 +223,7 @@ class AbpClient:
             await self._get("/pnl", groupBy=group_by, bookmaker=bookmaker, userRef=user_ref, account=account)
         )
 
-    # -- orders (abp.md §6.2-6.4) ----------------------------------------------------------------
+    # -- orders (docs/reference/abp.md §6.2-6.4) -----------------------------------------------
 
     async def place_orders(self, orders: Sequence[dict[str, Any]]) -> PlaceOrdersResult:
         """POST /place-orders with 1..100 PlaceOrderRequest bodies (camelCase dicts).

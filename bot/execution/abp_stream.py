@@ -1,4 +1,4 @@
-"""ABP WebSocket stream (reference/abp.md §13; seeds "ABP WebSocket - Real-Time Updates").
+"""ABP WebSocket stream (ABP docs, WebSocket - Real-Time Updates; docs/reference/abp.md §13).
 
 - `login` with the chosen channels (and reliable delivery) within the 30 s auth window;
 - answers server pings, sends its own ping every `ws_ping_seconds` (30 s);
@@ -6,9 +6,9 @@
 - reliable delivery: each message is processed, then its seq is persisted in the ledger
   (`Ledger.set_state`) and acked with `ack_batch`; after a reconnect `replay` asks for everything
   after the last persisted seq, and RESYNC is emitted because replay cannot fill a gap past the
-  100-message buffer (§13.4);
+  100-message buffer (docs/reference/abp.md §13.4);
 - reconnects with jittered exponential backoff; the emergency state is unknown (None) while
-  disconnected, so callers fail closed (§14.6).
+  disconnected, so callers fail closed (docs/reference/abp.md §14, item 6).
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class AbpStream:
     async def _deliver(self, msg: VenueMessage) -> None:
         try:
             await self._on_message(msg)
-        except Exception:  # the consumer's failure must not kill the stream
+        except Exception:  # noqa: BLE001 - the consumer's failure must not kill the stream
             logger.exception("stream consumer failed on {} {}", msg.channel, msg.event)
 
     def _store_bad(self, raw: Any, why: str) -> None:
@@ -199,7 +199,7 @@ class AbpStream:
     async def subscribe_betslip(
         self, fixture_id: str, outcome_id: int, player_id: int, bookmakers: list[str], ttl: int = 60
     ) -> None:
-        """Live betslip odds on the `betslip` channel for `ttl` s (10..3600), abp.md §13.6."""
+        """Live betslip odds on the `betslip` channel for `ttl` s (10..3600), docs/reference/abp.md §13.6."""
         if not bookmakers:
             raise ValueError("subscribe_betslip needs a non-empty bookmakers list")
         await self.send({"type": "subscribe_betslip", "fixtureId": fixture_id, "outcomeId": outcome_id,

@@ -1,4 +1,8 @@
-"""`bot abp ...`: the local ABP server for manual runs and tests (mounted by bot/cli.py)."""
+"""`bot abp ...`: the local ABP server for manual runs and tests (mounted by bot/cli.py).
+
+The server is a simulator (docs/architecture.md, "Simulators"): `serve` imports it inside the
+command and needs the `sim` extra, so nothing in `bot.execution` imports `bot.sim`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ import asyncio
 import typer
 
 from bot.execution.config import PaperConfig
-from bot.sim.abp_server import Faults, LocalAbpServer
-from bot.sim.paper import OrderPriceQuotes
 
 app = typer.Typer(help="Local ABP server: a paper venue behind ABP's HTTP + WebSocket protocols.", no_args_is_help=True)
 
@@ -32,6 +34,12 @@ def serve(
 ) -> None:
     """Serve until interrupted. Faults can also be changed live: POST /_admin/faults,
     /_admin/ws-drop, /_admin/emergency; GET /_admin/requests, /_admin/state."""
+    from bot.sim.extra import require_sim_extra
+
+    require_sim_extra("bot abp serve")
+    from bot.sim.abp_server import Faults, LocalAbpServer
+    from bot.sim.paper import OrderPriceQuotes
+
     faults = Faults(delay_seconds=delay, drop_after_store=drop_after_store, fail_5xx=fail_5xx,
                     rate_limit=rate_limit, retry_after=retry_after, ws_gap=ws_gap)
     books = [b.strip() for b in bookmakers.split(",") if b.strip()]

@@ -1,4 +1,4 @@
-"""ABP HTTP errors, both documented body shapes (reference/abp.md §3).
+"""ABP HTTP errors, both documented body shapes (docs/reference/abp.md §3).
 
 Middleware errors use `{"error": "..."}`; route errors use FastAPI's `{"detail": ...}` where detail
 is a string, an object (`message`/`error`, R1 auth, R2 409) or a list of field errors (422).
@@ -21,7 +21,7 @@ class FieldError:
 
 
 def error_text(body: Any) -> str:
-    """Normalised error text (abp.md §3): `error` string, else `detail` string, else
+    """Normalised error text (docs/reference/abp.md §3): `error` string, else `detail` string, else
     `detail.message`/`detail.error`, else the joined `msg` of a `detail` list."""
     if not isinstance(body, dict):
         return "" if body is None else str(body)[:500]
@@ -71,7 +71,7 @@ class AbpNotFound(AbpError):
 
 
 class AbpConflict(AbpError):
-    """409 on place-orders: every order was a duplicate (abp.md §8.4); or an account exists.
+    """409 on place-orders: every order was a duplicate (docs/reference/abp.md §8.4); or an account exists.
 
     `duplicate_uuids` / `in_progress_uuids` come from the top level (R1) or under `detail` (R2);
     a plain string detail ("Duplicate request - ...") leaves them empty: treat all as duplicates.

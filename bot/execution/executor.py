@@ -1,5 +1,5 @@
-"""Executor: exactly-once placement, tracking and reconciliation (DESIGN.md "Exactly-once
-placement"; reference/abp.md §8.4, §13.4, §14).
+"""Executor: exactly-once placement, tracking and reconciliation (docs/architecture.md,
+Invariants > Exactly-once placement; docs/reference/abp.md §8.4, §13.4, §14).
 
 Rules:
 - every order row is committed with a fresh requestUuid (status INTENT) BEFORE the request leaves;
@@ -59,7 +59,7 @@ def _rank(status: OrderStatus) -> int:
 
 class Executor:
     """Places `OrderIntent`s on a `Venue` exactly once and reports OrderUpdate / Fill /
-    Settlement to `on_event` (interfaces §3)."""
+    Settlement to `on_event` (docs/architecture.md, Pipeline)."""
 
     def __init__(
         self,
@@ -173,8 +173,8 @@ class Executor:
         return sendable
 
     def order_body(self, row: OrderRow) -> dict[str, Any]:
-        """The PlaceOrderRequest for a ledger order (abp.md §6.2; meta and userRef per
-        interfaces §3). Identical on every resend of the same requestUuid."""
+        """The PlaceOrderRequest for a ledger order (docs/reference/abp.md §6.2; `userRef` is
+        the signal's tag, bot.types.Signal). Identical on every resend of the same requestUuid."""
         body: dict[str, Any] = {
             "requestUuid": row.request_uuid,
             "fixtureId": row.fixture_id,
@@ -304,7 +304,11 @@ class Executor:
                     await self._set(u, OrderStatus.UNKNOWN, reason="lookup failed")
             return None
         # Known = named in the answer, readable or not: an unreadable order is not a missing one.
-        found = {raw.get("requestUuid") for raw in found_rows if isinstance(raw, dict)}
+        found = {
+            raw["requestUuid"]
+            for raw in found_rows
+            if isinstance(raw, dict) and isinstance(raw.get("requestUuid"), str)
+        }
         if any(not isinstance(raw, dict) or not isinstance(raw.get("requestUuid"), str) for raw in found_rows):
             found.update(uuids)  # cannot tell which one it was: resend nothing this pass
         for raw in found_rows:
@@ -336,7 +340,7 @@ class Executor:
                              or (r.expires_at is not None and r.expires_at > now))
                     ]
                     await self._reconcile_rows(rows)
-            except Exception:  # the loop must survive anything a venue does
+            except Exception:  # noqa: BLE001 - the loop must survive anything a venue does
                 logger.exception("reconcile pass failed")
 
     # -- cancellation ---------------------------------------------------------------------------
@@ -375,7 +379,7 @@ class Executor:
                 )
             elif msg.channel == "emergency":
                 logger.warning("venue emergency state: {}", msg.payload)
-        except Exception as exc:  # bad input never stops the stream
+        except Exception as exc:  # noqa: BLE001 - bad input never stops the stream
             await self._bad_input(f"ws.{msg.channel}", msg.payload, [], repr(exc))
 
     async def _apply_order(self, raw: Any, source: str) -> list[str]:
@@ -491,7 +495,7 @@ class Executor:
 
     def _note_unknown_fields(self, source: str, fields: list[str], raw: Any, request_uuid: str) -> None:
         """Undocumented fields: logged and stored raw; the documented ones are still applied
-        (ABP adds fields between revisions, abp.md §15)."""
+        (ABP adds fields between revisions, docs/reference/abp.md §15)."""
         if fields:
             logger.warning("venue sent undocumented fields {} ({})", fields, source)
             self._ledger.append_event("venue.unknown_fields", {"source": source, "fields": fields, "raw": raw}, request_uuid)
@@ -499,7 +503,7 @@ class Executor:
     async def _emit(self, event: ExecutionEvent) -> None:
         try:
             await self._on_event(event)
-        except Exception:  # a failing consumer must not lose the ledger's truth
+        except Exception:  # noqa: BLE001 - a failing consumer must not lose the ledger's truth
             logger.exception("on_event failed for {}", event)
 
     def _begin(self) -> None:

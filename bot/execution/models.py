@@ -1,4 +1,5 @@
-"""Typed ABP wire models (reference/abp.md §6-7, §13.5; abp-openapi.json components).
+"""Typed ABP wire models (docs/reference/abp.md §6-§7, §13.5; components of
+tests/data/abp/abp-openapi.json).
 
 Tolerant readers: every model accepts unknown fields (kept in `model_extra`) and most fields are
 optional, because R1 and R2 differ and examples omit fields. Orders and bets are strict only where
@@ -30,7 +31,7 @@ class AbpModel(BaseModel):
         return sorted((self.model_extra or {}).keys() - _DOCUMENTED_EXTRA)
 
 
-# Documented fields we carry but do not model (abp.md §7, §13.5), so they are not "unknown".
+# Documented fields we carry but do not model (docs/reference/abp.md §7, §13.5), so they are not "unknown".
 _DOCUMENTED_EXTRA = frozenset(
     ["client", "clientName", "fixtureInfo", "outcomeInfo", "playerInfo", "currencyInfo", "oddsInfo", "sentData", "receivedData", "betRequestId", "bookmakerBetId", "settlementReason", "testBet", "testOrder", "account", "allowedBookmakers", "acceptBetterOdds", "acceptPartialStake", "orderCurrency", "back", "remainingStake", "statusReason", "filledAt", "createdAt", "updatedAt", "meta", "userRef", "expiresAt", "declineReason", "futureId", "participantId"]
 )
@@ -71,7 +72,7 @@ class AbpOrder(AbpModel):
 
 
 class DeclinedOrder(AbpModel):
-    """An echo of a declined order: no orderId, keyed by requestUuid (abp.md §6.2)."""
+    """An echo of a declined order: no orderId, keyed by requestUuid (docs/reference/abp.md §6.2)."""
 
     request_uuid: str
     decline_reason: str = ""
@@ -89,7 +90,7 @@ class PlaceOrdersResult(BaseModel):
 
 
 class CancelOrdersResult(BaseModel):
-    """Answer of POST /cancel-orders and /cancel-all-orders (abp.md §6.3)."""
+    """Answer of POST /cancel-orders and /cancel-all-orders (docs/reference/abp.md §6.3)."""
 
     status: str | None = None
     cancelled_count: int = 0

@@ -1,8 +1,8 @@
-"""Periodic ABP upkeep the engine schedules in live mode (issue 2, build point 3):
+"""Periodic ABP upkeep the engine schedules in live mode:
 
-- balances: `GET /accounts` -> a balance row per account in the ledger (reference/abp.md §6.6);
+- balances: `GET /accounts` -> a balance row per account in the ledger (docs/reference/abp.md §6.6);
 - betslip keep-alive: every open order that targets named bookmakers keeps a betslip
-  subscription alive (`subscribe_betslip`, reference/abp.md §13.6), so the stream carries the
+  subscription alive (`subscribe_betslip`, docs/reference/abp.md §13.6), so the stream carries the
   live odds and limits of selections with pending intent. At most 20 subscriptions per client.
 """
 

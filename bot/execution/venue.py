@@ -1,7 +1,7 @@
 """The venue interface the executor places through: ABP's order API, spoken in ABP's own JSON.
 
 Both implementations (AbpVenue over HTTP + WebSocket, PaperVenue in-process) take and give ABP
-wire dicts (reference/abp.md §6-7, §13.5), so the executor has ONE parsing path, and malformed
+wire dicts (docs/reference/abp.md §6-7, §13.5), so the executor has ONE parsing path, and malformed
 venue data is caught, stored raw and reconciled in one place.
 """
 
@@ -53,7 +53,7 @@ class Venue(Protocol):
     async def close(self) -> None: ...
 
     async def place_orders(self, orders: Sequence[dict[str, Any]]) -> PlaceReply:
-        """POST /place-orders with 1..100 PlaceOrderRequest dicts (abp.md §6.2)."""
+        """POST /place-orders with 1..100 PlaceOrderRequest dicts (docs/reference/abp.md §6.2)."""
 
     async def find_orders(self, request_uuids: Sequence[str]) -> list[Any]:
         """GET /orders?requestUuids=... over all pages: raw enriched orders (with `bets`);

@@ -1,4 +1,4 @@
-"""What every feed is (interfaces.md §1) and how feeds account for bad input.
+"""What every feed is (docs/architecture.md, Pipeline) and how feeds account for bad input.
 
 A feed speaks one upstream protocol, normalises it into `FeedEvent`s and hands each to `emit`.
 Bad input (malformed JSON, unknown actions, missing fields, unpriceable odds, oversized frames)

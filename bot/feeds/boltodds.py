@@ -1,4 +1,4 @@
-"""The live BoltOdds WebSocket feed (seeds/boltodds-feed.txt; reference/boltodds.md §1-§4).
+"""The live BoltOdds WebSocket feed (BoltOdds docs, Quick Start; docs/reference/boltodds.md §1-§4).
 
 One session: connect to `{url}?key=...` (no frame-size limit: batched frames reach tens of
 MiB), wait for `socket_connected`, send the subscription with the configured filters, then
@@ -18,7 +18,7 @@ from urllib.parse import quote
 import orjson
 from loguru import logger
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
 from bot.clock import Clock
@@ -43,11 +43,15 @@ class _HealthyEnd(Exception):
 RECONNECT_ON = (OSError, asyncio.TimeoutError, WebSocketException, InvalidHandshake, SessionLost)
 
 
+def subscribe_filters(config: BoltOddsConfig) -> dict[str, list[str]]:
+    """The filters that are set (an absent filter means "all"; BoltOdds docs, Quick Start >
+    Step 3)."""
+    return {name: list(getattr(config, name)) for name in FILTERS if getattr(config, name)}
+
+
 def subscribe_message(config: BoltOddsConfig) -> dict[str, object]:
-    """`{"action": "subscribe", "filters": {...}}` with only the filters that are set (an
-    absent filter means "all"; seeds/boltodds-feed.txt "Step 3")."""
-    filters = {name: list(getattr(config, name)) for name in FILTERS if getattr(config, name)}
-    return {"action": "subscribe", "filters": filters}
+    """`{"action": "subscribe", "filters": {...}}` with `subscribe_filters(config)`."""
+    return {"action": "subscribe", "filters": subscribe_filters(config)}
 
 
 class BoltOddsFeed:
@@ -117,8 +121,7 @@ class BoltOddsFeed:
                     raise SessionLost(f"expected socket_connected, got {truncate(ack)}")
                 await ws.send(orjson.dumps(subscribe_message(self.config)).decode())
                 self.subscriptions += 1
-                logger.info("boltodds: connected and subscribed ({} filters)",
-                            len(subscribe_message(self.config)["filters"]))  # type: ignore[arg-type]
+                logger.info("boltodds: connected and subscribed ({} filters)", len(subscribe_filters(self.config)))
                 while True:
                     frame = await self._recv(ws)
                     received = self.clock.now()
@@ -140,11 +143,11 @@ class BoltOddsFeed:
                 raise SessionLost("unreadable handshake") from exc
             raise
 
-    async def _recv(self, ws: object) -> str | bytes:
+    async def _recv(self, ws: ClientConnection) -> str | bytes:
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as a
         # frame arrives, and the bot would then not stop until the next dead-connection timeout.
         try:
             async with asyncio.timeout(self.config.dead_after_seconds):
-                return await ws.recv()  # type: ignore[attr-defined]
+                return await ws.recv()
         except TimeoutError:
             raise SessionLost(f"no frame for {self.config.dead_after_seconds:.0f} s") from None

@@ -1,4 +1,4 @@
-"""BoltOdds wire frames -> normalised feed events (reference/boltodds.md §3-§9).
+"""BoltOdds wire frames -> normalised feed events (docs/reference/boltodds.md §3-§9).
 
 `BoltOddsDecoder.decode(frame, received_at)` turns one WebSocket text frame (one JSON object or
 an array of them) into `OddsUpdate` / `BookCleared` / `FeedStatus` events. Its output depends
@@ -10,9 +10,10 @@ in `stats` and the rest of the frame is kept.
 and `game_update` REPLACE a (sportsbook, game) outcome set, so outcomes missing from the new set
 are emitted as suspended updates.
 
-Mapping (interfaces.md §1): sport = data.sport, home/away = data.home_team/away_team,
-start_time = info.when read as US Eastern; market type from outcome_name (quarter, half and set
-prefixes give the period); spread line = HOME handicap; outcome home/away/over/under or target.
+Mapping to bot.types (docs/reference/boltodds.md §5-§7): sport = data.sport, home/away =
+data.home_team/away_team, start_time = info.when read as US Eastern; market type from
+outcome_name (quarter, half and set prefixes give the period); spread line = HOME handicap;
+outcome home/away/over/under or target.
 """
 
 from __future__ import annotations
@@ -32,46 +33,20 @@ SOURCE = "boltodds"
 REPLACE_ACTIONS = frozenset({"initial_state", "game_added", "game_update"})
 DATA_ACTIONS = REPLACE_ACTIONS | {"line_update"}
 QUIET_ACTIONS = frozenset({"socket_connected", "subscription_updated"})
-DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024  # batched frames reach tens of MiB (reference §1)
+DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024  # batched frames reach tens of MiB (docs/reference/boltodds.md §1)
 
 # (outcome_name, outcome_line, outcome_over_under, outcome_target) of one outcome
 _Spec = tuple[object, object, object, object]
 _spec_of = itemgetter("outcome_name", "outcome_line", "outcome_over_under", "outcome_target")
-
-
-class _Blank:
-    """An `OddsUpdate` under construction, for the decode hot path (one update per outcome).
-
-    A frozen dataclass's generated __init__ routes every field through object.__setattr__
-    (~5x the cost of plain slot stores). This class has OddsUpdate's slots in the same order
-    and no __init__, so the decoder fills the slots with plain stores and then sets
-    `__class__ = OddsUpdate`: a genuine, frozen OddsUpdate. `_fast_updates` checks the trick
-    at import; if OddsUpdate's layout ever changes, the decoder uses the constructor instead.
-    """
-
-    __slots__ = OddsUpdate.__slots__
-
-
-def _fast_updates() -> bool:
-    probe = (SOURCE, "book", None, 2.0, 100, False, datetime.min, datetime.min, {})
-    built = _Blank()
-    try:
-        for name, value in zip(_Blank.__slots__, probe, strict=True):
-            setattr(built, name, value)
-        built.__class__ = OddsUpdate  # type: ignore[assignment]
-    except (TypeError, ValueError):  # layouts differ
-        return False
-    return built == OddsUpdate(*probe)  # type: ignore[arg-type]
-
-
-_BLANK: type[_Blank] | None = _Blank if _fast_updates() else None
-
+# (decimal price, American odds, suspended) of one `odds` value
+_Priced = tuple[float | None, int | None, bool]
+_SUSPENDED: _Priced = (None, None, True)  # odds None or "" (BoltOdds docs, Message Types > line_update)
 
 
 class _Fixture:
     """Decoded once per (sportsbook, game): the fixture key, its feed ids, and the selection
     of each outcome key with the fields it was built from (a key whose fields change is
-    rebuilt: keys are opaque merge ids, the meaning is in the fields; reference §7)."""
+    rebuilt: keys are opaque merge ids, the meaning is in the fields; docs/reference/boltodds.md §7)."""
 
     __slots__ = ("feed_ids", "key", "selections")
 
@@ -92,6 +67,10 @@ class Replace:
     at: datetime
 
 
+# What changes `BoltOddsStream`'s replace state: a full outcome set, or a clear that forgets sets.
+Change = Replace | BookCleared
+
+
 class BoltOddsDecoder:
     """Decodes BoltOdds frames; see the module docstring. `stats` counts frames, messages,
     updates and bad input by kind."""
@@ -106,18 +85,20 @@ class BoltOddsDecoder:
         self.stats = stats if stats is not None else FeedStats(source)
         self.max_frame_bytes = max_frame_bytes
         self._fixtures: dict[tuple[object, ...], _Fixture] = {}
-        self._odds: dict[object, tuple[float, int]] = {}
+        # Seeded with the two suspended values, so the hot loop prices every outcome by one lookup.
+        self._odds: dict[object, _Priced] = dict.fromkeys((None, ""), _SUSPENDED)
         # (outcome_name, line, type of line, target is the away team) -> MarketKey
         self._markets: dict[tuple[object, ...], MarketKey] = {}
 
     def decode(self, frame: str | bytes, received_at: datetime) -> list[FeedEvent]:
         """All events of one frame, in wire order (see the module docstring)."""
-        return self.decode_with_replaces(frame, received_at)[0]
+        return self.decode_with_changes(frame, received_at)[0]
 
-    def decode_with_replaces(
+    def decode_with_changes(
         self, frame: str | bytes, received_at: datetime
-    ) -> tuple[list[FeedEvent], list[Replace]]:
-        """Events of one frame plus the full outcome sets it carried (for `BoltOddsStream`)."""
+    ) -> tuple[list[FeedEvent], list[Change]]:
+        """Events of one frame plus, in wire order, the full outcome sets and the clears it
+        carried (for `BoltOddsStream`)."""
         stats = self.stats
         stats["frames"] += 1
         if len(frame) > self.max_frame_bytes:
@@ -126,44 +107,46 @@ class BoltOddsDecoder:
         try:
             parsed = orjson.loads(frame)
         except orjson.JSONDecodeError as exc:
-            if frame in ("ping", b"ping"):  # a bare text keep-alive (reference §2)
+            if frame in ("ping", b"ping"):  # a bare text keep-alive (docs/reference/boltodds.md §2)
                 stats["pings"] += 1
                 return [self._alive(received_at)], []
             stats.bad("malformed_json", str(exc), frame)
             return [], []
         events: list[FeedEvent] = []
-        replaces: list[Replace] = []
+        changes: list[Change] = []
         for message in parsed if isinstance(parsed, list) else (parsed,):
             stats["messages"] += 1
             try:
-                self._message(message, received_at, events, replaces)
+                self._message(message, received_at, events, changes)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 stats.bad("missing_field", f"{type(exc).__name__}: {exc}", message)
-        return events, replaces
+        return events, changes
 
     def _alive(self, at: datetime) -> FeedStatus:
         return FeedStatus(self.source, at, connected=True, stale=False, detail="ping")
 
     def _message(
-        self, message: object, received_at: datetime, out: list[FeedEvent], replaces: list[Replace]
+        self, message: object, received_at: datetime, out: list[FeedEvent], changes: list[Change]
     ) -> None:
         if not isinstance(message, dict):
             raise TypeError(f"a message must be an object, got {type(message).__name__}")
         action = message["action"]
         if action in DATA_ACTIONS:
-            self._data(action, message, received_at, out, replaces)
+            self._data(action, message, received_at, out, changes)
         elif action == "ping":
             self.stats["pings"] += 1
             out.append(self._alive(received_at))
         elif action in ("book_clear", "sport_clear", "game_removed"):
-            out.append(self._cleared(action, message["data"], received_at))
+            cleared = self._cleared(action, message["data"], received_at)
+            out.append(cleared)
+            changes.append(cleared)
         elif action == "error":
             self.stats.bad("server_error", str(message.get("message", "")), message)
         elif action not in QUIET_ACTIONS:
             self.stats.bad("unknown_action", repr(action), message)
 
     def _cleared(self, action: str, data: dict, at: datetime) -> BookCleared:
-        """book_clear / sport_clear / game_removed (reference §4, §9); `{}` where unset."""
+        """book_clear / sport_clear / game_removed (docs/reference/boltodds.md §4, §9); `{}` where unset."""
         book = data.get("sportsbook")
         bookmaker = book if isinstance(book, str) and book else None
         if action == "book_clear":
@@ -206,7 +189,7 @@ class BoltOddsDecoder:
         message: dict,
         received_at: datetime,
         out: list[FeedEvent],
-        replaces: list[Replace],
+        changes: list[Change],
     ) -> None:
         data = message["data"]
         bookmaker = data["sportsbook"]
@@ -220,10 +203,11 @@ class BoltOddsDecoder:
         feed_time = datetime.fromisoformat(stamp) if isinstance(stamp, str) else received_at
         if feed_time.tzinfo is None:
             raise ValueError(f"timestamp without a zone: {stamp!r}")
+        # Locals for the loop below, which runs once per outcome (the decode hot path).
         selections = fixture.selections
         odds_cache = self._odds
         source, feed_ids = self.source, fixture.feed_ids
-        blank, spec_of, append = _BLANK, _spec_of, out.append
+        new, spec_of, append = OddsUpdate, _spec_of, out.append
         chosen: list[Selection] = []  # the outcome set, for a replace
         choose = chosen.append
         for key, outcome in outcomes.items():
@@ -234,36 +218,15 @@ class BoltOddsDecoder:
                     cached = self._selection(fixture, key, spec)
                 selection = cached[1]
                 odds = outcome["odds"]
-                if odds is None or odds == "":
-                    price = american = None
-                    suspended = True
-                else:
-                    price, american = odds_cache.get(odds) or self._price(odds)
-                    suspended = False
+                price, american, suspended = odds_cache.get(odds) or self._price(odds)
             except (KeyError, TypeError, ValueError, AttributeError, OddsError, LineError) as exc:
                 self.stats.bad("bad_outcome", f"{key!r}: {type(exc).__name__}: {exc}", outcome)
                 continue
-            if blank is None:
-                update = OddsUpdate(
-                    source, bookmaker, selection, price, american, suspended, feed_time, received_at, feed_ids
-                )
-            else:  # see _Blank
-                update = blank()
-                update.source = source
-                update.bookmaker = bookmaker
-                update.selection = selection
-                update.price = price
-                update.american = american
-                update.suspended = suspended
-                update.feed_time = feed_time
-                update.received_at = received_at
-                update.feed_ids = feed_ids
-                update.__class__ = OddsUpdate  # type: ignore[assignment]
-            append(update)
+            append(new(source, bookmaker, selection, price, american, suspended, feed_time, received_at, feed_ids))
             choose(selection)
         self.stats["updates"] += len(chosen)
         if action in REPLACE_ACTIONS:
-            replaces.append(Replace(bookmaker, fixture.key, chosen, received_at))
+            changes.append(Replace(bookmaker, fixture.key, chosen, received_at))
 
     def _selection(self, fixture: _Fixture, key: str, spec: _Spec) -> tuple[_Spec, Selection]:
         """The selection of one outcome key (cached per fixture with the fields it came from)."""
@@ -289,14 +252,15 @@ class BoltOddsDecoder:
             fixture.selections[key] = cached
         return cached
 
-    def _price(self, odds: object) -> tuple[float, int]:
-        """American odds (signed string or number) -> (decimal price, American int), cached.
+    def _price(self, odds: object) -> _Priced:
+        """American odds (signed string or number) -> (decimal price, American int, False), cached.
 
         Raises:
             OddsError: not a price (e.g. "abc", "0", "+50").
         """
-        price = american_to_decimal(odds)  # type: ignore[arg-type]
-        priced = (price, round(float(odds)))  # type: ignore[arg-type]
+        if not isinstance(odds, str | int | float):
+            raise OddsError(f"American odds must be a number or a signed string, got {odds!r}")
+        priced = (american_to_decimal(odds), round(float(odds)), False)
         if len(self._odds) < 100_000:
             self._odds[odds] = priced
         return priced
@@ -304,8 +268,9 @@ class BoltOddsDecoder:
 
 class BoltOddsStream:
     """A decoder plus the replace state: for each (sportsbook, fixture) the selections of its
-    last full outcome set, so a replace suspends the ones that vanished (reference §9).
-    `book_clear` / `sport_clear` / `game_removed` forget the matching state."""
+    last full outcome set, so a replace suspends the ones that vanished (docs/reference/boltodds.md
+    §9). `book_clear` / `sport_clear` / `game_removed` forget the matching state; both apply in
+    wire order, so a set that follows a clear in the same frame is kept."""
 
     def __init__(self, decoder: BoltOddsDecoder | None = None) -> None:
         self.decoder = decoder or BoltOddsDecoder()
@@ -317,14 +282,14 @@ class BoltOddsStream:
 
     def decode(self, frame: str | bytes, received_at: datetime) -> list[FeedEvent]:
         """Events of one frame, with suspended updates for outcomes a replace dropped."""
-        events, replaces = self.decoder.decode_with_replaces(frame, received_at)
-        if not replaces:
-            for ev in events:
-                if type(ev) is BookCleared:
-                    self._forget(ev)
+        events, changes = self.decoder.decode_with_changes(frame, received_at)
+        if not changes:  # e.g. line_update frames: nothing to diff or forget
             return events
         suspended: list[FeedEvent] = []
-        for rep in replaces:
+        for rep in changes:  # in wire order: a clear forgets only the sets that came before it
+            if isinstance(rep, BookCleared):
+                self._forget(rep)
+                continue
             fresh = rep.selections
             old = self._sets.get((rep.bookmaker, rep.fixture))
             self._sets[(rep.bookmaker, rep.fixture)] = fresh
@@ -336,9 +301,6 @@ class BoltOddsStream:
                 for sel in dict.fromkeys(old)
                 if sel not in present
             )
-        for ev in events:
-            if type(ev) is BookCleared:
-                self._forget(ev)
         events.extend(suspended)
         return events
 

@@ -1,14 +1,15 @@
-"""BoltOdds REST discovery: `get_info`, `get_games`, `get_markets` (seeds/boltodds-feed.txt
-"Step 3"; reference/boltodds.md §1, §8), and the filter check that warns about names the feed
-would silently ignore.
+"""BoltOdds REST discovery: `get_info`, `get_games`, `get_markets` (BoltOdds docs, Quick Start >
+Step 3; docs/reference/boltodds.md §1, §8), and the filter check that warns about names the
+feed would silently ignore.
 
 The key travels in the query string (the API's only auth) and is never logged. Requests are
-rate-limited to 12 per minute, the reported per-IP limit (reference §1).
+rate-limited to 12 per minute, the reported per-IP limit (docs/reference/boltodds.md §1).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Self
 
 import httpx
 from aiolimiter import AsyncLimiter
@@ -31,7 +32,7 @@ class BoltOddsRest:
         self._client = client or httpx.AsyncClient(timeout=20.0)
         self._limiter = AsyncLimiter(12, 60)
 
-    async def __aenter__(self) -> BoltOddsRest:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -60,7 +61,7 @@ class BoltOddsRest:
         """
         return await self._get("get_info")
 
-    async def get_games(self, sports: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    async def get_games(self, sports: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
         """Game string -> `{"universal_id", "game", "when", "orig_teams", ...}`.
 
         Raises:
@@ -69,7 +70,7 @@ class BoltOddsRest:
         return await self._get("get_games", **({"sports": ",".join(sports)} if sports else {}))
 
     async def get_markets(
-        self, sports: list[str] | None = None, sportsbooks: list[str] | None = None
+        self, sports: Sequence[str] | None = None, sportsbooks: Sequence[str] | None = None
     ) -> dict[str, dict[str, list[str]]]:
         """`{sportsbook: {sport: [market name, ...]}}`, optionally narrowed.
 
@@ -86,7 +87,7 @@ class BoltOddsRest:
 
 async def unknown_filters(config: BoltOddsConfig, rest: BoltOddsRest) -> list[str]:
     """One line per configured filter name that the API does not list (the feed would ignore
-    it silently; seeds/boltodds-feed.txt "Any deviation will be ignored"). Games are checked
+    it silently; BoltOdds docs, Quick Start > Step 3: "Any deviation will be ignored"). Games are checked
     against `get_games` only when a games filter is set.
 
     Raises:

@@ -1,5 +1,9 @@
 """`bot feeds ...`: BoltOdds discovery (get-info, get-games, get-markets), a filter check, and
-the local BoltOdds-protocol server for development (serve-boltodds)."""
+the local BoltOdds-protocol server for development (serve-boltodds).
+
+The server is a simulator (docs/architecture.md, "Simulators"): `serve-boltodds` imports it inside
+the command and needs the `sim` extra, so nothing in `bot.feeds` imports `bot.sim`.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ from rich.table import Table
 
 from bot.feeds.boltodds_rest import BoltOddsRest, BoltOddsRestError, unknown_filters
 from bot.feeds.config import BoltOddsConfig
-from bot.sim.bolt_server import BoltServer, load_frames
 
 app = typer.Typer(help="Odds feeds: BoltOdds discovery and a local BoltOdds server.", no_args_is_help=True)
 console = Console()
@@ -131,6 +134,10 @@ def serve_boltodds(
     ping_interval: Annotated[float, typer.Option(help="seconds between pings")] = 15.0,
 ) -> None:
     """Serve a recording with the BoltOdds protocol. Send SIGUSR1 to drop every connection."""
+    from bot.sim.extra import require_sim_extra
+
+    require_sim_extra("bot feeds serve-boltodds")
+    from bot.sim.bolt_server import BoltServer, load_frames
 
     async def go() -> None:
         async with BoltServer(load_frames(recording), host=host, port=port, api_key=key,

@@ -22,10 +22,10 @@ class BoltOddsConfig(Section):
     url: str = "wss://spro.agency/api"
     rest_url: str = "https://spro.agency/api"
     api_key: SecretStr
-    sports: list[str] = []
-    sportsbooks: list[str] = []
-    games: list[str] = []
-    markets: list[str] = []
+    sports: tuple[str, ...] = ()
+    sportsbooks: tuple[str, ...] = ()
+    games: tuple[str, ...] = ()
+    markets: tuple[str, ...] = ()
     record_to: Path | None = None
     reconnect_initial_seconds: float = Field(1.0, gt=0, description="First reconnect backoff (jittered, doubling)")
     reconnect_max_seconds: float = Field(60.0, gt=0, description="Reconnect backoff ceiling")
@@ -38,9 +38,9 @@ class OddsApiConfig(Section):
     base_url: str = "https://api.the-odds-api.com"
     api_key: SecretStr
     sport: str = "americanfootball_nfl"
-    regions: list[str] = ["us"]
-    markets: list[str] = ["h2h", "spreads", "totals"]
-    bookmakers: list[str] = []
+    regions: tuple[str, ...] = ("us",)
+    markets: tuple[str, ...] = ("h2h", "spreads", "totals")
+    bookmakers: tuple[str, ...] = ()
     poll_seconds: float = Field(300.0, gt=0)
     record_to: Path | None = None
     odds_format: Literal["american", "decimal"] = "american"

@@ -1,5 +1,5 @@
 """Normalisation shared by the feed decoders: lines as Decimal, BoltOdds market names and
-periods, outcome names (interfaces.md §1: markets moneyline / spread / total, the spread line
+periods, outcome names (bot.types.MarketKey: markets moneyline / spread / total, the spread line
 is the HOME handicap; outcomes home / away / draw / over / under)."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def to_line(value: object) -> Decimal | None:
 
 @lru_cache(maxsize=4096)
 def market_name(name: str) -> tuple[str, str]:
-    """BoltOdds `outcome_name` -> (market type, period) (reference/boltodds.md §7):
+    """BoltOdds `outcome_name` -> (market type, period) (docs/reference/boltodds.md §7):
     "Moneyline" -> ("moneyline", "game"), "1st Half Spread" -> ("spread", "1h"),
     "2Q Total" -> ("total", "2q"), "S1 G2 Moneyline" -> ("moneyline", "s1g2"),
     "Receiving Yards" -> ("receiving yards", "game")."""
@@ -103,7 +103,7 @@ def market_key(
 
 @lru_cache(maxsize=4096)
 def eastern_start(when: str) -> datetime:
-    """BoltOdds `info.when` ("2025-09-08, 08:15 PM", US Eastern; reference/boltodds.md §6) as UTC.
+    """BoltOdds `info.when` ("2025-09-08, 08:15 PM", US Eastern; docs/reference/boltodds.md §6) as UTC.
 
     Raises:
         ValueError: not in that format.

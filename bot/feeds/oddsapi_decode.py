@@ -9,7 +9,7 @@ A response is a list of events: `{"id", "sport_key", "sport_title", "commence_ti
 - a suspended `OddsUpdate` for a selection that was priced and is missing now;
 - a `BookCleared` for a fixture that left the board (finished or withdrawn).
 
-Mapping (interfaces.md §1): sport = sport_title ("NFL"), fixture = home_team / away_team /
+Mapping (the names of bot.types): sport = sport_title ("NFL"), fixture = home_team / away_team /
 commence_time; h2h -> moneyline (1x2 when a Draw is offered), spreads -> spread with the HOME
 handicap as line, totals -> total; outcomes home / away / draw / over / under.
 """

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Literal
+from typing import BinaryIO, Literal
 
 import orjson
 from loguru import logger
@@ -34,9 +34,9 @@ class Record:
     parsed: object = None  # the already-parsed body (snapshot files), else None
 
 
-def _open(path: Path, mode: str) -> IO[bytes]:
+def _open(path: Path, mode: Literal["rb", "ab"]) -> gzip.GzipFile | BinaryIO:
     if path.suffix == ".gz":
-        return gzip.open(path, mode)  # type: ignore[return-value]
+        return gzip.open(path, mode)
     return open(path, mode)
 
 

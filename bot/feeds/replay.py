@@ -2,7 +2,7 @@
 
 Event time is the clock: before each record's events are emitted a `ReplayClock` is advanced
 to the record's time (its receive time, or the snapshot timestamp), so a replay is
-deterministic (interfaces.md §1, DESIGN.md "One clock").
+deterministic (docs/architecture.md, Invariants > Two clocks).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from bot.ledger.models import SCHEMA_VERSION, SchemaVersionRow
 
@@ -63,5 +63,5 @@ def migrate(
 
 def _stamp(conn: Connection, version: int) -> None:
     conn.execute(
-        SchemaVersionRow.__table__.insert().values(version=version, applied_at=datetime.now(UTC))  # type: ignore[attr-defined]
+        insert(SchemaVersionRow).values(version=version, applied_at=datetime.now(UTC))
     )

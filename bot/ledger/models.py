@@ -3,7 +3,7 @@ settlements, balances, the append-only execution event log and persisted key/val
 
 Money is exact: `Money` columns store Decimal as TEXT and give Decimal back (never float
 arithmetic). Times are UTC. Order rows are keyed by `request_uuid` (unique), which is committed
-BEFORE the placement request leaves (DESIGN.md, "Exactly-once placement").
+BEFORE the placement request leaves (docs/architecture.md, Invariants > Exactly-once placement).
 """
 
 from __future__ import annotations

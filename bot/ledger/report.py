@@ -1,8 +1,10 @@
 """`bot report`: what the ledger says happened.
 
-Signals, risk decisions by reason code, orders by status, fills, open exposure, settled PnL and
-ROI (PnL / settled stake) by strategy, bookmaker and sport, and a requestUuid duplicate check.
-Money is summed as Decimal and printed as strings (exact) in the JSON form.
+Signals, risk decisions by reason code (a user check's own code too), orders by status, fills,
+open exposure, settled PnL and ROI (PnL / settled stake) by strategy, bookmaker and sport, and a
+requestUuid duplicate check. Money is summed as Decimal and printed as strings in the JSON form.
+Exposure is the risk manager's figure (bot/risk/positions.py: a lay counts its liability; open
+orders are `Ledger.open_orders`), read from the ledger opened read-only.
 """
 
 from __future__ import annotations
@@ -14,12 +16,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, func
-from sqlmodel import Session, select
 
-from bot.ledger.models import BetRow, DecisionRow, OrderRow, SettlementRow, SignalRow
-from bot.ledger.store import OPEN_BET_STATUSES
-from bot.types import OrderStatus
+from bot.ledger.models import SettlementRow
+from bot.ledger.store import Ledger
+from bot.risk.positions import PositionBook
 
 
 def _money(value: Decimal) -> str:
@@ -48,50 +48,41 @@ def build_report(db_path: Path) -> dict[str, Any]:
     """Read the ledger at `db_path` (read only). Raises FileNotFoundError if it does not exist."""
     if not db_path.is_file():
         raise FileNotFoundError(f"no ledger at {db_path}: run `bot run` first")
-    engine = create_engine(f"sqlite:///file:{db_path.resolve()}?mode=ro&uri=true")
+    ledger = Ledger(db_path, read_only=True)
     try:
-        with Session(engine) as s:
-            signals = s.exec(select(SignalRow.strategy, func.count()).group_by(SignalRow.strategy)).all()
-            decisions = s.exec(
-                select(DecisionRow.verdict, DecisionRow.reason, func.count())
-                .group_by(DecisionRow.verdict, DecisionRow.reason)
-            ).all()
-            orders = list(s.exec(select(OrderRow)).all())
-            bets = list(s.exec(select(BetRow)).all())
-            settlements = list(s.exec(select(SettlementRow)).all())
-            dup_uuids = s.exec(
-                select(OrderRow.request_uuid).group_by(OrderRow.request_uuid).having(func.count() > 1)
-            ).all()
+        signals = ledger.signal_counts()
+        decisions = ledger.decision_counts()
+        orders = ledger.orders()
+        bets = ledger.bets()
+        settlements = ledger.settlements()
+        duplicates = ledger.duplicate_request_uuids()
+        positions = PositionBook.from_ledger(ledger).summary()
     finally:
-        engine.dispose()
+        ledger.close()
 
     by_status = Counter(o.status for o in orders)
-    open_bets = [b for b in bets if b.bet_status in OPEN_BET_STATUSES and b.settlement_status == "UNSETTLED"]
-    in_flight = [o for o in orders if OrderStatus(o.status).in_flight]
-    open_exposure = sum((b.placed_stake for b in open_bets), Decimal(0)) + sum(
-        (o.stake - o.filled_stake for o in in_flight), Decimal(0)
-    )
     settled_stake = sum((r.stake for r in settlements), Decimal(0))
     settled_pnl = sum((r.pnl for r in settlements), Decimal(0))
     return {
         "ledger": str(db_path),
-        "signals": {"total": sum(n for _, n in signals), "by_strategy": dict(signals)},
+        "signals": {"total": sum(signals.values()), "by_strategy": signals},
         "decisions": {
             "total": sum(n for *_, n in decisions),
             "by_reason": {f"{v}:{r}" if r else v: n for v, r, n in sorted(decisions, key=lambda d: (d[0], d[1] or ""))},
         },
         "orders": {
             "total": len(orders),
+            "open": positions.open_orders,
             "by_status": dict(sorted(by_status.items())),
             "staked": _money(sum((o.filled_stake for o in orders), Decimal(0))),
-            "duplicate_request_uuids": len(dup_uuids),
+            "duplicate_request_uuids": duplicates,
         },
         "fills": {
             "bets": len(bets),
             "placed_stake": _money(sum((b.placed_stake for b in bets), Decimal(0))),
-            "open_bets": len(open_bets),
+            "open_bets": positions.open_bets,
         },
-        "open_exposure": _money(open_exposure),
+        "exposure": positions.to_json(),
         "settled": {
             "bets": len(settlements),
             "staked": _money(settled_stake),
@@ -113,7 +104,7 @@ def render_report(report: dict[str, Any], console: Console) -> None:
     summary.add_row("orders", str(report["orders"]["total"]))
     summary.add_row("duplicate requestUuids", str(report["orders"]["duplicate_request_uuids"]))
     summary.add_row("fills (bets)", f"{report['fills']['bets']} staked {report['fills']['placed_stake']}")
-    summary.add_row("open exposure", report["open_exposure"])
+    summary.add_row("open exposure", report["exposure"]["total"])
     s = report["settled"]
     summary.add_row("settled", f"{s['bets']} bets, staked {s['staked']}, PnL {s['pnl']}, ROI {s['roi']}")
     console.print(summary)
@@ -125,6 +116,12 @@ def render_report(report: dict[str, Any], console: Console) -> None:
         for key, n in rows.items():
             table.add_row(key, str(n))
         console.print(table)
+    exposure = Table(title="Open exposure by strategy")
+    exposure.add_column("strategy")
+    exposure.add_column("exposure", justify="right")
+    for name, amount in report["exposure"]["by_strategy"].items():
+        exposure.add_row(name, amount)
+    console.print(exposure)
     for group in ("by_strategy", "by_bookmaker", "by_sport"):
         table = Table(title=f"Settled PnL {group.replace('_', ' ')}")
         for col in ("name", "bets", "won", "lost", "staked", "pnl", "roi"):

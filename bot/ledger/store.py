@@ -1,6 +1,11 @@
 """The ledger: one SQLite file in WAL mode, written by the event loop only (sync calls, each one
 transaction). Orders are keyed by `request_uuid`, committed BEFORE the placement request leaves
-(DESIGN.md, "Exactly-once placement"); bets are the fills; settlements carry the realised PnL.
+(docs/architecture.md, Invariants > Exactly-once placement); bets are the fills; settlements carry
+the realised PnL. Tools that only read (`bot report`) open it with `read_only=True`.
+
+An OPEN order is one `open_orders()` returns: its status is not final, except a PARTIALLY_FILLED
+order more than `PARTIAL_CLOSED_AFTER` past its expiry. Everything that needs open orders (risk,
+reconciliation, status, report) asks `open_orders()`, so there is one definition.
 
 Returned rows are detached copies: reading their fields is fine, mutating them changes nothing.
 Money is Decimal throughout; times are UTC-aware.
@@ -8,7 +13,7 @@ Money is Decimal throughout; times are UTC-aware.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +24,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.clock import Clock, WallClock
-from bot.ledger.migrations import migrate
+from bot.ledger.migrations import LedgerSchemaError, current_version, migrate
 from bot.ledger.models import (
+    SCHEMA_VERSION,
     BalanceRow,
     BetRow,
     DecisionRow,
@@ -33,10 +39,12 @@ from bot.ledger.models import (
 from bot.types import FINAL_ORDER_STATUSES, BetStatus, Decision, OrderStatus, SettlementStatus, Signal
 
 _FINAL = [s.value for s in FINAL_ORDER_STATUSES]
-# A bet can still win or lose money: ABP /positions counts PLACED and CONFIRMED (abp.md §6.8);
-# a PENDING bet awaits the bookmaker and may still be placed, so exposure counts it too.
+# A bet can still win or lose money: ABP /positions counts PLACED and CONFIRMED
+# (docs/reference/abp.md §6.8); a PENDING bet awaits the bookmaker and may still be placed, so
+# exposure counts it too.
 PARTIAL_CLOSED_AFTER = timedelta(hours=1)
 OPEN_BET_STATUSES = (BetStatus.PENDING.value, BetStatus.PLACED.value, BetStatus.CONFIRMED.value)
+_IN_CHUNK = 500  # SQLite host parameters per IN (...) query, well under its limit
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -49,23 +57,45 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _read_only_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=5000")  # the bot may be writing: wait, never fail the read
+    cur.close()
+
+
 class Ledger:
     """SQLite ledger of signals, decisions, orders, bets, settlements, balances, events, state.
 
     Args:
         path: the database file (parent directories are created).
-        clock: stamps `append_event`, `set_state` and row updates (default wall clock).
+        clock: stamps `append_event`, `set_state` and row updates, and is the `now` of
+            `open_orders` (default wall clock).
+        read_only: open an existing file without creating, migrating or writing anything
+            (SQLite refuses writes on this connection).
 
     Raises:
         LedgerSchemaError: the file was written by a newer schema version.
+        FileNotFoundError: `read_only` and the file does not exist.
     """
 
-    def __init__(self, path: Path, clock: Clock | None = None) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None, *, read_only: bool = False) -> None:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._clock = clock or WallClock()
-        self._engine: Engine = create_engine(f"sqlite:///{path}")
+        if read_only:
+            if not path.is_file():
+                raise FileNotFoundError(f"no ledger at {path}")
+            self._engine: Engine = create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
+            event.listen(self._engine, "connect", _read_only_pragmas)
+            with self._engine.connect() as conn:
+                self.schema_version = current_version(conn) or 0
+            if self.schema_version > SCHEMA_VERSION:
+                self.close()
+                raise LedgerSchemaError(f"ledger schema version {self.schema_version} is newer than this "
+                                        f"bot's {SCHEMA_VERSION}; upgrade the bot")
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._engine = create_engine(f"sqlite:///{path}")
         event.listen(self._engine, "connect", _sqlite_pragmas)
         fresh = not inspect(self._engine).has_table(OrderRow.__tablename__)
         SQLModel.metadata.create_all(self._engine)
@@ -135,6 +165,18 @@ class Ledger:
             if signal_id is not None:
                 q = q.where(DecisionRow.signal_id == signal_id)
             return list(s.exec(q))
+
+    def decision_counts(self) -> list[tuple[str, str | None, int]]:
+        """(verdict, reason code, decisions) for every pair that occurs."""
+        with self._session() as s:
+            q = (select(DecisionRow.verdict, col(DecisionRow.reason), func.count())
+                 .group_by(DecisionRow.verdict, col(DecisionRow.reason)))
+            return [(verdict, reason, n) for verdict, reason, n in s.exec(q)]
+
+    def signal_counts(self) -> dict[str, int]:
+        """Signals per strategy."""
+        with self._session() as s:
+            return dict(s.exec(select(SignalRow.strategy, func.count()).group_by(SignalRow.strategy)).all())
 
     def signals(self, strategy: str | None = None) -> list[SignalRow]:
         with self._session() as s:
@@ -223,20 +265,37 @@ class Ledger:
             return row
 
     def open_orders(self) -> list[OrderRow]:
-        """Orders whose status is not final (INTENT, SENT, UNKNOWN, PENDING, PROCESSING,
-        PARTIALLY_FILLED), except PARTIALLY_FILLED orders more than `PARTIAL_CLOSED_AFTER` past
-        their expiry: ABP stops filling at `expiresAt` (abp.md §8.3), so they can change no more,
-        and start-up reconciliation stays bounded on a bot that runs for weeks."""
+        """The open orders (the one definition, see the module docstring): status not final
+        (INTENT, SENT, UNKNOWN, PENDING, PROCESSING, PARTIALLY_FILLED), except PARTIALLY_FILLED
+        orders more than `PARTIAL_CLOSED_AFTER` past their expiry: ABP stops filling at
+        `expiresAt` (docs/reference/abp.md §8.3), so they can change no more, and start-up
+        reconciliation stays bounded on a bot that runs for weeks."""
         cutoff = self._now() - PARTIAL_CLOSED_AFTER
         with self._session() as s:
             q = (
                 select(OrderRow)
                 .where(col(OrderRow.status).not_in(_FINAL))
-                .where(or_(OrderRow.status != OrderStatus.PARTIALLY_FILLED.value,
+                .where(or_(col(OrderRow.status) != OrderStatus.PARTIALLY_FILLED.value,
                            col(OrderRow.expires_at).is_(None), col(OrderRow.expires_at) > cutoff))
                 .order_by(col(OrderRow.id))
             )
             return list(s.exec(q))
+
+    def orders_by_uuid(self, request_uuids: Collection[str]) -> dict[str, OrderRow]:
+        """The orders with these `request_uuid`s (missing ones are absent from the result)."""
+        wanted = sorted(request_uuids)
+        found: dict[str, OrderRow] = {}
+        with self._session() as s:
+            for i in range(0, len(wanted), _IN_CHUNK):
+                q = select(OrderRow).where(col(OrderRow.request_uuid).in_(wanted[i:i + _IN_CHUNK]))
+                found.update((o.request_uuid, o) for o in s.exec(q))
+        return found
+
+    def duplicate_request_uuids(self) -> int:
+        """How many `request_uuid`s occur on more than one order row (exactly-once check)."""
+        with self._session() as s:
+            q = select(OrderRow.request_uuid).group_by(OrderRow.request_uuid).having(func.count() > 1)
+            return len(s.exec(q).all())
 
     def orders(self, strategy: str | None = None) -> list[OrderRow]:
         with self._session() as s:
@@ -300,7 +359,7 @@ class Ledger:
     def settled_pnl(self, since: datetime | None = None, strategy: str | None = None) -> Decimal:
         """Sum of settlement PnL (amount - stake) settled at or after `since`, exact Decimal."""
         with self._session() as s:
-            q = select(SettlementRow.pnl)
+            q = select(col(SettlementRow.pnl))
             if since is not None:
                 q = q.where(col(SettlementRow.at) >= since)
             if strategy is not None:

@@ -1,11 +1,11 @@
 """The odds book: the current price of every (selection, bookmaker) with its suspended and
-stale state (interfaces.md §2, DESIGN.md "The pipeline").
+stale state (docs/architecture.md, Pipeline).
 
 Fed by `apply(event)` for every feed event, read by strategies and risk. Staleness is judged
 at query time on the engine clock, so a replay is deterministic:
 - after `FeedStatus(stale=True)` from a source, every quote of that source that has not been
   re-sent since is stale: a reconnecting feed re-sends its snapshot, so pre-disconnect prices
-  are never traded on (issue 3, build point 3);
+  are never traded on (docs/architecture.md, Invariants > Fail closed);
 - a quote not confirmed for longer than `stale_after` is stale. A quote is confirmed by an
   update for it, or by a `FeedStatus(connected=True, stale=False)` of its source (a live push
   connection or a complete poll snapshot vouches for every price it did not change).

@@ -1,6 +1,6 @@
 """Feed selection -> ABP instrument (fixtureId, outcomeId, playerId), never guessed.
 
-Sources, first match wins (reference/oddspapi.md §4, reference/abp.md §4):
+Sources, first match wins (docs/reference/oddspapi.md §4, docs/reference/abp.md §4):
 1. `selections:` in the mapping file: an explicit instrument per `Selection.key`.
 2. A fixture id, from `fixtures:` in the mapping file (same sport and teams, kickoff within
    36 h, because feeds move the start time to the real kickoff) or, when an OddsPapi key is
@@ -175,7 +175,7 @@ class InstrumentMapper:
         if found is None and self._fixture_lookup is not None:
             try:
                 found = await self._fixture_lookup(fixture)
-            except Exception as exc:  # a lookup failure must not stop trading elsewhere
+            except Exception as exc:  # noqa: BLE001 - any failure just leaves it unmapped; trading goes on
                 logger.bind(stage="mapping").warning("fixture lookup failed for {}: {}", fixture, exc)
                 return None  # not cached: try again next time
         self._fixture_cache[fixture] = found
@@ -191,7 +191,7 @@ class InstrumentMapper:
         if sport_id not in self._catalogues:
             try:
                 rows = await self._markets_fetch(sport_id)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure just leaves it unmapped; trading goes on
                 logger.bind(stage="mapping").warning("ABP /markets failed for sport {}: {}", sport_id, exc)
                 return None
             self._catalogues[sport_id] = _index_catalogue(rows)

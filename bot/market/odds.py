@@ -25,7 +25,7 @@ def american_to_decimal(american: float | str) -> float:
     """American odds -> decimal odds: +A -> 1 + A/100, -A -> 1 + 100/A (+150 -> 2.5, -200 -> 1.5).
 
     Accepts ints, floats and signed strings as BoltOdds sends them ("+102", "-122";
-    reference/boltodds.md §5).
+    docs/reference/boltodds.md §5).
 
     Raises:
         OddsError: non-numeric, not finite, zero, or |american| < 100.

@@ -1,4 +1,4 @@
-"""OddsPapi v5 fixture lookup by teams and start time (reference/oddspapi.md §5).
+"""OddsPapi v5 fixture lookup by teams and start time (docs/reference/oddspapi.md §5).
 
 Used by the instrument mapper when an OddsPapi key is configured: `GET /fixtures` with
 `startTimeFrom` / `startTimeTo` (epoch seconds) around the feed's kickoff, matched on both
@@ -32,7 +32,7 @@ class OddsPapiFixtures:
         self._timeout = timeout
 
     async def lookup(self, fixture: FixtureKey) -> str | None:
-        params = {
+        params: dict[str, str | int] = {
             "apiKey": self._key.get_secret_value(),
             "startTimeFrom": int((fixture.start_time - WINDOW).timestamp()),
             "startTimeTo": int((fixture.start_time + WINDOW).timestamp()),
@@ -48,5 +48,6 @@ class OddsPapiFixtures:
 
 def _names(row: dict[str, Any]) -> set[str]:
     # Flat (OddsPapi v4 traffic) or nested under `participants` (ABP fixtureInfo, §7).
-    holder = row.get("participants") if isinstance(row.get("participants"), dict) else row
+    nested = row.get("participants")
+    holder: dict[str, Any] = nested if isinstance(nested, dict) else row
     return {_norm(str(holder.get("participant1Name", ""))), _norm(str(holder.get("participant2Name", "")))}

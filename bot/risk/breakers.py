@@ -1,4 +1,5 @@
-"""Circuit breakers, per bookmaker and global (issue 5, build point 5).
+"""Circuit breakers, per bookmaker and global (docs/architecture.md, "Risk"); ABP keeps its own per
+bookmaker too (ABP docs, Error Handling > Resilience patterns > Circuit breakers).
 
 State machine (timed by the engine clock):
     CLOSED --(N consecutive failures, or error rate >= threshold over the window)--> OPEN
@@ -11,11 +12,14 @@ A failure is a declined / rejected / failed order or bet; a success is a placed 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.clock import Clock
 from bot.risk.config import BreakerConfig
+
+GLOBAL = "global"
 
 
 class BreakerState(StrEnum):
@@ -112,3 +116,46 @@ class Breaker:
             "trips": self.trips,
             "probe_in_flight": self.probe,
         }
+
+
+class Breakers:
+    """The global breaker and one per bookmaker (made on first use). An order targets the global
+    breaker and the breaker of each of its bookmakers."""
+
+    def __init__(self, *, global_config: BreakerConfig, bookmaker_config: BreakerConfig, clock: Clock) -> None:
+        self._clock = clock
+        self._book_config = bookmaker_config
+        self._global = Breaker(GLOBAL, global_config, clock)
+        self._books: dict[str, Breaker] = {}
+
+    def book(self, name: str) -> Breaker:
+        if name not in self._books:
+            self._books[name] = Breaker(name, self._book_config, self._clock)
+        return self._books[name]
+
+    def targets(self, bookmakers: Iterable[str]) -> list[Breaker]:
+        """The global breaker, then each bookmaker's."""
+        return [self._global, *(self.book(b) for b in bookmakers)]
+
+    def blocking(self, bookmakers: Iterable[str]) -> Breaker | None:
+        """The first target breaker that lets no order through, if any."""
+        return next((b for b in self.targets(bookmakers) if not b.allow()), None)
+
+    def begin_probe(self, signal_id: str, bookmakers: Iterable[str]) -> None:
+        for breaker in self.targets(bookmakers):
+            breaker.begin_probe(signal_id)
+
+    def end_probe(self, signal_id: str, bookmakers: Iterable[str]) -> None:
+        for breaker in self.targets(bookmakers):
+            breaker.end_probe(signal_id)
+
+    def record(self, bookmakers: Iterable[str], failed: bool) -> None:
+        """An outcome: counted by the global breaker and each named bookmaker's."""
+        for breaker in self.targets(bookmakers):
+            breaker.record(failed=failed)
+
+    def states(self) -> dict[str, str]:
+        return {GLOBAL: self._global.state.value} | {n: b.state.value for n, b in self._books.items()}
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        return {GLOBAL: self._global.snapshot()} | {n: b.snapshot() for n, b in self._books.items()}

@@ -1,5 +1,11 @@
 """Config of the risk manager (`risk:` in config.yaml). Amounts in the order currency; exposure
-is worst-case loss (back: stake; lay: (price - 1) x stake), open bets plus in-flight orders."""
+is worst-case loss (back: stake; lay: (price - 1) x stake), open bets plus open orders
+(docs/architecture.md, "Risk").
+
+`checks` is the ordered list of checks a signal must pass (bot/risk/checks.py): the built-in
+ones by name (DEFAULT_CHECKS, each named after its reason code) and a user's own as
+`package.module:Class` or `file.py:Class`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,35 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from bot.config.base import Section
+
+# The built-in checks in their default order (docs/architecture.md, "Risk").
+DEFAULT_CHECKS: tuple[str, ...] = (
+    "emergency", "kill_switch", "trading_halted", "loss_limit", "drawdown", "reducing_only", "unmapped",
+    "invalid_signal", "signal_expired", "odds_out_of_range", "stake_below_min", "stake_above_max",
+    "suspended", "price_stale", "price_moved", "duplicate_signal", "breaker_open", "rate_limit",
+    "exposure_selection", "exposure_fixture", "exposure_bookmaker", "exposure_strategy", "exposure_total",
+)
+
+
+def is_class_path(name: str) -> bool:
+    """`package.module:Class` or `file.py:Class` (resolved at start-up, not at config load)."""
+    module, _, attr = name.rpartition(":")
+    return bool(module.strip()) and attr.isidentifier()
+
+
+def checks_problem(names: list[str]) -> str | None:
+    """The first problem of a `risk.checks` list as one line naming the entry, or None."""
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            return f"risk.checks[{i}]: check {name!r} is listed twice"
+        if name not in DEFAULT_CHECKS and not is_class_path(name):
+            known = ", ".join(DEFAULT_CHECKS)
+            return (f"risk.checks[{i}]: unknown check {name!r} (known: {known}; "
+                    "or a class as package.module:Class or file.py:Class)")
+    return None
 
 
 class BreakerConfig(Section):
@@ -49,6 +82,10 @@ class RiskConfig(Section):
     reservation_ttl_seconds: float = Field(
         120.0, gt=0, description="release an approval that never became a ledger order after this"
     )
+    checks: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CHECKS),
+        description="ordered checks: built-in names and user classes (package.module:Class, file.py:Class)",
+    )
     bookmaker_breaker: BreakerConfig = BreakerConfig()
     global_breaker: BreakerConfig = BreakerConfig(max_consecutive_failures=20, min_samples=30)
 
@@ -60,3 +97,12 @@ class RiskConfig(Section):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/London')") from None
         return value
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, names: list[str]) -> list[str]:
+        problem = checks_problem(names)
+        if problem is not None:
+            # a custom error: the line reads as written, without pydantic's "Value error," prefix
+            raise PydanticCustomError("unknown_check", problem)
+        return names

@@ -1,7 +1,8 @@
-"""Standard reason codes of risk decisions (issue 5, build point 5).
+"""Standard reason codes of risk decisions (docs/architecture.md, "Risk").
 
-A rejected or resized `Decision` carries one of these in `Decision.reason`; the ledger stores it
-in `decisions.reason`, so reports can count rejections per code.
+A rejected or resized `Decision` carries one of these in `Decision.reason` (or a user check's own
+uppercase code, bot/risk/checks.py); the ledger stores it in `decisions.reason`, so reports can
+count rejections per code.
 """
 
 from __future__ import annotations

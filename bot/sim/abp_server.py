@@ -1,12 +1,14 @@
 """Local ABP server: a PaperVenue behind ABP's real HTTP and WebSocket protocols, on loopback,
-with fault injection (reference/abp.md §3, §5-6, §13). For tests and manual runs (`bot abp serve`).
+with fault injection (docs/reference/abp.md §3, §5-6, §13; docs/architecture.md, "Simulators").
+For tests and manual runs (`bot abp serve`, which needs the `sim` extra).
 
 Faults (`Faults`, changeable at run time with POST /_admin/faults):
 - `delay_seconds`: every API answer waits this long;
 - `drop_after_store`: the next N place-orders calls store the orders, then never answer (the
   client times out: the response is lost after the order exists);
 - `fail_5xx`: the next N API requests answer 503 before doing anything;
-- `rate_limit`: the next N API requests answer 429 with `Retry-After: retry_after` (R2 body);
+- `rate_limit`: the next N API requests answer 429 with `Retry-After: retry_after` (the R2 body,
+  docs/reference/abp.md §3);
 - `ws_gap`: the next N stream messages are numbered but never sent nor kept for replay;
 - POST /_admin/ws-drop closes every stream (messages meanwhile are lost if `lose_while_down`);
 - POST /_admin/emergency {"active": bool, "reason": str} switches emergency mode.
@@ -39,7 +41,7 @@ from bot.execution.venue import VenueMessage
 from bot.sim.paper import OrderPriceQuotes, PaperVenue, QuoteSource
 from bot.types import SettlementStatus
 
-REPLAY_BUFFER = 100  # abp.md §13.4
+REPLAY_BUFFER = 100  # docs/reference/abp.md §13.4
 
 
 @dataclass
@@ -230,7 +232,8 @@ class LocalAbpServer:
         elif kind == "subscribe_betslip":
             await self._subscribe_betslip(conn, msg)
         elif kind == "unsubscribe_betslip":
-            conn.queue.put_nowait({"type": "unsubscribed_betslip", **{k: msg.get(k) for k in ("fixtureId", "outcomeId", "playerId")}})
+            ids = {k: msg.get(k) for k in ("fixtureId", "outcomeId", "playerId")}
+            conn.queue.put_nowait({"type": "unsubscribed_betslip", **ids})
         elif kind != "pong":
             conn.queue.put_nowait({"type": "error", "message": f"unknown message type {kind!r}", "ref": msg})
 
@@ -494,7 +497,8 @@ class LocalAbpServer:
                       "totalSettledBets": sum(r["settledBets"] for r in rows)})
 
     async def _status(self, request: Request) -> Response:
-        return _json({"status": "ok", "emergency": {"active": self.venue.emergency, "reason": self.venue.emergency_reason}})
+        emergency = {"active": self.venue.emergency, "reason": self.venue.emergency_reason}
+        return _json({"status": "ok", "emergency": emergency})
 
     # -- admin (fault injection, inspection) ---------------------------------------------------------
 

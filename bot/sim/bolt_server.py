@@ -1,18 +1,19 @@
-"""A local BoltOdds-protocol server (test fixture and dev tool; issue 3, build point 7).
+"""A local BoltOdds-protocol server: a test fixture and dev tool (docs/architecture.md,
+"Simulators").
 
 Serves a recording of BoltOdds frames over a real WebSocket on loopback with the documented
-handshake (seeds/boltodds-feed.txt; reference/boltodds.md §2): `socket_connected` on connect,
-then a `subscribe` with filters, answered by `subscription_updated`, an `initial_state` per
-(sportsbook, game) of the server's current state, and from then on the recorded frames as they
-are broadcast. It answers the REST discovery calls (`/api/get_info`, `/api/get_games`,
+handshake (BoltOdds docs, Quick Start; docs/reference/boltodds.md §2): `socket_connected` on
+connect, then a `subscribe` with filters, answered by `subscription_updated`, an `initial_state`
+per (sportsbook, game) of the server's current state, and from then on the recorded frames as
+they are broadcast. It answers the REST discovery calls (`/api/get_info`, `/api/get_games`,
 `/api/get_markets`) on the same port, like the real host.
 
 The server keeps one world: a broadcaster applies each recorded frame to its state (replace /
-merge / delete as reference §9 says) and sends it, filtered, to every subscriber. It waits for
-a subscriber before each frame, so nothing is broadcast to nobody. `drop()` closes every
-connection; `drop_after` drops them right after the given frame numbers (1-based), for
-deterministic reconnect tests. A reconnecting client gets the state as of the drop as
-`initial_state` frames, then the frames it has not seen.
+merge / delete as docs/reference/boltodds.md §9 says) and sends it, filtered, to every
+subscriber. It waits for a subscriber before each frame, so nothing is broadcast to nobody.
+`drop()` closes every connection; `drop_after` drops them right after the given frame numbers
+(1-based), for deterministic reconnect tests. A reconnecting client gets the state as of the
+drop as `initial_state` frames, then the frames it has not seen.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -119,7 +120,7 @@ class BoltServer:
         self.subscriptions: list[dict[str, list[str]]] = []  # every subscribe's filters
         self.connections = 0
         self.finished = asyncio.Event()  # every frame was broadcast
-        self._state: dict[tuple[str, str], Message] = {}
+        self._state: dict[tuple[str | None, str], Message] = {}  # (sportsbook, game)
         self._clients: list[_Client] = []
         self._subscribed = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -135,7 +136,7 @@ class BoltServer:
     def rest_url(self) -> str:
         return f"http://{self.host}:{self.port}/api"
 
-    async def start(self) -> BoltServer:
+    async def start(self) -> Self:
         self._server = await serve(self._handle, self.host, self.port, max_size=None,
                                    process_request=self._http)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -153,7 +154,7 @@ class BoltServer:
             self._server.close()
             await self._server.wait_closed()
 
-    async def __aenter__(self) -> BoltServer:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -247,7 +248,7 @@ class BoltServer:
                 self._subscribed.clear()
 
     def _apply(self, message: Message) -> None:
-        """Move the world by one message (reference/boltodds.md §9)."""
+        """Move the world by one message (docs/reference/boltodds.md §9)."""
         action, data = message.get("action"), message.get("data")
         if not isinstance(data, dict):
             return
@@ -257,7 +258,7 @@ class BoltServer:
         elif action == "line_update" and isinstance(game, str):
             current = self._state.setdefault((book, game), {**copy.deepcopy(data), "outcomes": {}})
             current["outcomes"].update(copy.deepcopy(data.get("outcomes") or {}))
-        elif action == "game_removed":
+        elif action == "game_removed" and isinstance(game, str):
             self._state.pop((book, game), None)
         elif action in ("book_clear", "sport_clear"):
             sport = data.get("sport") if action == "sport_clear" else None

@@ -1,4 +1,5 @@
-"""PaperVenue: an in-process venue that behaves like ABP (reference/abp.md §6.2, §8, §9, §10).
+"""PaperVenue: an in-process venue that behaves like ABP (docs/reference/abp.md §6.2, §8, §9, §10,
+cited as § below; revisions R1 and R2 as that file names them).
 
 Deterministic: time comes from the engine Clock, prices from a `QuoteSource`, ids count up from 1.
 What it follows:
@@ -84,7 +85,7 @@ class PlaceOrdersIn(BaseModel):
 
 
 def settlement_amount(stake: Decimal, price: float, status: SettlementStatus) -> Decimal:
-    """What the bookmaker returns for a settled back bet, stake included (abp.md §9)."""
+    """What the bookmaker returns for a settled back bet, stake included (docs/reference/abp.md §9)."""
     p = Decimal(str(price))
     amounts = {
         SettlementStatus.WON: stake * p,
@@ -306,21 +307,21 @@ class PaperVenue:
             self._next_order = max(self._next_order, row.order_id + 1)
             adopted += 1
         for b in bets:
-            order = self._orders.get(b.request_uuid)
-            if order is None or b.bet_id in self._bets:
+            owner = self._orders.get(b.request_uuid)
+            if owner is None or b.bet_id in self._bets:
                 continue
             bet = _Bet(
-                b.bet_id, order, b.bookmaker, b.placed_stake, b.placed_price, b.placed_at or order.created_at,
+                b.bet_id, owner, b.bookmaker, b.placed_stake, b.placed_price, b.placed_at or owner.created_at,
                 status=BetStatus(b.bet_status), settlement=SettlementStatus(b.settlement_status),
                 amount=b.settlement_amount, settled_at=b.settled_at, updated_at=b.updated_at,
             )
-            order.bets.append(bet)
+            owner.bets.append(bet)
             self._bets[b.bet_id] = bet
             self._next_bet = max(self._next_bet, b.bet_id + 1)
         return adopted
 
     def set_emergency(self, active: bool, reason: str = "") -> None:
-        """Emergency mode: while active every new order is declined (abp.md §8.3)."""
+        """Emergency mode: while active every new order is declined (docs/reference/abp.md §8.3)."""
         self.emergency, self.emergency_reason = active, reason
         now = self._clock.now()
         self._emit("emergency", "STATUS", {"active": active, "reason": reason, "ts": int(now.timestamp() * 1000)})
@@ -359,7 +360,7 @@ class PaperVenue:
     # -- ABP bodies (also served by the local ABP server) -----------------------------------------
 
     def place(self, request: Any) -> tuple[int, dict[str, Any]]:
-        """POST /place-orders: (HTTP status, body) exactly as ABP answers (abp.md §6.2, §8.4)."""
+        """POST /place-orders: (HTTP status, body) exactly as ABP answers (docs/reference/abp.md §6.2, §8.4)."""
         try:
             parsed = PlaceOrdersIn.model_validate(request)
         except ValidationError as exc:
@@ -482,11 +483,14 @@ class PaperVenue:
         return [b.strip() for b in body.bookmakers.split(",") if b.strip()]
 
     def _limits(self, bookmaker: str) -> tuple[Decimal, Decimal]:
-        """(min, max) stake in USD by the cascade account -> bookmaker -> odds/default (§8.3)."""
+        """(min, max) stake in USD by the cascade account -> bookmaker -> odds/default
+        (docs/reference/abp.md §8.3)."""
         acc = (self._accounts or {}).get(bookmaker, StakeLimits())
         book = self._book_limits.get(bookmaker, StakeLimits())
-        hi = next(v for v in (acc.max_stake, book.max_stake, Decimal(str(self._config.default_max_stake))) if v is not None)
-        lo = next(v for v in (acc.min_stake, book.min_stake, Decimal(str(self._config.default_min_stake)), Decimal(0)) if v is not None)
+        default_max = Decimal(str(self._config.default_max_stake))
+        default_min = Decimal(str(self._config.default_min_stake))
+        hi = next(v for v in (acc.max_stake, book.max_stake, default_max) if v is not None)
+        lo = next(v for v in (acc.min_stake, book.min_stake, default_min, Decimal(0)) if v is not None)
         return lo, hi
 
     def _offers(self, body: PlaceOrderIn) -> dict[str, float]:
@@ -500,7 +504,7 @@ class PaperVenue:
         }
 
     def _decline_reason(self, body: PlaceOrderIn) -> str | None:
-        """ABP decline texts (abp.md §10); None when the order is accepted."""
+        """ABP decline texts (docs/reference/abp.md §10); None when the order is accepted."""
         cur = body.orderCurrency
         if self.emergency:
             return f"Emergency mode active: {self.emergency_reason or 'new orders are paused'}"
@@ -528,7 +532,8 @@ class PaperVenue:
         if not body.acceptPartialStake:
             hi = max(lim[1] - self._used.get((self._selection(body), b), Decimal(0)) for b, lim in limits.items())
             if stake_usd > hi:
-                return f"Order stake {body.orderStake:.2f} {cur} exceeds available limit {max(hi, Decimal(0)) * fx:.2f} {cur}"
+                available = max(hi, Decimal(0)) * fx
+                return f"Order stake {body.orderStake:.2f} {cur} exceeds available limit {available:.2f} {cur}"
         return None
 
     def _accept(self, body: PlaceOrderIn, now: datetime) -> _Order:
@@ -545,7 +550,7 @@ class PaperVenue:
         return order
 
     def _fill(self, order: _Order, now: datetime) -> None:
-        """Place bets for the order's remaining stake, best price first (§8.1-8.2)."""
+        """Place bets for the order's remaining stake, best price first (docs/reference/abp.md §8.1-8.2)."""
         body = order.body
         floor = body.orderPrice
         sel = self._selection(body)
@@ -598,7 +603,7 @@ class PaperVenue:
         for listener in self._listeners:
             try:
                 listener(msg)
-            except Exception:  # a broken listener must not break the venue
+            except Exception:  # noqa: BLE001 - a broken listener must not break the venue
                 logger.exception("paper venue listener failed on {} {}", channel, event)
         if self._on_message is not None and self._outbox and self._drain_task is None:
             self._schedule_drain()

@@ -1,6 +1,7 @@
-"""Grading bets from final scores, and loaders for the results files the paper venue settles with.
+"""Grading bets from final scores, and the loader of the results files paper settlement grades
+with (docs/architecture.md, "Simulators").
 
-Grading follows standard bookmaker rules (and ABP's settlement states, reference/abp.md §9):
+Grading follows standard bookmaker rules (and ABP's settlement states, docs/reference/abp.md §9):
 - moneyline (2-way, incl. overtime): a tie is a PUSH (stake returned);
 - 1x2 (3-way, regular time): home / draw / away;
 - spread: `MarketKey.line` is the HOME handicap; home covers when home - away + line > 0;
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from bot.types import FixtureKey, Selection, SettlementStatus
@@ -126,54 +128,87 @@ class Results:
         return best
 
 
-def _open_text(path: Path):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True, slots=True)
+class ResultsFormat:
+    """Where one results CSV format keeps a fixture's teams, kickoff and final score."""
+
+    name: str
+    home: str
+    away: str
+    home_score: str
+    away_score: str
+    date: str
+    time: str
+    kickoff_format: str  # strptime format of "<date> <time>"
+    tz: ZoneInfo  # the time zone kickoffs are written in
+    sport: str = ""  # every row's sport, unless `sport_column` holds it per row
+    sport_column: str | None = None
+    default_time: str | None = None  # kickoff time of rows that leave it blank
+    team_names: str | None = None  # `abbr,full_name` CSV beside the results or in bot/data
+
+
+NFLVERSE = ResultsFormat(
+    "nflverse games.csv", home="home_team", away="away_team", home_score="home_score",
+    away_score="away_score", date="gameday", time="gametime", kickoff_format="%Y-%m-%d %H:%M",
+    tz=EASTERN, sport="NFL", team_names="nfl_team_names.csv",
+)
+"""nflverse games.csv (or our trimmed copy): US Eastern kickoff; team abbreviations become The
+Odds API names through `nfl_team_names.csv`."""
+
+FOOTBALL_DATA = ResultsFormat(
+    "football-data.co.uk", home="HomeTeam", away="AwayTeam", home_score="FTHG", away_score="FTAG",
+    date="Date", time="Time", kickoff_format="%d/%m/%Y %H:%M", tz=UK, sport_column="Div",
+    default_time="15:00",
+)
+"""football-data.co.uk season CSV: UK local kickoff; `sport` is the division code (E0, SP1, ...)."""
+
+FORMATS = (NFLVERSE, FOOTBALL_DATA)
+BUNDLED_DATA = Path(__file__).parents[1] / "data"
+
+
+def _open_text(path: Path) -> TextIO:
     return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="")
 
 
-def load_nfl_results(path: Path, team_names: Path) -> list[FixtureResult]:
-    """nflverse games.csv (or our trimmed copy): rows with scores become results.
+def _format_of(header: Sequence[str], path: Path) -> ResultsFormat:
+    columns = set(header)
+    for fmt in FORMATS:
+        if {fmt.home, fmt.away, fmt.home_score, fmt.away_score, fmt.date} <= columns:
+            return fmt
+    known = ", ".join(f.name for f in FORMATS)
+    raise ValueError(f"{path}: not a results file this bot reads (known: {known}); header: {', '.join(header)}")
 
-    Team abbreviations map to The Odds API names through `team_names` (`abbr,full_name`);
-    `gameday` + `gametime` are US Eastern kickoff. Rows without scores (unplayed) are skipped.
+
+def _team_names(fmt: ResultsFormat, path: Path) -> dict[str, str]:
+    if fmt.team_names is None:
+        return {}
+    beside = path.with_name(fmt.team_names)
+    with (beside if beside.is_file() else BUNDLED_DATA / fmt.team_names).open(newline="") as f:
+        return {row["abbr"]: row["full_name"] for row in csv.DictReader(f)}
+
+
+def _result(fmt: ResultsFormat, row: dict[str, str], names: dict[str, str]) -> FixtureResult:
+    kickoff = datetime.strptime(f"{row[fmt.date]} {row.get(fmt.time) or fmt.default_time}", fmt.kickoff_format)
+    return FixtureResult(
+        sport=row[fmt.sport_column] if fmt.sport_column else fmt.sport,
+        home=names.get(row[fmt.home], row[fmt.home]),
+        away=names.get(row[fmt.away], row[fmt.away]),
+        start_time=kickoff.replace(tzinfo=fmt.tz).astimezone(UTC),
+        home_score=int(float(row[fmt.home_score])),  # "2" and "2.0" alike
+        away_score=int(float(row[fmt.away_score])),
+    )
+
+
+def load_results(path: Path) -> list[FixtureResult]:
+    """The played fixtures of a results CSV (optionally .gz), its format told by its header
+    (`FORMATS`). Rows without both scores (not played yet) are skipped. Teams are renamed to
+    the feeds' names through the format's `team_names` file, beside `path` or bundled in bot/data.
+
+    Raises:
+        ValueError: the header matches no known format, or a row's kickoff does not parse.
     """
-    with team_names.open(newline="") as f:
-        names = {row["abbr"]: row["full_name"] for row in csv.DictReader(f)}
-    out = []
     with _open_text(path) as f:
-        for row in csv.DictReader(f):
-            if not row.get("home_score") or not row.get("away_score"):
-                continue
-            kickoff = datetime.strptime(f"{row['gameday']} {row['gametime']}", "%Y-%m-%d %H:%M")
-            out.append(
-                FixtureResult(
-                    sport="NFL",
-                    home=names.get(row["home_team"], row["home_team"]),
-                    away=names.get(row["away_team"], row["away_team"]),
-                    start_time=kickoff.replace(tzinfo=EASTERN).astimezone(UTC),
-                    home_score=int(row["home_score"]),
-                    away_score=int(row["away_score"]),
-                )
-            )
-    return out
-
-
-def load_football_data_results(path: Path) -> list[FixtureResult]:
-    """football-data.co.uk CSV (`Div, Date dd/mm/yyyy, Time` UK local, `HomeTeam, AwayTeam,
-    FTHG, FTAG`); `sport` is the division code (E0, SP1, ...)."""
-    out = []
-    with _open_text(path) as f:
-        for row in csv.DictReader(f):
-            if not row.get("FTHG") or not row.get("FTAG"):
-                continue
-            kickoff = datetime.strptime(f"{row['Date']} {row.get('Time') or '15:00'}", "%d/%m/%Y %H:%M")
-            out.append(
-                FixtureResult(
-                    sport=row["Div"],
-                    home=row["HomeTeam"],
-                    away=row["AwayTeam"],
-                    start_time=kickoff.replace(tzinfo=UK).astimezone(UTC),
-                    home_score=int(float(row["FTHG"])),
-                    away_score=int(float(row["FTAG"])),
-                )
-            )
-    return out
+        reader = csv.DictReader(f)
+        fmt = _format_of(reader.fieldnames or [], path)
+        names = _team_names(fmt, path)
+        return [_result(fmt, row, names) for row in reader if row.get(fmt.home_score) and row.get(fmt.away_score)]

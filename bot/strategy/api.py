@@ -1,5 +1,5 @@
 """Strategy plug-in API: the `Strategy` base class, its `StrategyContext`, declared `Interests`
-and the `StrategyParams` base model (issue 5, build points 1 and 3).
+and the `StrategyParams` base model (docs/architecture.md, "Strategies").
 
 A strategy subclasses `Strategy`, declares `Params` (a pydantic model validated at load) and
 overrides the hooks it needs. Hooks are called with KEYWORD arguments only, so a hook written as
@@ -29,13 +29,13 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict
 
 from bot.clock import Clock
-from bot.risk.exposure import order_exposure, worst_case_loss
-from bot.types import FINAL_ORDER_STATUSES, OddsUpdate, Selection, Side, Signal
+from bot.risk.positions import BetPosition, PositionBook
+from bot.types import OddsUpdate, Selection, Side, Signal
 
 if TYPE_CHECKING:
     from loguru import Logger
 
-    from bot.ledger.models import BetRow, OrderRow
+    from bot.ledger.models import OrderRow
     from bot.ledger.store import Ledger
     from bot.market.book import OddsBook
 
@@ -106,28 +106,21 @@ class StrategyContext:
             return [o for o in self._ledger.open_orders() if o.strategy == self.name]
         return self._ledger.orders(strategy=self.name)
 
-    def positions(self) -> list[BetRow]:
-        """This strategy's open (placed, unsettled) bets."""
+    def positions(self) -> list[BetPosition]:
+        """This strategy's open bets (PENDING, PLACED or CONFIRMED, unsettled): bet id, scope
+        (selection, fixture, the bookmaker), side, stake, price and `exposure`, from
+        bot/risk/positions.py like the risk manager's."""
         if self._ledger is None:
             return []
-        mine = {o.request_uuid for o in self._ledger.orders(strategy=self.name)}
-        return [b for b in self._ledger.open_bets() if b.request_uuid in mine]
+        return PositionBook.from_ledger(self._ledger).bets(self.name)
 
     def exposure(self) -> Decimal:
         """Worst-case loss of this strategy (order currency): open bets plus the unfilled part of
-        in-flight orders (back: stake; lay: (price - 1) x stake)."""
+        open orders (back: stake; lay: (price - 1) x stake), the same figure `bot risk status`
+        and `bot report` show (bot/risk/positions.py)."""
         if self._ledger is None:
             return Decimal(0)
-        orders = {o.request_uuid: o for o in self._ledger.orders(strategy=self.name)}
-        total = sum(
-            (order_exposure(o) for o in orders.values() if o.status not in FINAL_ORDER_STATUSES), Decimal(0)
-        )
-        for bet in self._ledger.open_bets():
-            order = orders.get(bet.request_uuid)
-            if order is not None:
-                side = Side.BACK if order.back else Side.LAY
-                total += worst_case_loss(side, bet.placed_stake, bet.placed_price)
-        return total
+        return PositionBook.from_ledger(self._ledger).strategy_exposure(self.name)
 
     def signal(
         self,

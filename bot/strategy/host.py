@@ -1,4 +1,5 @@
-"""StrategyHost: runs the configured strategy instances (interfaces.md §4).
+"""StrategyHost: runs the configured strategy instances (docs/architecture.md, "Pipeline" and
+"Strategies").
 
 It dispatches OddsUpdates only to strategies whose `Interests` match, routes execution events to
 the strategy that owns the order (by the ledger's order row), and collects the Signals hooks
@@ -71,7 +72,7 @@ class StrategyHost:
                 instances[spec.name] = klass(ctx)
             except StrategyLoadError as exc:
                 lines.extend(exc.lines)
-            except Exception as exc:  # a user's __init__ failing
+            except Exception as exc:  # noqa: BLE001 - a user's __init__ may raise anything: one line
                 lines.append(f"strategy '{spec.name}': constructor failed: {type(exc).__name__}: {exc}")
         if lines:
             raise StrategyLoadError(lines)
@@ -90,7 +91,7 @@ class StrategyHost:
             result = getattr(strategy, hook)(**kwargs)
             if inspect.isawaitable(result):
                 result = await result
-        except Exception:
+        except Exception:  # noqa: BLE001 - a strategy bug is logged and counted; the loop goes on
             self.errors[name] += 1
             logger.opt(exception=True).bind(strategy=name).error("strategy hook {} failed", hook)
             return []
@@ -142,7 +143,7 @@ class StrategyHost:
             return None
         try:
             return self._ledger.get_order(request_uuid)
-        except Exception:
+        except Exception:  # noqa: BLE001 - an unroutable event is logged, never stops the engine
             logger.opt(exception=True).error("ledger lookup of order {} failed", request_uuid)
             return None
 
@@ -168,7 +169,9 @@ class StrategyHost:
             await self._call(name, "on_stop")
 
     def reload_params(self, name: str, params: dict[str, Any]) -> None:
-        """Validate and swap one instance's params (interests are re-read).
+        """Merge `params` into one instance's current params (the MQTT `reload` command): the
+        given fields change, every other keeps its current value; interests are re-read. The
+        merged set is validated whole, so a refused reload changes nothing.
 
         Raises:
             StrategyLoadError: unknown strategy name or invalid params (one line each).
@@ -176,5 +179,6 @@ class StrategyHost:
         inst = self._instances.get(name)
         if inst is None:
             raise StrategyLoadError([f"strategy '{name}': not loaded (loaded: {', '.join(self._instances)})"])
-        inst.strategy.ctx.params = validate_params(name, type(inst.strategy), params)
+        current = inst.strategy.ctx.params.model_dump()
+        inst.strategy.ctx.params = validate_params(name, type(inst.strategy), {**current, **params})
         inst.interests = inst.strategy.interests()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiomqtt
 import orjson
@@ -129,7 +129,7 @@ class Recorder:
         self.messages: list[Received] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Recorder:
+    async def __aenter__(self) -> Self:
         await self.client.__aenter__()
         for f in self.filters:
             await self.client.subscribe(f, qos=1)

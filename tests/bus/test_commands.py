@@ -19,7 +19,7 @@ from tests.bus.conftest import TOKEN, Broker, Received, Recorder, bus_config, wa
 
 
 class RecordingController:
-    """A Controller (interfaces §5) that keeps a trading state and records the calls."""
+    """A Controller (bot.bus.commands) that keeps a trading state and records the calls."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []

@@ -56,10 +56,10 @@ async def test_every_event_kind_arrives_on_its_topic_with_a_valid_envelope(broke
         for body in got:
             jsonschema.validate(body, ENVELOPE)
             assert body["kind"] == kind and body["at"] == "2025-11-16T18:00:00Z"
-    signal = [m.json()["data"] for m in rec.on("t/bot1/signal") if "signal" in m.json()["data"]][0]["signal"]
+    signal = next(m.json()["data"] for m in rec.on("t/bot1/signal") if "signal" in m.json()["data"])["signal"]
     assert signal["selection"]["key"] == SELECTION.key
     assert signal["stake"] == "10.00" and signal["side"] == "back" and signal["selection"]["market"]["line"] == "-3.5"
-    fill = [m.json()["data"] for m in rec.on("t/bot1/fill") if "fill" in m.json()["data"]][0]["fill"]
+    fill = next(m.json()["data"] for m in rec.on("t/bot1/fill") if "fill" in m.json()["data"])["fill"]
     assert fill == {"bet_id": 7, "request_uuid": "req-1", "bookmaker": "pinnacle", "stake": "9.50",
                     "price": 2.04, "status": "PLACED", "at": "2025-11-16T18:00:00Z", "order_id": None}
     seqs = [m.json()["seq"] for m in rec.messages if m.topic.rsplit("/", 1)[-1] in EVENT_KINDS]

@@ -52,8 +52,14 @@ async def test_oddspapi_lookup_matches_teams_and_kickoff_window(unused_tcp_port:
     server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/en/fixtures", fixtures)]),
                                            host="127.0.0.1", port=unused_tcp_port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    # uvicorn offers no startup event, only the `started` flag: poll it, bounded, and stop at once
+    # if serving failed (port taken, app error) instead of waiting out the limit
+    async with asyncio.timeout(10):
+        while not server.started:
+            if task.done():
+                task.result()  # re-raises why serving failed
+                raise AssertionError("uvicorn exited before it started")
+            await asyncio.sleep(0.01)
     try:
         lookup = OddsPapiFixtures(f"http://127.0.0.1:{unused_tcp_port}/en", SecretStr("op-key")).lookup
         kickoff = datetime(2025, 11, 16, 18, 0, tzinfo=UTC)

@@ -1,17 +1,21 @@
 """The main job: the README's run command on the bundled real replay, then `bot report`;
-SIGTERM mid-run; a bad strategy path."""
+SIGTERM and SIGUSR1 mid-run (waiting on the lines the bot logs, never on files or fixed sleeps);
+a bad strategy path."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.engine.conftest import ROOT, bot_env, run_bot, write_config
+from tests.engine.conftest import READY, REPLAY, BotProcess, run_bot, write_config
+
+SIGNALS_LOGGED = re.compile(r"signals=(\d+)")
 
 
 def _ledger_rows(db: Path, sql: str) -> list[tuple]:
@@ -64,30 +68,25 @@ def test_replay_is_deterministic(workdir: Path) -> None:
     assert decisions[0] == decisions[1] and decisions[0]
 
 
-def _start_slow_run(workdir: Path) -> tuple[subprocess.Popen[str], Path]:
-    """`bot run` on the replay at 2000x (about 16 h of snapshots: ~30 s), returned once the
-    first order is in the ledger, so a signal sent next lands mid-run."""
-    cfg = write_config(workdir, feeds={"replay": {"path": str(ROOT / "bot/data/nfl_raw_snapshots_2025-11-16.jsonl.gz"),
-                                                   "format": "auto", "speed": 2000}})
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(cfg)], cwd=workdir,
-                            env=bot_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    db = workdir / "state" / "bot.db"
-    deadline = time.monotonic() + 60
-    while not (db.is_file() and _ledger_rows(db, "select count(*) from orders")[0][0] > 0):
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("no order placed within 60 s: " + proc.stderr.read()[-2000:])
-        time.sleep(0.2)
-    return proc, db
+@contextmanager
+def _slow_run(workdir: Path) -> Iterator[BotProcess]:
+    """`bot run` on the replay at 2000x (about 16 h of snapshots: ~30 s), handed over once it has
+    logged an order (the hourly PnL line counts them), so a signal sent next lands mid-run."""
+    cfg = write_config(workdir, feeds={"replay": {"path": str(REPLAY), "format": "auto", "speed": 2000}})
+    with BotProcess("run", "-c", str(cfg), cwd=workdir) as proc:
+        ready = proc.wait_for_line(READY)
+        proc.wait_for_line(r"PnL snapshot: .* orders=[1-9]", after=ready)
+        yield proc
 
 
 def test_sigterm_exits_within_5s_with_a_consistent_ledger(workdir: Path) -> None:
-    proc, db = _start_slow_run(workdir)
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=15)
-    assert time.monotonic() - sent < 5.0
-    assert proc.returncode == 0, proc.stderr.read()[-2000:]
+    db = workdir / "state" / "bot.db"
+    with _slow_run(workdir) as proc:
+        sent = time.monotonic()
+        proc.proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=15)
+        assert time.monotonic() - sent < 5.0
+        assert code == 0, proc.tail()
     # Consistent: nothing left half-sent, every fill belongs to an order and fits its stake.
     assert _ledger_rows(db, "select count(*) from orders where status in ('INTENT','SENT','UNKNOWN')") == [(0,)]
     orphans = _ledger_rows(db, "select count(*) from bets b left join orders o using(request_uuid) where o.id is null")
@@ -107,14 +106,28 @@ def test_unknown_strategy_path_is_one_line(workdir: Path) -> None:
     assert "strategies" in lines[0] and "mine" in lines[0] and "no_such_module" in lines[0]
 
 
+def _wait_for_signals_after(proc: BotProcess, line: int, decided: int) -> None:
+    """Wait until an hourly PnL line after `line` counts more signals than `decided`."""
+    while True:
+        line = proc.wait_for_line(r"PnL snapshot: .* signals=\d+", after=line + 1)
+        if int(SIGNALS_LOGGED.findall(proc.lines[line])[0]) > decided:
+            return
+
+
 def test_sigusr1_kill_switch_halts_and_the_halt_survives_a_restart(workdir: Path) -> None:
-    proc, db = _start_slow_run(workdir)
-    proc.send_signal(signal.SIGUSR1)
-    time.sleep(3)  # replay goes on while halted: later signals must all be rejected
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=15)
-    assert proc.returncode == 0, proc.stderr.read()[-2000:]
-    status = run_bot("risk", "status", "--state-dir", str(workdir / "state"), "--json", cwd=workdir)
+    db = workdir / "state" / "bot.db"
+    with _slow_run(workdir) as proc:
+        proc.proc.send_signal(signal.SIGUSR1)
+        halted = proc.wait_for_line(r"trading halted \(")
+        # The replay goes on while halted: wait until signals arrive that were decided after the halt.
+        _wait_for_signals_after(proc, halted, _ledger_rows(db, "select count(*) from decisions")[0][0])
+        proc.proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0, proc.tail()
+    verdicts = [(v, r) for v, r in _ledger_rows(db, "select verdict, reason from decisions order by id")]
+    first_halted = verdicts.index(("REJECTED", "TRADING_HALTED"))
+    assert all(v == ("REJECTED", "TRADING_HALTED") for v in verdicts[first_halted:])
+    # `bot risk status -c` reads the ledger of the config's state dir, as `bot run` does.
+    status = run_bot("risk", "status", "-c", str(workdir / "config.yaml"), "--json", cwd=workdir)
     state = json.loads(status.stdout)
     assert state["state"] == "HALTED" and "kill switch" in state["reason"]
 

@@ -1,5 +1,6 @@
 """ABP upkeep jobs over loopback: balances from GET /accounts into the ledger; betslip
-keep-alive subscriptions for open orders, answered on the WebSocket `betslip` channel."""
+keep-alive subscriptions for open orders, answered on the WebSocket `betslip` channel
+(docs/reference/abp.md §6.6, §13.6)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ async def test_balances_refresh_and_betslip_keepalive(tmp_path: Path) -> None:
         assert (balance.bookmaker, balance.username, balance.balance) == ("pinnacle", "alice", Decimal("250.5"))
 
         now = datetime.now(UTC)
-        common = dict(signal_id="s", strategy="v", selection="x", order_price=2.0, stake=Decimal(5),
-                      status="PENDING", created_at=now, updated_at=now)
+        common = {"signal_id": "s", "strategy": "v", "selection": "x", "order_price": 2.0, "stake": Decimal(5),
+                  "status": "PENDING", "created_at": now, "updated_at": now}
         ledger.add_orders([
             OrderRow(request_uuid="u1", fixture_id="id1400003190000003", outcome_id=14100,
                      bookmakers="pinnacle", **common),

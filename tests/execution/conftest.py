@@ -39,7 +39,8 @@ def abp_config(server: LocalAbpServer, **kw: Any) -> AbpConfig:
 
 
 def _nullable_to_type_list(node: Any) -> Any:
-    """OpenAPI 3.0-style `nullable: true` (used in the R1 file) as JSON-Schema `type: [T, "null"]`."""
+    """OpenAPI 3.0-style `nullable: true` (used in the R1 file, docs/reference/abp.md) as JSON-Schema
+    `type: [T, "null"]`."""
     if isinstance(node, dict):
         out = {k: _nullable_to_type_list(v) for k, v in node.items() if k != "nullable"}
         if node.get("nullable") and isinstance(node.get("type"), str):

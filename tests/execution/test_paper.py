@@ -1,4 +1,4 @@
-"""PaperVenue follows ABP placement semantics (reference/abp.md §6.2, §8, §9, §10)."""
+"""PaperVenue follows ABP placement semantics (docs/reference/abp.md §6.2, §8, §9, §10)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def place_one(v: PaperVenue, body: dict) -> tuple[int, dict]:
     return status, (out["acceptedOrders"] or out["declinedOrders"])[0]
 
 
-# -- declines, one test per reason (abp.md §10) ---------------------------------------------------
+# -- declines, one test per reason (docs/reference/abp.md §10) ---------------------------------------------------
 
 
 def test_decline_stake_exceeds_limit_all_or_nothing() -> None:
@@ -171,7 +171,7 @@ def test_price_below_floor_waits_then_fills_or_expires() -> None:
 
 
 def test_expiry_capped_at_24h() -> None:
-    v, _, q = venue({"pinnacle": 1.5})
+    v, _, _ = venue({"pinnacle": 1.5})
     _, o = place_one(v, order(expiresAt=(T0 + timedelta(days=3)).isoformat()))
     assert o["expiresAt"] == (T0 + timedelta(hours=24)).isoformat()
 
@@ -225,7 +225,7 @@ def test_duplicates_skipped_and_409_when_all_duplicate(shape, probe) -> None:
     status, out = v.place({"orders": [first]})
     assert status == 409 and probe(out)
     assert len(v.orders(request_uuids=[first["requestUuid"]])) == 1
-    # a declined UUID counts as processed (abp.md §8.4 [inferred])
+    # a declined UUID counts as processed (docs/reference/abp.md §8.4 [inferred])
     bad = order(orderCurrency="XYZ")
     place_one(v, bad)
     assert v.place({"orders": [bad]})[0] == 409
@@ -238,7 +238,7 @@ def test_cancel_rules() -> None:
     v2_pending = order("5", price=9.0)
     _, pending = place_one(v, v2_pending)
     assert partial["orderStatus"] == "PARTIALLY_FILLED" and pending["orderStatus"] == "PENDING"
-    out = v.cancel(all_orders=True)  # R1: orders with bets stay
+    out = v.cancel(all_orders=True)  # R1 (docs/reference/abp.md §8.5): orders with bets stay
     assert [o["requestUuid"] for o in out["cancelled"]] == [pending["requestUuid"]]
     assert [o["requestUuid"] for o in out["notCancelled"]["orders"]] == [partial["requestUuid"]]
     out = v.cancel(request_uuids=[partial["requestUuid"], pending["requestUuid"]])

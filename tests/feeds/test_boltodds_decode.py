@@ -133,6 +133,20 @@ def test_clear_actions(bolt_samples: dict) -> None:
     ]
 
 
+def test_clear_then_set_in_one_frame_keeps_the_set(bolt_samples: dict) -> None:
+    """Clears and replaces apply in wire order: a set that follows its book's clear in the same
+    batched frame is remembered, so the next smaller set still suspends what it dropped."""
+    stream = BoltOddsStream()
+    stream.decode(_replace_frame(bolt_samples, "game_update", 8), AT)
+    clear = {"action": "book_clear", "data": {"sportsbook": "bodog"}}
+    full = orjson.loads(_replace_frame(bolt_samples, "game_update", 8))
+    events = stream.decode(orjson.dumps([clear, full]), AT)
+    assert [type(e).__name__ for e in events] == ["BookCleared"] + ["OddsUpdate"] * 8
+    assert not any(u.suspended for u in updates(events))  # the clear left no old set to diff
+    after = updates(stream.decode(_replace_frame(bolt_samples, "game_update", 5), AT))
+    assert [u.selection for u in after if u.suspended] == [u.selection for u in updates(events)[5:]]
+
+
 def test_control_frames_and_bad_input_are_counted_not_raised(bolt_samples: dict) -> None:
     decoder = BoltOddsDecoder(max_frame_bytes=100_000)
     good = bolt_samples["line_update"][2]

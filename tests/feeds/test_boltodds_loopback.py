@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Self
 
 import orjson
 import pytest
@@ -63,7 +64,7 @@ class Harness:
             q = self.book.quote(VIKINGS_ML, "draftkings")
             self.stale_seen_during_gap.append(q is not None and q.stale and not q.usable)
 
-    def __enter__(self) -> Harness:
+    def __enter__(self) -> Self:
         self.task = asyncio.get_running_loop().create_task(self.feed.run(self.emit))
         return self
 

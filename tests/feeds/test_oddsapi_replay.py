@@ -4,6 +4,7 @@ NFL 2025-11-16 responses."""
 from __future__ import annotations
 
 import gzip
+import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -113,7 +114,7 @@ async def test_replay_bundled_snapshot_file_drives_clock_and_book() -> None:
     times = [t for t, _ in seen]
     assert times == sorted(times) and times[0] == datetime.fromisoformat(raw[0]["timestamp"])
     gone = moved = 0
-    for a, b in zip(raw, raw[1:]):
+    for a, b in itertools.pairwise(raw):
         before = {e["id"]: e["commence_time"] for e in a["data"]}
         after = {e["id"]: e["commence_time"] for e in b["data"]}
         gone += len(before.keys() - after.keys())

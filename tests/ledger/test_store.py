@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.clock import ReplayClock
 from bot.ledger.migrations import LedgerSchemaError, migrate
@@ -19,17 +19,14 @@ from bot.ledger.models import SCHEMA_VERSION, BetRow, OrderRow, SettlementRow
 from bot.ledger.store import Ledger
 from bot.types import (
     Decision,
-    FixtureKey,
-    MarketKey,
     OrderStatus,
-    Selection,
     Side,
     Signal,
     Verdict,
 )
+from tests.execution.helpers import KICKOFF, SEL
 
-T0 = datetime(2025, 11, 16, 18, 0, tzinfo=UTC)
-SEL = Selection(FixtureKey("NFL", "Home", "Away", T0), MarketKey("moneyline"), "home")
+T0 = KICKOFF
 
 
 def _signal(sid: str = "s1", strategy: str = "value") -> Signal:
@@ -233,3 +230,31 @@ def test_pnl_sum_is_exact(tmp_path_factory: pytest.TempPathFactory, pnls: list[D
         )
     assert lg.settled_pnl() == sum(pnls, Decimal(0))
     lg.close()
+
+
+def test_read_only_ledger_reads_and_refuses_writes(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.record_decision(Decision(_signal(), Verdict.REJECTED, Decimal(0), "MAX_ODDS_AT_NIGHT"))
+    ledger.record_decision(Decision(_signal("s2", "arb"), Verdict.APPROVED, Decimal(5)))
+    ledger.add_orders([_order("a"), _order("b")])
+    reader = Ledger(ledger.path, read_only=True)
+    try:
+        assert reader.schema_version == SCHEMA_VERSION
+        assert [o.request_uuid for o in reader.open_orders()] == ["a", "b"]
+        assert reader.signal_counts() == {"value": 1, "arb": 1}
+        assert sorted(reader.decision_counts()) == [("APPROVED", None, 1), ("REJECTED", "MAX_ODDS_AT_NIGHT", 1)]
+        with pytest.raises(OperationalError, match="readonly"):
+            reader.set_state("x", {"y": 1})
+    finally:
+        reader.close()
+    with pytest.raises(FileNotFoundError):
+        Ledger(tmp_path / "absent.db", read_only=True)
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_orders_by_uuid_in_chunks(ledger: Ledger) -> None:
+    ledger.add_orders([_order(f"u{i}") for i in range(1203)])
+    found = ledger.orders_by_uuid({f"u{i}" for i in range(0, 1203, 2)} | {"missing"})
+    assert sorted(found) == sorted(f"u{i}" for i in range(0, 1203, 2))
+    assert all(row.request_uuid == key for key, row in found.items())
+    assert ledger.orders_by_uuid(set()) == {}
+    assert ledger.duplicate_request_uuids() == 0

@@ -76,7 +76,7 @@ def test_suspension_and_best_price() -> None:
 
 
 def test_stale_mark_holds_until_each_quote_is_resent() -> None:
-    book, clock = make()
+    book, _clock = make()
     book.apply(upd(sel("away"), "draftkings", 1.82))
     book.apply(upd(sel("home"), "draftkings", 2.02))
     book.apply(upd(sel("away"), "fanduel", 1.80, source="oddsapi"))

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import yaml
+
 from bot.clock import ReplayClock
 from bot.ledger.models import BetRow, OrderRow, SettlementRow
 from bot.ledger.store import Ledger
@@ -75,6 +77,13 @@ class Env:
         self.ledger = Ledger(self.state_dir / "bot.db", self.clock)
         self.risk = self.new_risk()
         self._bet_ids = 0
+
+    def config_file(self, **risk: object) -> Path:
+        """A config.yaml naming this env's state dir (what `bot risk -c` reads), risk keys merged in."""
+        path = self.tmp / "config.yaml"
+        risk_keys = {"day_timezone": self.config.day_timezone, **risk}
+        path.write_text(yaml.safe_dump({"state_dir": str(self.state_dir), "risk": risk_keys}))
+        return path
 
     def new_risk(self) -> RiskManager:
         return RiskManager(self.config, clock=self.clock, book=self.book, ledger=self.ledger,

@@ -16,7 +16,7 @@ from bot.ledger.models import SettlementRow
 from bot.risk.breakers import Breaker, BreakerState
 from bot.risk.cli import app
 from bot.risk.config import BreakerConfig
-from bot.risk.state import ResumeRefused
+from bot.risk.control import ResumeRefused, trading_day
 from bot.types import BetStatus, OrderStatus, Side, Verdict
 from tests.risk.factories import Env, make_signal, selection
 
@@ -28,28 +28,68 @@ async def test_cli_halt_is_adopted_by_running_bot_and_resume_clears_it(env: Env)
     env.risk.on_halt(halts.append)
     sel = selection()
     env.quote(sel)
-    result = runner.invoke(app, ["halt", "--reason", "going to lunch", "--state-dir", str(env.state_dir)])
+    cfg = str(env.config_file())
+    result = runner.invoke(app, ["halt", "--reason", "going to lunch", "-c", cfg])
     assert result.exit_code == 0, result.output
     d = await env.risk.evaluate(make_signal(sel, env.clock.now()), None)
     assert d.reason == "TRADING_HALTED" and halts == ["going to lunch"]
-    status = json.loads(runner.invoke(app, ["status", "--json", "--state-dir", str(env.state_dir)]).output)
+    status = json.loads(runner.invoke(app, ["status", "--json", "-c", cfg]).output)
     assert status["state"] == "HALTED" and status["reason"] == "going to lunch"
-    assert runner.invoke(app, ["resume", "--state-dir", str(env.state_dir)]).exit_code == 0
+    assert runner.invoke(app, ["resume", "-c", cfg]).exit_code == 0
     assert (await env.risk.evaluate(make_signal(sel, env.clock.now()), None)).approved
 
 
 def test_cli_resume_refused_while_kill_file_exists(env: Env) -> None:
     env.risk.kill_switch("SIGUSR1")
     (env.state_dir / "KILL").write_text("")
-    result = runner.invoke(app, ["resume", "--state-dir", str(env.state_dir)])
+    result = runner.invoke(app, ["resume", "-c", str(env.config_file())])
     assert result.exit_code == 1 and "kill switch file exists" in result.output
     with pytest.raises(ResumeRefused):
         env.risk.resume()
 
 
 def test_cli_without_ledger_fails_with_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = runner.invoke(app, ["status", "--state-dir", str(tmp_path / "nope")])
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("state_dir: elsewhere\n")
+    result = runner.invoke(app, ["status", "-c", str(cfg), "--state-dir", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "no ledger at" in result.output
+    result = runner.invoke(app, ["status", "-c", str(cfg)])  # the config's state dir, next to the config
+    assert result.exit_code == 2 and f"no ledger at {tmp_path / 'elsewhere' / 'bot.db'}" in result.output
+
+
+def test_cli_bad_config_prints_its_lines_and_exits_2(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("risk:\n  day_timezone: Mars/Olympus\n  max_stake: -5\n")
+    for command in (["status"], ["halt"], ["resume"]):
+        result = runner.invoke(app, [*command, "-c", str(cfg)])
+        assert result.exit_code == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 2 and all(line.startswith("config error: risk.") for line in lines), lines
+
+
+@pytest.mark.parametrize(("zone", "day_pnl"), [("America/New_York", "-7"), ("UTC", None)])
+def test_cli_status_counts_the_day_in_the_configs_zone(make_env, zone: str, day_pnl: str | None) -> None:
+    """Two settlements either side of the New York day's start (wall clock, as the CLI runs):
+    only the later one is in New York's trading day; the UTC day differs."""
+    env = make_env(day_timezone=zone)
+    day, start = trading_day(datetime.now(UTC), "America/New_York")
+    for bet_id, at, pnl in ((1, start - timedelta(minutes=1), "-100"), (2, start, "-7")):
+        env.ledger.add_settlement(SettlementRow(bet_id=bet_id, request_uuid="x", strategy="s1", status="LOST",
+                                                stake=Decimal(10), amount=Decimal(0), pnl=Decimal(pnl), at=at))
+    status = json.loads(runner.invoke(app, ["status", "--json", "-c", str(env.config_file())]).output)
+    assert status["timezone"] == zone and status["equity"] == "-107"
+    if day_pnl is not None:
+        assert (status["day"], status["day_pnl"]) == (day, day_pnl)
+    else:  # UTC: the day starts 4-5 h earlier, so the -100 counts too, or (UTC already tomorrow) neither
+        assert status["day_pnl"] in ("-107", "0") and status["day"] == trading_day(datetime.now(UTC), "UTC")[0]
+
+
+def test_trading_day_is_midnight_in_the_zone() -> None:
+    at = datetime(2025, 11, 17, 3, 0, tzinfo=UTC)  # 22:00 on the 16th in New York (EST, UTC-5)
+    assert trading_day(at, "America/New_York") == ("2025-11-16", datetime(2025, 11, 16, 5, 0, tzinfo=UTC))
+    assert trading_day(at, "UTC") == ("2025-11-17", datetime(2025, 11, 17, 0, 0, tzinfo=UTC))
+    summer = datetime(2025, 7, 1, 3, 59, tzinfo=UTC)  # EDT, UTC-4: 23:59 on June 30th
+    assert trading_day(summer, "America/New_York") == ("2025-06-30", datetime(2025, 6, 30, 4, 0, tzinfo=UTC))
 
 
 async def test_restart_restores_state_and_exposure_from_ledger(env: Env) -> None:

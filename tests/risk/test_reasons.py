@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -105,11 +106,16 @@ async def test_duplicate_while_same_order_in_flight(env: Env, sel) -> None:
 @pytest.mark.parametrize(
     ("cap", "second", "reason"),
     [
-        ("max_exposure_selection", dict(n=0, outcome="home", book="bookA", strategy="s2"), Reason.EXPOSURE_SELECTION),
-        ("max_exposure_fixture", dict(n=0, outcome="away", book="bookA", strategy="s1"), Reason.EXPOSURE_FIXTURE),
-        ("max_exposure_bookmaker", dict(n=1, outcome="home", book="bookA", strategy="s1"), Reason.EXPOSURE_BOOKMAKER),
-        ("max_exposure_strategy", dict(n=1, outcome="home", book="bookB", strategy="s1"), Reason.EXPOSURE_STRATEGY),
-        ("max_exposure_total", dict(n=1, outcome="home", book="bookB", strategy="s2"), Reason.EXPOSURE_TOTAL),
+        ("max_exposure_selection", {"n": 0, "outcome": "home", "book": "bookA", "strategy": "s2"},
+         Reason.EXPOSURE_SELECTION),
+        ("max_exposure_fixture", {"n": 0, "outcome": "away", "book": "bookA", "strategy": "s1"},
+         Reason.EXPOSURE_FIXTURE),
+        ("max_exposure_bookmaker", {"n": 1, "outcome": "home", "book": "bookA", "strategy": "s1"},
+         Reason.EXPOSURE_BOOKMAKER),
+        ("max_exposure_strategy", {"n": 1, "outcome": "home", "book": "bookB", "strategy": "s1"},
+         Reason.EXPOSURE_STRATEGY),
+        ("max_exposure_total", {"n": 1, "outcome": "home", "book": "bookB", "strategy": "s2"},
+         Reason.EXPOSURE_TOTAL),
     ],
 )
 async def test_exposure_caps(make_env, cap: str, second: dict, reason: Reason) -> None:
@@ -271,6 +277,6 @@ async def test_risk_unavailable_when_ledger_fails(env: Env, sel) -> None:
 
 
 def test_every_reason_code_is_tested() -> None:
-    source = open(__file__).read()
+    source = Path(__file__).read_text()
     untested = [r.value for r in Reason if f"Reason.{r.name}" not in source and f'"{r.value}"' not in source]
     assert untested == []

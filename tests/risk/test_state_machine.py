@@ -1,4 +1,4 @@
-"""Hypothesis state machine over RiskManager (issue 5 acceptance): random streams of signals
+"""Hypothesis state machine over RiskManager (docs/architecture.md, "Risk"): random streams of signals
 (some evaluated concurrently), fills, declines, cancels, settlements, clock moves, halts and
 resumes, emergencies and restarts. After every step:
 - an independent model of open bets + in-flight orders (written here, from what the "venue" did)
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from bot.risk.config import BreakerConfig, RiskConfig
-from bot.risk.state import ResumeRefused
+from bot.risk.control import ResumeRefused
 from bot.types import OrderStatus, Side
 from tests.risk.factories import Env, make_signal, selection
 

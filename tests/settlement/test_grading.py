@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.sim.results import FixtureResult, Results, grade, lay_status, load_nfl_results
+from bot.sim.results import FixtureResult, Results, grade, lay_status, load_results
 from bot.types import FixtureKey, MarketKey, Selection
 from bot.types import SettlementStatus as S
 
@@ -19,8 +19,18 @@ def _sel(fixture: FixtureKey, type_: str, outcome: str, line: str | None = None)
     return Selection(fixture, MarketKey(type_, "game", None if line is None else Decimal(line)), outcome)
 
 
+def _grade_both(
+    home: int, away: int, market: str, outcomes: tuple[str, str], line: Decimal
+) -> tuple[S | None, S | None]:
+    """Grades of a market's two outcomes at `line` for a home-away score."""
+    fixture = FixtureKey("NFL", "A", "B", KICKOFF)
+    result = FixtureResult("NFL", "A", "B", KICKOFF, home, away)
+    first, second = (grade(_sel(fixture, market, o, str(line)), result) for o in outcomes)
+    return first, second
+
+
 def test_real_nfl_results_grade_bills_buccaneers() -> None:
-    results = Results(load_nfl_results(DATA / "nfl_results_2025-11-16.csv", DATA / "nfl_team_names.csv"))
+    results = Results(load_results(DATA / "nfl_results_2025-11-16.csv"))
     # The Odds API moved commence_time to the real kickoff (18:02): still the same game.
     fixture = FixtureKey("NFL", "Buffalo Bills", "Tampa Bay Buccaneers", datetime(2025, 11, 16, 18, 2, tzinfo=UTC))
     result = results.find(fixture)
@@ -65,19 +75,13 @@ scores = st.integers(0, 60)
 
 @given(home=scores, away=scores, line=quarter_lines)
 def test_spread_sides_mirror_each_other(home: int, away: int, line: Decimal) -> None:
-    fixture = FixtureKey("NFL", "A", "B", KICKOFF)
-    result = FixtureResult("NFL", "A", "B", KICKOFF, home, away)
-    home_status = grade(_sel(fixture, "spread", "home", str(line)), result)
-    away_status = grade(_sel(fixture, "spread", "away", str(line)), result)
+    home_status, away_status = _grade_both(home, away, "spread", ("home", "away"), line)
     assert home_status is not None and away_status == lay_status(home_status)
 
 
 @given(home=scores, away=scores, line=quarter_lines.map(abs))
 def test_total_over_under_mirror_and_match_arithmetic(home: int, away: int, line: Decimal) -> None:
-    fixture = FixtureKey("NFL", "A", "B", KICKOFF)
-    result = FixtureResult("NFL", "A", "B", KICKOFF, home, away)
-    over = grade(_sel(fixture, "total", "over", str(line)), result)
-    under = grade(_sel(fixture, "total", "under", str(line)), result)
+    over, under = _grade_both(home, away, "total", ("over", "under"), line)
     assert over is not None and under == lay_status(over)
     if line % 1 == Decimal("0.5"):
         assert over is (S.WON if home + away > line else S.LOST)

@@ -11,6 +11,7 @@ from bot.strategy.host import StrategyHost
 from bot.types import MarketKey, Selection, Signal
 from tests.risk.factories import Env, fixture_key, make_signal, odds, selection
 
+MONEYLINE = MarketKey("moneyline")
 NFL_BOOKS = ["betmgm", "betonlineag", "betrivers", "draftkings", "fanduel", "lowvig"]
 
 
@@ -20,7 +21,7 @@ def _host(env: Env, path: str, **params: object) -> StrategyHost:
 
 
 async def _feed(env: Env, host: StrategyHost, prices: dict[str, dict[str, float | None]],
-                market: MarketKey = MarketKey("moneyline")) -> list[Signal]:
+                market: MarketKey = MONEYLINE) -> list[Signal]:
     out: list[Signal] = []
     for book, by_outcome in prices.items():
         for outcome, price in by_outcome.items():

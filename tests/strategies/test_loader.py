@@ -163,3 +163,27 @@ async def test_dispatch_only_matching_interests_and_hook_errors_do_not_stop_the_
     seen = host.strategy("picky").seen
     assert seen == [("NFL", "bookA"), ("NFL", "boom")]
     assert host.errors["picky"] == 2  # one garbage return, one exception
+
+
+def test_reload_merges_into_the_current_params_and_a_refused_reload_changes_nothing(env: Env) -> None:
+    spec = StrategySpec(name="v", path="value", params={"min_edge": 0.05, "sports": ["NFL"], "max_stake": 20})
+    host = StrategyHost.load([spec], book=env.book, clock=env.clock, ledger=env.ledger)
+    host.reload_params("v", {"min_edge": 0.07})
+    host.reload_params("v", {"max_stake": 30})
+    params = host.strategy("v").params
+    # each reload changed only its own field: earlier reloads and the config's values stay
+    assert (params.min_edge, params.max_stake, params.sports) == (0.07, Decimal(30), ["NFL"])
+    assert params.kelly_multiplier == 0.25  # a default stays a default
+
+    for bad, line in [
+        ({"min_edge": "x"}, "strategy 'v': params.min_edge: expected a number, got 'x'"),
+        ({"max_stake": 40, "min_price": 20.0}, "strategy 'v': params: expected min_price must be below max_price"),
+        ({"min_edgee": 0.1}, "strategy 'v': params.min_edgee: unknown parameter (expected one of: "),
+    ]:
+        with pytest.raises(StrategyLoadError) as exc:
+            host.reload_params("v", bad)
+        assert len(exc.value.lines) == 1 and exc.value.lines[0].startswith(line), exc.value.lines
+        assert host.strategy("v").params is params  # nothing applied, not even max_stake=40
+
+    host.reload_params("v", {"sports": ["NHL"]})
+    assert host.strategy("v").interests().sports == {"NHL"} and host.strategy("v").params.min_edge == 0.07

@@ -1,4 +1,4 @@
-"""Value strategy on real closing odds (issue 5 acceptance): Pinnacle's closing 1X2 de-vigged
+"""Value strategy on real closing odds (docs/architecture.md, "Strategies"): Pinnacle's closing 1X2 de-vigged
 as the fair price, the other books' closing 1X2 prices as offers, 3 % edge. The count of value
 bets the strategy signals must equal an independent count computed here with plain arithmetic."""
 

@@ -1,4 +1,5 @@
-"""Cross-book arbitrage (surebets) in 2- and 3-way markets (issue 5, build point 4).
+"""Cross-book arbitrage (surebets) in 2- and 3-way markets (docs/architecture.md, "Strategies";
+odds maths in bot/market/odds.py).
 
 For each market the best usable price of every outcome across `bookmakers` (empty = all) is
 taken; when sum(1 / best_i) = S < 1 the book is beatable and margin = 1/S - 1 is the guaranteed
@@ -27,10 +28,10 @@ class ArbitrageStrategy(Strategy):
         min_margin: float = Field(0.005, ge=0, lt=1, description="minimum guaranteed return (0.005 = 0.5%)")
         total_stake: Decimal = Field(Decimal(100), gt=0, description="sum of all legs' stakes")
         bookmakers: list[str] = Field([], description="books to use; empty = all")
-        sports: list[str] = []
-        markets: list[str] = ["moneyline", "spread", "total"]
-        max_price: float = Field(50.0, gt=1.0)
-        expiry_seconds: float = Field(10.0, gt=0)
+        sports: list[str] = Field([], description="sports to watch; empty = all")
+        markets: list[str] = Field(["moneyline", "spread", "total"], description="market types to watch")
+        max_price: float = Field(50.0, gt=1.0, description="prices above this are not used as legs")
+        expiry_seconds: float = Field(10.0, gt=0, description="each leg's signal expires after this")
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -53,9 +54,11 @@ class ArbitrageStrategy(Strategy):
                 continue
             for outcome, quote in self.ctx.book.market(fixture, market, book).items():
                 outcomes.add(outcome)
-                if quote.usable and quote.price is not None and quote.price <= self.params.max_price:
-                    if outcome not in best or quote.price > best[outcome][1]:
-                        best[outcome] = (book, quote.price)
+                price = quote.price if quote.usable else None
+                if price is not None and price <= self.params.max_price and (
+                    outcome not in best or price > best[outcome][1]
+                ):
+                    best[outcome] = (book, price)
         if len(outcomes) not in (2, 3) or set(best) != outcomes:
             return None
         return best

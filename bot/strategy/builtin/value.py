@@ -1,5 +1,5 @@
 """Value betting: back when a bookmaker's price beats the no-vig fair price of a reference by at
-least `min_edge` (issue 5, build point 4).
+least `min_edge` (docs/architecture.md, "Strategies"; odds maths in bot/market/odds.py).
 
 Reference (fair probabilities of a complete market, de-vigged with bot.market.odds):
 - `sharp_books` set (e.g. [pinnacle], or [lowvig, betonlineag] for US books): the average fair
@@ -33,20 +33,20 @@ class ValueStrategy(Strategy):
     class Params(StrategyParams):
         min_edge: float = Field(0.03, ge=0, lt=1, description="minimum EV per unit stake (0.03 = 3%)")
         sharp_books: list[str] = Field([], description="reference books; empty = consensus of all")
-        min_consensus_books: int = Field(3, ge=1)
-        consensus_exclude_offer: bool = True
-        devig: DevigMethod = "multiplicative"
+        min_consensus_books: int = Field(3, ge=1, description="books a consensus needs (no sharp_books)")
+        consensus_exclude_offer: bool = Field(True, description="leave the offering book out of the consensus")
+        devig: DevigMethod = Field("multiplicative", description="how the margin is removed")
         bookmakers: list[str] = Field([], description="books to bet at; empty = all but sharp_books")
-        sports: list[str] = []
-        markets: list[str] = ["moneyline"]
-        bankroll: Decimal = Field(Decimal(1000), gt=0)
+        sports: list[str] = Field([], description="sports to watch; empty = all")
+        markets: list[str] = Field(["moneyline"], description="market types to watch")
+        bankroll: Decimal = Field(Decimal(1000), gt=0, description="Kelly stakes are fractions of it")
         kelly_multiplier: float = Field(0.25, gt=0, le=1, description="fractional Kelly")
         max_kelly_fraction: float = Field(0.05, gt=0, le=1, description="cap, fraction of bankroll")
-        max_stake: Decimal = Field(Decimal(50), gt=0)
-        min_stake: Decimal = Field(Decimal(1), ge=0)
-        min_price: float = Field(1.05, gt=1.0)
-        max_price: float = Field(10.0, gt=1.0)
-        expiry_seconds: float = Field(30.0, gt=0)
+        max_stake: Decimal = Field(Decimal(50), gt=0, description="stake cap per signal")
+        min_stake: Decimal = Field(Decimal(1), ge=0, description="smaller Kelly stakes are not signalled")
+        min_price: float = Field(1.05, gt=1.0, description="lowest price to back")
+        max_price: float = Field(10.0, gt=1.0, description="highest price to back")
+        expiry_seconds: float = Field(30.0, gt=0, description="a signal expires after this")
         pre_match_only: bool = Field(
             True, description="ignore prices once the fixture has kicked off (in-play prices from a "
             "polled feed lag the game; bet them only with a fast in-play feed)"

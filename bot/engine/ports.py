@@ -1,0 +1,113 @@
+"""What the engine needs of each collaborator it drives, as Protocols (docs/architecture.md,
+"Pipeline"): the engine is typed against these and not against the classes, so a test or a
+simulator can stand in for any stage, and the engine never imports `bot.sim`.
+
+The real implementations: `StrategyHost` (bot/strategy/host.py), `RiskManager`
+(bot/risk/manager.py), `Executor` (bot/execution/executor.py), `MqttBus` (bot/bus/bus.py),
+`PaperDriver` and `PaperSettler` (bot/sim/), `AbpUpkeep.jobs()` (bot/execution/upkeep.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.engine.jobs import JobFn
+from bot.types import Decision, ExecutionEvent, Instrument, OddsUpdate, OrderIntent, Signal
+
+if TYPE_CHECKING:
+    from bot.bus.commands import Controller
+
+HaltCallback = Callable[[str], Awaitable[None] | None]
+UpkeepJob = tuple[str, timedelta, JobFn]
+"""A venue-specific periodic job: (name, interval, coroutine function)."""
+
+
+class Strategies(Protocol):
+    """The strategy host: every configured strategy instance behind one object."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def on_odds(self, update: OddsUpdate) -> Sequence[Signal]: ...
+
+    async def on_timer(self) -> Sequence[Signal]: ...
+
+    async def on_execution_event(self, event: ExecutionEvent) -> None:
+        """Route an order update, fill or settlement to the strategy that owns the order."""
+
+    def reload_params(self, name: str, params: dict[str, Any]) -> None: ...
+
+
+class Risk(Protocol):
+    """The risk stage: decisions, exposure, trading control (docs/architecture.md, "Risk")."""
+
+    async def evaluate_many(self, items: Sequence[tuple[Signal, Instrument | None]]) -> list[Decision]:
+        """One decision per (signal, instrument), in order; legs of one group all or none."""
+
+    def on_execution_event(self, event: ExecutionEvent) -> None: ...
+
+    def on_halt(self, callback: HaltCallback) -> None:
+        """Call `callback(reason)` on every transition into HALTED."""
+
+    def halt(self, reason: str) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def kill_switch(self, reason: str = ...) -> None: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def sweep(self) -> int:
+        """Release reservations whose orders never reached the ledger; returns how many."""
+
+    def daily_reset(self) -> None: ...
+
+
+class Execution(Protocol):
+    """The executor: exactly-once placement and reconciliation (docs/architecture.md,
+    "Invariants > Exactly-once placement")."""
+
+    async def start(self) -> None:
+        """Reconcile every unfinished order before anything new is sent."""
+
+    async def stop(self, cancel_pending: bool) -> None: ...
+
+    async def submit(self, intents: Sequence[OrderIntent]) -> list[str]: ...
+
+    async def reconcile(self) -> None: ...
+
+    async def cancel_all(self) -> int: ...
+
+
+class Bus(Protocol):
+    """The MQTT bus: pipeline events out, operator commands in (run on the engine)."""
+
+    async def start(self, controller: Controller) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def publish(self, kind: str, payload: dict[str, Any]) -> None: ...
+
+    def publish_event(self, event: Signal | Decision | ExecutionEvent) -> None: ...
+
+
+class PaperControl(Protocol):
+    """The engine's handle on an in-process paper venue."""
+
+    async def tick(self) -> None:
+        """The trading clock moved: fill or expire open orders, deliver their updates."""
+
+
+class Settler(Protocol):
+    """Settles open bets from final results where no venue does (paper mode)."""
+
+    def due_by(self) -> datetime | None:
+        """When, on the trading clock, every open bet with a known result can be settled;
+        None when no open bet has one."""
+
+    async def settle_due(self) -> int:
+        """Settle every open bet whose game is over; returns how many could not be (each
+        logged, none stops another)."""

@@ -1,0 +1,281 @@
+"""Trading control: the trading state machine, its persisted record, the kill-switch file and the
+trading day (docs/architecture.md, "Risk" and Invariants > Fail closed).
+
+    ACTIVE <--reduce()/resume()--> REDUCING
+    ACTIVE | REDUCING --halt(): operator, loss limit, drawdown, emergency, kill switch--> HALTED
+    HALTED --resume() by the operator (CLI, MQTT)--> ACTIVE
+HALTED is left ONLY by an operator resume, refused while the venue emergency is active or the kill
+file exists. A resume acknowledges the losses so far: the day's loss limit counts from the resume
+point and the drawdown peak is reset to current equity (otherwise the next check would halt again).
+An ABP emergency needs that manual resume too (docs/reference/abp.md §8.3, the two-tier emergency):
+clearing it does not resume.
+
+The record lives in the ledger under key `risk` (Ledger.get_state/set_state) so it survives a
+restart; `rev` increases on every change so a running bot notices a change made by the CLI.
+`TradingControl` is the one implementation of these rules; the RiskManager and `bot risk` both
+use it, with the same `trading_day`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, time
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from loguru import logger
+
+from bot.clock import Clock
+
+if TYPE_CHECKING:
+    from bot.ledger.store import Ledger
+
+STATE_KEY = "risk"
+KILL_FILE = "KILL"
+ZERO = Decimal(0)
+
+HaltCallback = Callable[[str], Awaitable[None] | None]
+
+
+def trading_day(now: datetime, zone: ZoneInfo | str) -> tuple[str, datetime]:
+    """The trading day `now` falls in, in `zone`: (ISO date there, its midnight in UTC)."""
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    local = now.astimezone(tz)
+    return local.date().isoformat(), datetime.combine(local.date(), time(0), tz).astimezone(UTC)
+
+
+class TradingState(StrEnum):
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"  # only signals that reduce an open position
+    HALTED = "HALTED"  # nothing new; pending orders cancelled
+
+
+class ResumeRefused(RuntimeError):
+    """resume() while the emergency is active or the kill file exists."""
+
+
+@dataclass(slots=True)
+class TradingRecord:
+    """Persisted risk state. Money as Decimal; `day` is the ISO date in the configured zone."""
+
+    state: TradingState = TradingState.ACTIVE
+    reason: str = ""
+    since: str = ""  # ISO time of the last transition
+    emergency: bool = False
+    emergency_reason: str = ""
+    peak_equity: Decimal = ZERO
+    day: str = ""
+    day_baseline: Decimal = ZERO  # day PnL acknowledged by the last resume on `day`
+    rev: int = 0
+    history: list[dict[str, str]] = field(default_factory=list)  # last transitions, newest last
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["peak_equity"] = str(self.peak_equity)
+        data["day_baseline"] = str(self.day_baseline)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> TradingRecord:
+        if not data:
+            return cls()
+        return cls(
+            state=TradingState(data.get("state", TradingState.ACTIVE)),
+            reason=str(data.get("reason", "")),
+            since=str(data.get("since", "")),
+            emergency=bool(data.get("emergency", False)),
+            emergency_reason=str(data.get("emergency_reason", "")),
+            peak_equity=Decimal(str(data.get("peak_equity", "0"))),
+            day=str(data.get("day", "")),
+            day_baseline=Decimal(str(data.get("day_baseline", "0"))),
+            rev=int(data.get("rev", 0)),
+            history=list(data.get("history", [])),
+        )
+
+    def transition(self, to: TradingState, reason: str, at: datetime) -> bool:
+        """Move to `to`; returns True if the state changed. HALTED -> REDUCING is not a legal
+        move (only resume leaves HALTED) and is ignored."""
+        if to is self.state or (self.state is TradingState.HALTED and to is TradingState.REDUCING):
+            return False
+        step = {"from": self.state.value, "to": to.value, "reason": reason, "at": at.isoformat()}
+        self.history = [*self.history[-19:], step]
+        self.state = to
+        self.reason = reason
+        self.since = at.isoformat()
+        self.rev += 1
+        return True
+
+    def resume(self, at: datetime, *, kill_file: bool, equity: Decimal, day: str, day_pnl: Decimal) -> None:
+        """Operator resume: back to ACTIVE, acknowledging today's losses and the drawdown.
+
+        Raises:
+            ResumeRefused: emergency active or kill file present.
+        """
+        if self.emergency:
+            raise ResumeRefused(f"venue emergency is active ({self.emergency_reason}); wait for it to clear")
+        if kill_file:
+            raise ResumeRefused("kill switch file exists; delete it first")
+        self.peak_equity = equity
+        self.day = day
+        self.day_baseline = day_pnl
+        self.transition(TradingState.ACTIVE, "operator resume", at)
+        self.rev += 1  # also when already ACTIVE: the baselines changed
+
+
+class TradingControl:
+    """The trading state of one ledger: transitions (persisted at once), the kill file
+    `<state_dir>/KILL`, the emergency flag, and the day's PnL and equity peak the limits read.
+
+    Args:
+        ledger: holds the record (key `risk`) and the settled PnL.
+        clock: stamps transitions and places `now` in a trading day.
+        zone: IANA time zone of the trading day (`risk.day_timezone`).
+        state_dir: the folder of the kill file.
+    """
+
+    def __init__(self, ledger: Ledger, clock: Clock, *, zone: str, state_dir: Path) -> None:
+        self._ledger = ledger
+        self._clock = clock
+        self.zone = ZoneInfo(zone)
+        self.kill_path = Path(state_dir) / KILL_FILE
+        self.record = TradingRecord.from_dict(ledger.get_state(STATE_KEY))
+        self._callbacks: list[HaltCallback] = []
+        self._tasks: set[asyncio.Task[Any]] = set()  # running async callbacks, kept from GC
+
+    @property
+    def state(self) -> TradingState:
+        return self.record.state
+
+    def kill_file_present(self) -> bool:
+        return self.kill_path.exists()
+
+    def on_halt(self, callback: HaltCallback) -> None:
+        """Called with the reason on every transition into HALTED (engine cancels pending orders)."""
+        self._callbacks.append(callback)
+
+    # -- transitions -----------------------------------------------------------------------
+
+    def halt(self, reason: str) -> None:
+        if self.record.transition(TradingState.HALTED, reason, self._clock.now()):
+            self._persist()
+            self._fire_halt(reason)
+
+    def reduce(self, reason: str) -> None:
+        if self.record.transition(TradingState.REDUCING, reason, self._clock.now()):
+            self._persist()
+
+    def resume(self) -> None:
+        """Operator resume to ACTIVE, acknowledging today's loss and the drawdown.
+
+        Raises:
+            ResumeRefused: the emergency is active or the kill file exists.
+        """
+        day, day_pnl = self.day_pnl()
+        self.record.resume(self._clock.now(), kill_file=self.kill_file_present(),
+                           equity=self._ledger.settled_pnl(), day=day, day_pnl=day_pnl)
+        self._persist()
+
+    def set_emergency(self, active: bool, reason: str) -> None:
+        """The venue's emergency channel (ABP docs, WebSocket > Channels > Global channels,
+        `emergency`): active forces HALTED; clearing it does not resume."""
+        if self.record.emergency == active:
+            return
+        self.record.emergency = active
+        self.record.emergency_reason = reason
+        self.record.rev += 1
+        self._persist()
+        if active:
+            self.halt(f"venue emergency: {reason}")
+
+    def new_day(self) -> None:
+        """Day boundary: the loss limit counts anew (a HALTED state stays until a resume)."""
+        day, _ = trading_day(self._clock.now(), self.zone)
+        if self.record.day != day:
+            self.record.day = day
+            self.record.day_baseline = ZERO
+            self._persist()
+
+    def sync(self) -> None:
+        """Adopt a record the CLI wrote to the ledger (newer `rev`); a halt fires on_halt."""
+        stored = TradingRecord.from_dict(self._ledger.get_state(STATE_KEY))
+        if stored.rev <= self.record.rev:
+            return
+        was = self.record.state
+        self.record = stored
+        if stored.state is TradingState.HALTED and was is not TradingState.HALTED:
+            self._fire_halt(stored.reason)
+
+    # -- figures the limits read -----------------------------------------------------------
+
+    def day_pnl(self) -> tuple[str, Decimal]:
+        """(trading day, settled PnL since its start)."""
+        day, start = trading_day(self._clock.now(), self.zone)
+        return day, self._ledger.settled_pnl(since=start)
+
+    def day_loss(self) -> tuple[str, Decimal]:
+        """(trading day, loss since the day began or since a resume acknowledged it that day)."""
+        day, day_pnl = self.day_pnl()
+        baseline = self.record.day_baseline if self.record.day == day else ZERO
+        return day, baseline - day_pnl
+
+    def equity_and_peak(self) -> tuple[Decimal, Decimal]:
+        """(settled equity, its peak); a new peak is persisted."""
+        equity = self._ledger.settled_pnl()
+        if equity > self.record.peak_equity:
+            self.record.peak_equity = equity
+            self._persist()
+        return equity, self.record.peak_equity
+
+    def snapshot(self) -> dict[str, Any]:
+        """The trading state for status output (money as strings)."""
+        rec = self.record
+        return {
+            "state": rec.state.value, "reason": rec.reason, "since": rec.since,
+            "emergency": rec.emergency, "emergency_reason": rec.emergency_reason,
+            "kill_file": self.kill_file_present(), "peak_equity": str(rec.peak_equity),
+        }
+
+    def pnl(self) -> dict[str, str]:
+        """Settled PnL of the trading day and overall, for status output."""
+        day, day_pnl = self.day_pnl()
+        return {"timezone": self.zone.key, "day": day, "day_pnl": str(day_pnl),
+                "equity": str(self._ledger.settled_pnl())}
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _persist(self) -> None:
+        self._ledger.set_state(STATE_KEY, self.record.to_dict())
+
+    def _fire_halt(self, reason: str) -> None:
+        logger.warning("risk: trading HALTED: {}", reason)
+        for cb in self._callbacks:
+            try:
+                result = cb(reason)
+                if inspect.isawaitable(result):
+                    self._schedule(result)
+            except Exception:  # noqa: BLE001 - one failing callback must not stop the halt or the others
+                logger.opt(exception=True).error("on_halt callback failed")
+
+    def _schedule(self, awaitable: Awaitable[Any]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the event loop (tests, tools)
+            asyncio.run(_awaited(awaitable))
+            return
+        task = loop.create_task(_awaited(awaitable))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> None:
+    try:
+        await awaitable
+    except Exception:  # noqa: BLE001 - logged; a failing callback must not end the event loop
+        logger.opt(exception=True).error("on_halt callback failed")

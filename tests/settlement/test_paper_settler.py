@@ -1,0 +1,141 @@
+"""Paper settlement from the bundled real NFL results, through the real paper venue and executor:
+a bet settles once its game is over on the trading clock, a lay gets the mirror status, bets that
+are not CONFIRMED or cannot be graded stay open, and a bet the venue cannot settle stops no other."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.clock import ReplayClock
+from bot.execution.config import ExecutionConfig, PaperConfig
+from bot.execution.executor import Executor
+from bot.ledger.models import BetRow, OrderRow
+from bot.ledger.store import Ledger
+from bot.sim.adapters import PaperDriver
+from bot.sim.paper import PaperVenue
+from bot.sim.results import Results, load_results
+from bot.sim.settlement import PaperSettler
+from bot.types import ExecutionEvent, FixtureKey, MarketKey, Selection
+
+DATA = Path(__file__).parents[2] / "bot" / "data"
+# Kickoffs as the feed saw them; the results say 18:00 and 14:30 UTC (Bills 44-32, Dolphins 16-13).
+BILLS = FixtureKey("NFL", "Buffalo Bills", "Tampa Bay Buccaneers", datetime(2025, 11, 16, 18, 2, tzinfo=UTC))
+DOLPHINS = FixtureKey("NFL", "Miami Dolphins", "Washington Commanders", datetime(2025, 11, 16, 14, 30, tzinfo=UTC))
+UNKNOWN = FixtureKey("NFL", "Nowhere Nobodies", "Buffalo Bills", datetime(2025, 11, 16, 18, 0, tzinfo=UTC))
+# A game counts as over (and graded) 4 hours after its kickoff.
+BILLS_OVER = datetime(2025, 11, 16, 22, 0, tzinfo=UTC)
+DOLPHINS_OVER = datetime(2025, 11, 16, 18, 30, tzinfo=UTC)
+
+
+class NoQuotes:
+    def quotes(self, order: dict) -> dict[str, float]:
+        return {}
+
+
+@dataclass
+class Bet:
+    """One filled order and its bet, as an earlier run left them in the ledger."""
+
+    bet_id: int
+    fixture: FixtureKey
+    outcome: str = "home"
+    period: str = "game"
+    back: bool = True
+    stake: str = "10"
+    price: float = 2.0
+    bet_status: str = "CONFIRMED"
+    reached_venue: bool = True  # False: the paper venue never saw the order, so cannot settle it
+
+    def rows(self, at: datetime) -> tuple[OrderRow, BetRow]:
+        uuid = f"u{self.bet_id}"
+        selection = Selection(self.fixture, MarketKey("moneyline", self.period), self.outcome)
+        order = OrderRow(request_uuid=uuid, order_id=self.bet_id if self.reached_venue else None,
+                         signal_id=f"s{self.bet_id}", strategy="value", selection=selection.key, back=self.back,
+                         order_price=self.price, stake=Decimal(self.stake), filled_stake=Decimal(self.stake),
+                         status="FILLED", created_at=at, updated_at=at)
+        bet = BetRow(bet_id=self.bet_id, order_id=order.order_id, request_uuid=uuid, bookmaker="fanduel",
+                     placed_stake=Decimal(self.stake), placed_price=self.price, bet_status=self.bet_status,
+                     placed_at=at, updated_at=at)
+        return order, bet
+
+
+BETS = [
+    Bet(1, BILLS),  # back the Bills: WON
+    Bet(2, BILLS, back=False),  # lay the Bills: LOST
+    Bet(3, DOLPHINS, stake="5", price=1.8),  # back the Dolphins: WON, settles first
+    Bet(4, BILLS, outcome="away", bet_status="PLACED"),  # not CONFIRMED: stays open
+    Bet(5, BILLS, period="1h"),  # a market without period scores: stays open
+    Bet(6, UNKNOWN),  # no result: stays open
+    Bet(7, BILLS, reached_venue=False),  # the venue cannot settle it
+]
+
+
+@dataclass
+class World:
+    clock: ReplayClock
+    ledger: Ledger
+    driver: PaperDriver
+    settler: PaperSettler
+
+    def settled(self) -> dict[int, tuple[str, Decimal]]:
+        return {s.bet_id: (s.status, s.pnl) for s in self.ledger.settlements()}
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    clock = ReplayClock(datetime(2025, 11, 16, 12, 0, tzinfo=UTC))
+    ledger = Ledger(tmp_path / "bot.db", clock=clock)
+    for bet in BETS:
+        order, row = bet.rows(clock.now())
+        ledger.add_orders([order])
+        ledger.upsert_bet(row)
+    venue = PaperVenue(clock, NoQuotes(), PaperConfig())
+    driver = PaperDriver(venue, ledger)  # adopts the ledger's orders and bets, as after a restart
+
+    async def on_event(event: ExecutionEvent) -> None:
+        pass  # the executor writes settlements to the ledger; that is what the tests read
+
+    executor = Executor(venue, ledger, clock, ExecutionConfig(), on_event)
+    await executor.start()
+    results = Results(load_results(DATA / "nfl_results_2025-11-16.csv"))
+    yield World(clock, ledger, driver, PaperSettler(results, ledger, driver, clock))
+    await executor.stop(cancel_pending=False)
+    ledger.close()
+
+
+async def test_nothing_settles_before_the_game_is_over(world: World) -> None:
+    world.clock.advance(DOLPHINS_OVER - timedelta(seconds=1))
+    assert await world.settler.settle_due() == 0
+    assert world.settled() == {}
+
+
+async def test_bets_settle_as_their_games_end(world: World) -> None:
+    world.clock.advance(DOLPHINS_OVER)
+    assert await world.settler.settle_due() == 0
+    assert world.settled() == {3: ("WON", Decimal("4.00"))}  # 5 at 1.8
+
+    assert world.settler.due_by() == BILLS_OVER  # the last game with a result and an open bet
+    world.clock.advance(BILLS_OVER)
+    assert await world.settler.settle_due() == 1  # bet 7: unknown to the venue, logged
+    assert world.settled() == {
+        1: ("WON", Decimal("10.00")),
+        2: ("LOST", Decimal("-10.00")),  # the lay of a winning side loses
+        3: ("WON", Decimal("4.00")),
+    }
+    assert {b.bet_id for b in world.ledger.open_bets()} == {4, 5, 6, 7}
+
+
+async def test_bets_without_a_result_are_never_due(world: World) -> None:
+    dolphins_only = Results(r for r in load_results(DATA / "nfl_results_2025-11-16.csv") if r.home == "Miami Dolphins")
+    settler = PaperSettler(dolphins_only, world.ledger, world.driver, world.clock)
+    assert settler.due_by() == DOLPHINS_OVER
+    world.clock.advance(BILLS_OVER)
+    assert await settler.settle_due() == 0
+    assert world.settled() == {3: ("WON", Decimal("4.00"))}
+    assert settler.due_by() is None  # what is left open has no result
