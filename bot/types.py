@@ -242,11 +242,6 @@ class OrderStatus(StrEnum):
     def final(self) -> bool:
         return self in FINAL_ORDER_STATUSES
 
-    @property
-    def in_flight(self) -> bool:
-        """Exposure may still grow: the order can still fill."""
-        return self in IN_FLIGHT_ORDER_STATUSES
-
 
 FINAL_ORDER_STATUSES = frozenset(
     {
@@ -256,15 +251,6 @@ FINAL_ORDER_STATUSES = frozenset(
         OrderStatus.REJECTED,
         OrderStatus.EXPIRED,
         OrderStatus.FAILED,
-    }
-)
-IN_FLIGHT_ORDER_STATUSES = frozenset(
-    {
-        OrderStatus.INTENT,
-        OrderStatus.SENT,
-        OrderStatus.UNKNOWN,
-        OrderStatus.PENDING,
-        OrderStatus.PROCESSING,
     }
 )
 
