@@ -73,8 +73,15 @@ def run(
     config: ConfigOpt = DEFAULT_CONFIG,
     mode: Annotated[str | None, typer.Option(help="paper | live | backtest (overrides the config)")] = None,
     speed: Annotated[float | None, typer.Option(help="replay speed: 0 = as fast as possible")] = None,
+    fresh: Annotated[bool, typer.Option(help="start a new ledger; the old one is kept beside it")] = False,
+    resume: Annotated[bool, typer.Option(help="resume the interrupted replay (the default when there is "
+                                         "one); refuse when there is none")] = False,
 ) -> None:
-    """Run the bot until the replay ends or SIGINT/SIGTERM."""
+    """Run the bot until the replay ends or SIGINT/SIGTERM. One bot per ledger: a second one on
+    the same state dir exits 2 naming the first. A replay this ledger already finished is refused
+    (`--fresh` for a new ledger); an interrupted one resumes where it stopped, never betting twice."""
+    if fresh and resume:
+        fail("--fresh and --resume exclude each other: --fresh starts a new ledger, --resume continues this one")
     overrides: dict[str, Any] = {}
     if mode is not None:
         if mode not in get_args(Mode):
@@ -86,21 +93,32 @@ def run(
         settings = settings.model_copy(update={"feeds": feeds})
 
     from bot.engine.logs import setup_logging
+    from bot.engine.runs import fresh_ledger
     from bot.engine.wiring import BuildError
+    from bot.ledger.lock import LedgerBusy, LedgerLock
 
-    log_path = setup_logging(settings)
+    lock = LedgerLock(settings.db_path, settings.instance)
     try:
-        stats = asyncio.run(_run(settings, config))
+        lock.acquire()  # held until the process exits; the OS frees it if the process dies
+    except LedgerBusy as exc:
+        fail(str(exc))
+    log_path = setup_logging(settings)
+    if fresh and (kept := fresh_ledger(settings.db_path)) is not None:
+        logger.bind(stage="bot").warning("--fresh: the previous ledger is kept as {}", kept)
+    try:
+        stats = asyncio.run(_run(settings, config, must_resume=resume))
     except BuildError as exc:
         fail(str(exc))
+    finally:
+        lock.release()
     logger.bind(stage="bot").info("run finished; ledger {} log {}", settings.db_path, log_path)
     raise typer.Exit(1 if stats is None else 0)
 
 
-async def _run(settings: Settings, config_path: Path) -> Any:
+async def _run(settings: Settings, config_path: Path, *, must_resume: bool) -> Any:
     from bot.engine.wiring import build_engine
 
-    engine = await build_engine(settings, config_dir=config_path.resolve().parent)
+    engine = await build_engine(settings, config_dir=config_path.resolve().parent, must_resume=must_resume)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, engine.request_stop, f"signal {sig.name}")
@@ -116,10 +134,18 @@ def report(
 ) -> None:
     """Signals, decisions by reason, orders, fills, exposure, settled PnL and ROI."""
     from bot.ledger.report import build_report, render_report
+    from bot.sim.settlement import configured_results
 
-    db_path = db or load_or_exit(config).db_path
+    settings = load_or_exit(config)
+    live = settings.mode == "live"
+    try:  # paper/backtest: the results files name which open bets can never settle
+        results = None if live else configured_results(settings.settlement, config.resolve().parent)
+    except ValueError as exc:
+        field, _, why = str(exc).partition(": ")
+        fail(config_line(field, why, "point it at an existing results CSV"))
     try:
-        data = build_report(db_path)
+        data = build_report(db or settings.db_path, results=results, venue_settles=live,
+                            dedupe_window_seconds=settings.risk.duplicate_window_seconds)
     except FileNotFoundError as exc:
         fail(str(exc), code=1)
     if as_json:

@@ -1,6 +1,6 @@
 """The messages that pass between pipeline stages (docs/architecture.md, Pipeline).
 
-feeds --OddsUpdate--> market.OddsBook --> strategies --Signal--> risk --OrderIntent--> execution
+feeds --OddsUpdate / OddsBatch--> market.OddsBook --> strategies --Signal--> risk --OrderIntent--> execution
 execution --OrderUpdate / Fill / Settlement--> ledger, risk, strategies
 
 Units: `price` is decimal odds (> 1.0, float on the hot path); `american` is American odds;
@@ -150,7 +150,33 @@ class FeedStatus:
     detail: str = ""
 
 
-FeedEvent = OddsUpdate | BookCleared | FeedStatus
+@dataclass(frozen=True, slots=True)
+class OddsBatch:
+    """Everything one snapshot or one batched frame says, applied to the book as one step
+    before any strategy sees any of it (docs/architecture.md, Pipeline).
+
+    `cleared` applies first, then `updates` in order (a later update of the same quote wins);
+    a feed whose wire order puts a clear after updates it forgets drops those updates from the
+    batch, so the result is the wire order's. Withdrawals are suspended updates (price None) or
+    clears: unusable at once.
+
+    `complete=True`: the batch is the source's whole board at `received_at` (a The Odds API
+    poll or its replay): every quote of `source` it does not withdraw is confirmed as of
+    `received_at`, except those of the `unconfirmed` (fixture, bookmaker) pairs, whose event or
+    bookmaker section could not be read (bookmaker None = the whole fixture): their previous
+    quotes are kept unchanged but not vouched for, so they age out unless a later snapshot
+    confirms them. `complete=False` (a BoltOdds frame): only the quotes it names are refreshed.
+    """
+
+    source: str
+    received_at: datetime
+    updates: tuple[OddsUpdate, ...] = ()
+    cleared: tuple[BookCleared, ...] = ()
+    complete: bool = False
+    unconfirmed: tuple[tuple[FixtureKey, str | None], ...] = ()
+
+
+FeedEvent = OddsUpdate | BookCleared | FeedStatus | OddsBatch
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ bot/feeds/base.py; docs/mqtt.md, "Odds in").
 Subscribes `mqtt.feed.topic` (default `{prefix}/odds/in`), or `$share/{group}/{topic}` when
 `mqtt.feed.share_group` is set so several bot processes split the messages (MQTT v5 shared
 subscription: the broker hands each message to one member of the group). Malformed payloads
-are logged and counted, never fatal. Emits FeedStatus(connected=True) on every connect and
+are logged and counted, never fatal (a bad item of an array is dropped alone). An array message
+is one `OddsBatch` (applied whole before strategies run, docs/architecture.md "Pipeline"), a
+single item one `OddsUpdate`. Emits FeedStatus(connected=True) on every connect and
 FeedStatus(connected=False, stale=True) when the connection drops.
 """
 
@@ -22,7 +24,7 @@ from bot.bus.connection import make_client, run_reconnecting
 from bot.bus.odds_in import OddsPayloadError, decode_item
 from bot.bus.topics import odds_topic
 from bot.clock import Clock
-from bot.types import FeedEvent, FeedStatus
+from bot.types import FeedEvent, FeedStatus, OddsBatch, OddsUpdate
 
 EmitFn = Callable[[FeedEvent], Awaitable[None]]  # as bot.feeds.base.EmitFn
 
@@ -75,14 +77,17 @@ class MqttFeed:
             return
         items: list[Any] = decoded if isinstance(decoded, list) else [decoded]
         received_at = self._clock.now()
+        updates: list[OddsUpdate] = []
         for index, item in enumerate(items):
             try:
-                update = decode_item(item, source=self.name, received_at=received_at)
-            except OddsPayloadError as exc:
+                updates.append(decode_item(item, source=self.name, received_at=received_at))
+            except OddsPayloadError as exc:  # dropped alone: the rest of the message still applies
                 self._malformed(message, orjson.dumps(item), f"item {index}: {exc}")
-                continue
-            self.stats["updates"] += 1
-            await self._emit(emit, update)
+        self.stats["updates"] += len(updates)
+        if isinstance(decoded, list) and len(updates) > 1:  # one message, one step of the book
+            await self._emit(emit, OddsBatch(self.name, received_at, tuple(updates)))
+        elif updates:
+            await self._emit(emit, updates[0])
 
     def _malformed(self, message: aiomqtt.Message, raw: bytes, reason: str) -> None:
         self.stats["malformed"] += 1

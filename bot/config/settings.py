@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -55,10 +56,40 @@ class MappingConfig(Section):
 
 
 class SettlementConfig(Section):
-    """Results used by the paper venue to settle bets."""
+    """Paper and backtest settlement (docs/architecture.md, "Simulators"; bot/sim/settlement.py).
 
+    `results`, `nfl_results` and `football_data_results` are results files, all read by the one
+    loader (bot/sim/results.py), which tells the format from the header: the generic results CSV
+    (docs/reference/odds-csv.md, "Results file"), nflverse games.csv or football-data.co.uk;
+    `.gz` allowed. `unresolved` is what happens to an open bet that cannot settle (no results
+    source, its fixture not in the results, or a market the score cannot grade): `hold` keeps it
+    open (and reported), `void_after_hours` settles it VOID, stake returned, `void_after_hours`
+    hours after its kickoff, logging each one (docs/architecture.md, "Invariants > Nothing lost,
+    nothing silent").
+    """
+
+    results: list[Path] = Field([], description="results CSVs (generic, nflverse or football-data.co.uk)")
     nfl_results: Path | None = None
     football_data_results: Path | None = None
+    unresolved: Literal["hold", "void_after_hours"] = Field(
+        "hold", description="bets that cannot settle: hold them open, or void them void_after_hours after kickoff"
+    )
+    void_after_hours: float | None = Field(
+        None, gt=0, validate_default=True,
+        description="hours after kickoff an unsettleable bet is voided (needs unresolved: void_after_hours)",
+    )
+
+    @field_validator("void_after_hours")
+    @classmethod
+    def _hours_match_policy(cls, hours: float | None, info: ValidationInfo) -> float | None:
+        policy = info.data.get("unresolved")
+        if policy == "void_after_hours" and hours is None:
+            raise PydanticCustomError("void_hours_missing", "required when settlement.unresolved is void_after_hours")
+        if policy == "hold" and hours is not None:
+            raise PydanticCustomError(
+                "void_hours_unused", "only used with settlement.unresolved: void_after_hours (unresolved is hold)"
+            )
+        return hours
 
 
 class LoggingConfig(Section):

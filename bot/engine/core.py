@@ -18,7 +18,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from loguru import logger
@@ -28,7 +28,9 @@ from bot.clock import Clock, ReplayClock
 from bot.config.settings import Settings
 from bot.engine.jobs import Jobs
 from bot.engine.ports import Bus, Execution, PaperControl, Risk, Settler, Strategies, UpkeepJob
+from bot.engine.runs import RunPlan
 from bot.feeds.base import Feed
+from bot.ledger.report import log_unresolved
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
 from bot.market.mapping import InstrumentMapper
@@ -38,6 +40,7 @@ from bot.types import (
     ExecutionEvent,
     FeedEvent,
     Instrument,
+    OddsBatch,
     OddsUpdate,
     OrderIntent,
     Settlement,
@@ -45,6 +48,7 @@ from bot.types import (
 )
 
 log = logger.bind(stage="engine")
+CHECKPOINT_EVERY = 100  # feed events between run checkpoints (a resume after a kill re-checks these)
 
 
 @dataclass
@@ -82,6 +86,7 @@ class Engine:
         settler: Settler | None = None,
         bus: Bus | None = None,
         upkeep: Sequence[UpkeepJob] = (),
+        run: RunPlan | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -103,6 +108,12 @@ class Engine:
         self._feed_tasks: list[asyncio.Task[None]] = []
         self._placing: set[asyncio.Task[list[str]]] = set()
         self._started = False
+        self.run_plan = run
+        self._warmup = run.warmup_events if run is not None else 0
+        self._trading = True  # False while a resumed replay rebuilds the book (warm-up)
+        self._handled = self._warmup  # feed events fully handled (the run's checkpoint)
+        self._in_place = False
+        self._finished = False
         self.progress: Callable[[int, int], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -111,7 +122,7 @@ class Engine:
         if self.bus is not None:
             await self.bus.start(self)
         await self.executor.start()  # every non-final order reconciled first (exactly once)
-        self.risk.on_halt(self._on_halt)
+        self.risk.control.on_halt(self._on_halt)
         await self.strategies.start()
         self._register_jobs()
         if not self.replay:
@@ -133,7 +144,10 @@ class Engine:
         """Run until the feeds end (replay) or a stop is requested; then shut down cleanly."""
         await self.start()
         try:
-            self._feed_tasks = [asyncio.create_task(f.run(self.on_feed_event), name=f.name) for f in self.feeds]
+            if self._warmup:
+                log.warning("resuming run {}: replaying {} events without trading first",
+                            self.run_plan.row.resumed_from if self.run_plan else "?", self._warmup)
+            self._feed_tasks = [asyncio.create_task(f.run(self._handle), name=f.name) for f in self.feeds]
             stop_wait = asyncio.create_task(self._stopped())
             pending = set(self._feed_tasks)
             while pending and not self._stop.is_set():
@@ -145,12 +159,39 @@ class Engine:
             stop_wait.cancel()
             if self.replay and not self._stop.is_set():
                 await self.finish_replay()
+                self._finished = True
         finally:
             await self.shutdown()
         return self.stats
 
     async def _stopped(self) -> None:
         await self._stop.wait()
+
+    async def _handle(self, event: FeedEvent) -> None:
+        """One feed event with the run's bookkeeping: events up to the resume point only rebuild
+        the book; an event counts as handled once its placements are under way (they finish even
+        on a stop). The ledger's run row records it after each complete snapshot and every
+        CHECKPOINT_EVERY events; a stop records it exactly."""
+        seq = self.stats.events + 1
+        self._trading = seq > self._warmup
+        try:
+            await self.on_feed_event(event)
+        except asyncio.CancelledError:
+            if self._in_place:  # the shielded placement completes: this event's trading is done
+                self._handled = seq
+            raise
+        self._handled = seq
+        if seq % CHECKPOINT_EVERY == 0 or (type(event) is OddsBatch and event.complete):
+            self._checkpoint()
+
+    def _checkpoint(self, **fields: Any) -> None:
+        if self.run_plan is None:
+            return
+        try:
+            self.ledger.update_run(self.run_plan.run_id, last_event_seq=max(self._handled, self._warmup),
+                                   last_event_at=self.clock.now(), **fields)
+        except Exception:  # noqa: BLE001 - a lost checkpoint only widens the resume's re-check
+            log.opt(exception=True).error("run checkpoint failed")
 
     async def finish_replay(self) -> None:
         """End of a replay: wait for placements, then let time pass until every game with a
@@ -161,6 +202,7 @@ class Engine:
             if due is not None:
                 self.clock.advance(due)
             await self._settle()
+            log_unresolved(self.settler.unresolved())
         await self.jobs.tick()
 
     async def shutdown(self) -> None:
@@ -177,6 +219,8 @@ class Engine:
                 log.exception("strategy stop failed")
             await self.executor.stop(cancel_pending=self.settings.execution.cancel_on_shutdown)
             self._publish_state("stopped")
+        outcome = "finished" if self._finished else "stopped" if self._stop.is_set() else "interrupted"
+        self._checkpoint(outcome=outcome, ended_at=datetime.now(UTC))
         if self.bus is not None:
             await self.bus.stop()
         self.ledger.close()
@@ -189,22 +233,35 @@ class Engine:
         nothing silent")."""
         self.stats.events += 1
         try:
-            changed = self.book.apply(event)
+            # An OddsBatch (a whole snapshot or batched frame) is applied whole before any
+            # strategy runs; strategies then see each market it changed once (docs/architecture.md,
+            # Pipeline). `odds_updates` counts outcome updates, batched or single.
+            if type(event) is OddsBatch:
+                markets = self.book.apply_batch(event)
+                changed = bool(markets)
+                self.stats.odds_updates += len(event.updates)
+            else:
+                changed = self.book.apply(event)
             if self.paper is not None:
                 await self.paper.tick()
             if self.replay:
                 await self.jobs.tick()
-            if isinstance(event, OddsUpdate):
+            if type(event) is OddsUpdate:
                 self.stats.odds_updates += 1
-                if changed and not self._stop.is_set():
+            if changed and self._trading and not self._stop.is_set():
+                if type(event) is OddsBatch:
+                    signals = await self.strategies.on_markets(markets)
+                elif type(event) is OddsUpdate:
                     signals = await self.strategies.on_odds(event)
-                    if signals:
-                        await self.handle_signals(signals)
+                else:
+                    signals = []
+                if signals:
+                    await self.handle_signals(signals)
         except asyncio.CancelledError:
             raise
         except Exception:
             self.stats.errors += 1
-            log.exception("event failed: {!r}", event)
+            log.exception("event failed: {}", _describe(event))
 
     async def handle_signals(self, signals: Sequence[Signal]) -> None:
         """Map, risk-check (legs of one group all or none) and submit signals."""
@@ -231,7 +288,11 @@ class Engine:
         task = asyncio.ensure_future(self.executor.submit(intents))
         self._placing.add(task)
         task.add_done_callback(self._placing.discard)
-        await asyncio.shield(task)
+        self._in_place = True
+        try:
+            await asyncio.shield(task)
+        finally:
+            self._in_place = False
 
     async def _wait_placements(self) -> None:
         if self._placing:
@@ -262,6 +323,8 @@ class Engine:
             self.jobs.every(name, interval, fn)
 
     async def _strategy_timer(self) -> None:
+        if not self._trading:
+            return
         signals = await self.strategies.on_timer()
         if signals:
             await self.handle_signals(signals)
@@ -282,16 +345,16 @@ class Engine:
 
     # -- control (also the MQTT Controller) --------------------------------------------------
     async def halt(self, reason: str) -> None:
-        self.risk.halt(reason)
+        self.risk.control.halt(reason)
         self._publish_state()
 
     async def resume(self) -> None:
-        self.risk.resume()
+        self.risk.control.resume()
         self._publish_state()
 
     def kill_switch(self, why: str = "kill switch") -> None:
         """SIGUSR1 / the state/KILL file: halt trading (risk then cancels pending orders)."""
-        self.risk.kill_switch(why)
+        self.risk.control.halt(f"kill switch: {why}")
 
     async def cancel_all(self) -> int:
         return await self.executor.cancel_all()
@@ -349,3 +412,11 @@ class Engine:
         s = self.stats
         return (f"events={s.events} odds={s.odds_updates} signals={s.signals} approved={s.approved} "
                 f"rejected={s.rejected} orders={s.orders_submitted} settled={s.settled} errors={s.errors}")
+
+
+def _describe(event: FeedEvent) -> str:
+    """An event for a log line: a batch by its size, not its thousands of updates."""
+    if type(event) is OddsBatch:
+        return (f"OddsBatch(source={event.source!r}, received_at={event.received_at.isoformat()}, "
+                f"updates={len(event.updates)}, cleared={len(event.cleared)}, complete={event.complete})")
+    return repr(event)

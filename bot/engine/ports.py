@@ -9,15 +9,16 @@ The real implementations: `StrategyHost` (bot/strategy/host.py), `RiskManager`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.engine.jobs import JobFn
-from bot.types import Decision, ExecutionEvent, Instrument, OddsUpdate, OrderIntent, Signal
+from bot.types import Decision, ExecutionEvent, FixtureKey, Instrument, MarketKey, OddsUpdate, OrderIntent, Signal
 
 if TYPE_CHECKING:
     from bot.bus.commands import Controller
+    from bot.ledger.report import Unresolved
 
 HaltCallback = Callable[[str], Awaitable[None] | None]
 UpkeepJob = tuple[str, timedelta, JobFn]
@@ -31,7 +32,15 @@ class Strategies(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def on_odds(self, update: OddsUpdate) -> Sequence[Signal]: ...
+    async def on_odds(self, update: OddsUpdate) -> Sequence[Signal]:
+        """Signals for one single update the book has applied."""
+
+    async def on_markets(
+        self, changes: Mapping[tuple[FixtureKey, MarketKey], Sequence[OddsUpdate]]
+    ) -> Sequence[Signal]:
+        """Signals for the markets one `OddsBatch` changed, called once the book holds the whole
+        batch: (fixture, market) -> the batch's updates that changed it (`OddsBook.apply_batch`;
+        docs/architecture.md, Pipeline)."""
 
     async def on_timer(self) -> Sequence[Signal]: ...
 
@@ -41,22 +50,29 @@ class Strategies(Protocol):
     def reload_params(self, name: str, params: dict[str, Any]) -> None: ...
 
 
-class Risk(Protocol):
-    """The risk stage: decisions, exposure, trading control (docs/architecture.md, "Risk")."""
-
-    async def evaluate_many(self, items: Sequence[tuple[Signal, Instrument | None]]) -> list[Decision]:
-        """One decision per (signal, instrument), in order; legs of one group all or none."""
-
-    def on_execution_event(self, event: ExecutionEvent) -> None: ...
+class Control(Protocol):
+    """Trading control (bot/risk/control.py `TradingControl`)."""
 
     def on_halt(self, callback: HaltCallback) -> None:
         """Call `callback(reason)` on every transition into HALTED."""
 
     def halt(self, reason: str) -> None: ...
 
-    def resume(self) -> None: ...
+    def resume(self) -> None:
+        """Operator resume (raises ResumeRefused while the emergency or the kill file is on)."""
 
-    def kill_switch(self, reason: str = ...) -> None: ...
+
+class Risk(Protocol):
+    """The risk stage: decisions, exposure, trading control (docs/architecture.md, "Risk")."""
+
+    async def evaluate_many(self, items: Sequence[tuple[Signal, Instrument | None]]) -> list[Decision]:
+        """One decision per (signal, instrument), in order; legs of one group all or none."""
+
+    @property
+    def control(self) -> Control:
+        """Trading state: halt, resume and the halt callbacks (bot/risk/control.py)."""
+
+    def on_execution_event(self, event: ExecutionEvent) -> None: ...
 
     def snapshot(self) -> dict[str, Any]: ...
 
@@ -111,3 +127,10 @@ class Settler(Protocol):
     async def settle_due(self) -> int:
         """Settle every open bet whose game is over; returns how many could not be (each
         logged, none stops another)."""
+
+    def unresolved(self) -> list[Unresolved]:
+        """Open bets whose fixture has kicked off on the trading clock and have not settled, by
+        fixture and reason ("no results source", "fixture not found in results", "result
+        pending", ...; bot/ledger/report.py `unresolved_bets`). Log them with
+        `bot.ledger.report.log_unresolved` (docs/architecture.md, "Invariants > Nothing lost,
+        nothing silent")."""

@@ -21,6 +21,7 @@ from bot.config.settings import Settings
 from bot.engine.core import Engine
 from bot.engine.ports import PaperControl, Settler, UpkeepJob
 from bot.engine.progress import ReplayProgress
+from bot.engine.runs import RunRefused, config_hash, plan_run, run_source
 from bot.execution.venue import Venue
 from bot.feeds.base import Feed
 from bot.ledger.store import Ledger
@@ -31,6 +32,10 @@ from bot.types import ExecutionEvent
 
 class BuildError(Exception):
     """The bot cannot be built from this config; the message is one line naming field and fix."""
+
+
+class RunRefusedError(BuildError):
+    """The ledger already holds this run (bot/engine/runs.py); the message is one line."""
 
 
 def _path(config_dir: Path, path: Path) -> Path:
@@ -99,17 +104,19 @@ def _paper_venue(
     try:
         results = configured_results(settings.settlement, config_dir)
     except ValueError as exc:
-        fix = "point it at an nflverse or football-data.co.uk results CSV"
+        fix = "point it at a generic results CSV (docs/reference/odds-csv.md), nflverse or football-data.co.uk"
         raise BuildError(f"config error: {exc}; fix: {fix}") from None
     venue = PaperVenue(clock=clock, quotes=BookQuotes(book), config=settings.paper)
     driver = PaperDriver(venue, ledger)
-    settler = None if results is None else PaperSettler(results, ledger, driver, clock)
+    # always built: with no results source it still names, and may void, what cannot settle
+    settler = PaperSettler(results, ledger, driver, clock, settings.settlement)
     return _VenueSide(venue, clock, [], paper=driver, settler=settler)
 
 
-async def build_engine(settings: Settings, *, config_dir: Path | None = None) -> Engine:
+async def build_engine(settings: Settings, *, config_dir: Path | None = None, must_resume: bool = False) -> Engine:
     """Construct every stage; relative paths are taken from `config_dir` (default: the current
-    directory). Raises BuildError (one line) on a config the bot cannot run."""
+    directory). Raises BuildError (one line) on a config the bot cannot run, RunRefusedError when
+    the ledger already holds this run (bot/engine/runs.py; `must_resume` is `bot run --resume`)."""
     from bot.execution.executor import Executor
     from bot.risk.checks import CheckLoadError
     from bot.risk.manager import RiskManager
@@ -138,6 +145,12 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None) ->
 
     ledger = Ledger(settings.db_path, clock=clock)
     try:
+        run = plan_run(ledger, settings, source=run_source(settings, config_dir), digest=config_hash(settings),
+                       must_resume=must_resume)
+    except RunRefused as exc:
+        ledger.close()
+        raise RunRefusedError(str(exc)) from None
+    try:
         side = _live_venue(settings, ledger) if live else _paper_venue(settings, config_dir, ledger, book, clock)
     except BuildError:
         ledger.close()
@@ -162,6 +175,7 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None) ->
     except StrategyLoadError as exc:
         ledger.close()
         raise BuildError(f"config error: strategies: {exc}") from None
+    run.record(ledger)  # last: a run is recorded only once everything could be built
     bus = None
     if settings.mqtt.enabled:
         from bot.bus.bus import MqttBus
@@ -169,7 +183,7 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None) ->
         bus = MqttBus(settings.mqtt, instance=settings.instance, clock=clock)
     engine = Engine(settings, clock=clock, ledger=ledger, book=book, feeds=feeds, mapper=mapper,
                     strategies=strategies, risk=risk, executor=executor, paper=side.paper,
-                    settler=side.settler, bus=bus, upkeep=side.upkeep)
+                    settler=side.settler, bus=bus, upkeep=side.upkeep, run=run)
     engine_ref["engine"] = engine
     return engine
 

@@ -1,6 +1,8 @@
 """What every feed is (docs/architecture.md, Pipeline) and how feeds account for bad input.
 
 A feed speaks one upstream protocol, normalises it into `FeedEvent`s and hands each to `emit`.
+Whatever arrives together (a polled snapshot, a batched frame) is emitted as one `OddsBatch`,
+which the engine applies whole before any strategy runs (docs/architecture.md, Pipeline).
 Bad input (malformed JSON, unknown actions, missing fields, unpriceable odds, oversized frames)
 never stops a feed: it is logged with the frame truncated and counted in the feed's `stats`.
 """

@@ -8,7 +8,12 @@ in `stats` and the rest of the frame is kept.
 
 `BoltOddsStream` adds the one piece of state the protocol needs: `initial_state`, `game_added`
 and `game_update` REPLACE a (sportsbook, game) outcome set, so outcomes missing from the new set
-are emitted as suspended updates.
+are emitted as suspended updates. It is what the feeds use, and it delivers each frame's data
+as one step (docs/architecture.md, Pipeline): a frame with more than one outcome update or with
+a clear (an `initial_state` set, a `game_update`, a batched array; docs/reference/boltodds.md
+§3) becomes ONE `OddsBatch` (`complete=False`: a frame is one (sportsbook, game) set, never the
+whole feed), so no strategy sees half of it; a frame with a single update (a one-outcome
+`line_update`) stays a plain `OddsUpdate`; pings stay `FeedStatus`.
 
 Mapping to bot.types (docs/reference/boltodds.md §5-§7): sport = data.sport, home/away =
 data.home_team/away_team, start_time = info.when read as US Eastern; market type from
@@ -27,7 +32,7 @@ import orjson
 from bot.feeds.base import FeedStats
 from bot.feeds.normalise import LineError, eastern_start, market_key, outcome_name
 from bot.market.odds import OddsError, american_to_decimal
-from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsUpdate, Selection
+from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
 
 SOURCE = "boltodds"
 REPLACE_ACTIONS = frozenset({"initial_state", "game_added", "game_update"})
@@ -281,14 +286,22 @@ class BoltOddsStream:
         self._sets: dict[tuple[str, FixtureKey], list[Selection]] = {}
 
     def decode(self, frame: str | bytes, received_at: datetime) -> list[FeedEvent]:
-        """Events of one frame, with suspended updates for outcomes a replace dropped."""
+        """Events of one frame: its data as one `OddsBatch` (with suspended updates for outcomes
+        a replace dropped), or a lone `OddsUpdate` when the frame carries just one; then its
+        `FeedStatus` pings (see the module docstring)."""
         events, changes = self.decoder.decode_with_changes(frame, received_at)
         if not changes:  # e.g. line_update frames: nothing to diff or forget
-            return events
-        suspended: list[FeedEvent] = []
+            if len(events) <= 1:
+                return events  # one line update or a ping: no batch needed
+            updates = [e for e in events if type(e) is OddsUpdate]
+            if len(updates) == len(events):
+                return [OddsBatch(self.decoder.source, received_at, tuple(updates))]
+            return self._batch(events, [], received_at)
+        suspended: list[OddsUpdate] = []
         for rep in changes:  # in wire order: a clear forgets only the sets that came before it
             if isinstance(rep, BookCleared):
                 self._forget(rep)
+                suspended = [u for u in suspended if not _clears(rep, u)]
                 continue
             fresh = rep.selections
             old = self._sets.get((rep.bookmaker, rep.fixture))
@@ -301,8 +314,29 @@ class BoltOddsStream:
                 for sel in dict.fromkeys(old)
                 if sel not in present
             )
-        events.extend(suspended)
-        return events
+        return self._batch(events, suspended, received_at)
+
+    def _batch(self, events: list[FeedEvent], suspended: list[OddsUpdate], at: datetime) -> list[FeedEvent]:
+        """One `OddsBatch` of a frame's updates and clears (then its other events). A clear
+        drops the updates before it in wire order that it forgets, so the batch, which applies
+        clears first, ends where the wire order would."""
+        updates: list[OddsUpdate] = []
+        cleared: list[BookCleared] = []
+        other: list[FeedEvent] = []
+        for event in events:
+            if type(event) is OddsUpdate:
+                updates.append(event)
+            elif isinstance(event, BookCleared):
+                cleared.append(event)
+                updates = [u for u in updates if not _clears(event, u)]
+            else:
+                other.append(event)
+        updates += suspended
+        if len(updates) == 1 and not cleared:
+            return [updates[0], *other]
+        if not updates and not cleared:
+            return other
+        return [OddsBatch(self.decoder.source, at, tuple(updates), tuple(cleared)), *other]
 
     def _forget(self, cleared: BookCleared) -> None:
         for bookmaker, fixture in list(self._sets):
@@ -312,3 +346,14 @@ class BoltOddsStream:
                 and (cleared.sport is None or fixture.sport == cleared.sport)
             ):
                 del self._sets[(bookmaker, fixture)]
+
+
+def _clears(cleared: BookCleared, update: OddsUpdate) -> bool:
+    """Whether `cleared` forgets the quote `update` sets (bot.market.book, `BookCleared`)."""
+    fixture = update.selection.fixture
+    return (
+        update.source == cleared.source
+        and (cleared.bookmaker is None or update.bookmaker == cleared.bookmaker)
+        and (cleared.fixture is None or fixture == cleared.fixture)
+        and (cleared.sport is None or fixture.sport == cleared.sport)
+    )

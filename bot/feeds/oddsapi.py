@@ -6,6 +6,9 @@ Quota: every response carries `x-requests-remaining` and `x-requests-last` (the 
 call: markets x regions). The next poll waits `poll_seconds`, or longer when the remaining
 requests would not last until the quota resets (taken as the start of the next UTC month);
 at or below `requests_reserve` it stops polling until then. HTTP 429 doubles the wait.
+
+Each response is emitted as one complete `OddsBatch` (the differ's), so the book takes the whole
+board before any strategy runs (docs/architecture.md, Pipeline).
 """
 
 from __future__ import annotations

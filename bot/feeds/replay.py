@@ -2,7 +2,9 @@
 
 Event time is the clock: before each record's events are emitted a `ReplayClock` is advanced
 to the record's time (its receive time, or the snapshot timestamp), so a replay is
-deterministic (docs/architecture.md, Invariants > Two clocks).
+deterministic (docs/architecture.md, Invariants > Two clocks). A record's data arrives as the
+live decoders deliver it: one `OddsBatch` per The Odds API snapshot or batched BoltOdds frame,
+applied whole before any strategy runs (docs/architecture.md, Pipeline).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from bot.feeds.base import EmitFn, FeedStats
 from bot.feeds.boltodds_decode import BoltOddsDecoder, BoltOddsStream
 from bot.feeds.oddsapi_decode import OddsApiDiffer
 from bot.feeds.recording import Record, RecordFormat, count_records, read_records
-from bot.types import FeedEvent, FeedStatus
+from bot.types import FeedEvent, FeedStatus, OddsBatch
 
-YIELD_EVERY = 200  # events between yields to the loop when replaying as fast as possible
+YIELD_EVERY = 200  # outcome updates between yields to the loop when replaying as fast as possible
 
 
 class ReplayFeed:
@@ -74,7 +76,7 @@ class ReplayFeed:
                 self.clock.advance(record.ts)
             for event in self._decode(record):
                 await emit(event)
-                since_yield += 1
+                since_yield += len(event.updates) if type(event) is OddsBatch else 1
             if since_yield >= YIELD_EVERY:
                 since_yield = 0
                 await asyncio.sleep(0)

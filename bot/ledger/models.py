@@ -191,6 +191,30 @@ class StateRow(SQLModel, table=True):
     updated_at: datetime | None = utc(nullable=False)
 
 
+class RunRow(SQLModel, table=True):
+    """One `bot run` (docs/architecture.md, "Invariants > Runs never re-bet"): what it read
+    (`source`), with which config (`config_hash`), how far it got (`last_event_seq`: feed events
+    fully handled, `last_event_at`: their trading-clock time) and how it ended (`outcome`:
+    running | finished | stopped | interrupted | resumed)."""
+
+    __tablename__ = "runs"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(unique=True, index=True)
+    instance: str = ""
+    mode: str = ""
+    source: str = Field(index=True)
+    config_hash: str = ""
+    pid: int = 0
+    host: str = ""
+    resumed_from: str | None = None
+    warmup_events: int = 0  # events replayed without trading to rebuild the book
+    last_event_seq: int = 0
+    last_event_at: datetime | None = utc()
+    outcome: str = "running"
+    started_at: datetime | None = utc(nullable=False)
+    ended_at: datetime | None = utc()
+
+
 class SchemaVersionRow(SQLModel, table=True):
     __tablename__ = "schema_version"
     version: int = Field(primary_key=True)

@@ -1,25 +1,238 @@
 """`bot report`: what the ledger says happened.
 
 Signals, risk decisions by reason code (a user check's own code too), orders by status, fills,
-open exposure, settled PnL and ROI (PnL / settled stake) by strategy, bookmaker and sport, and a
-requestUuid duplicate check. Money is summed as Decimal and printed as strings in the JSON form.
-Exposure is the risk manager's figure (bot/risk/positions.py: a lay counts its liability; open
-orders are `Ledger.open_orders`), read from the ledger opened read-only.
+open exposure, settled PnL and ROI (PnL / settled stake) by strategy, bookmaker and sport. Money
+is summed as Decimal and printed as strings in the JSON form. Exposure is the risk manager's
+figure (bot/risk/positions.py: a lay counts its liability; open orders are `Ledger.open_orders`),
+read from the ledger opened read-only.
+
+Three checks that can fail (docs/architecture.md, "Invariants > Nothing lost, nothing silent"):
+- `unresolved`: open bets whose fixture has kicked off, by fixture and reason (`unresolved_bets`,
+  the one definition, also what the paper settler reports and logs at the end of a replay);
+- `repeated_orders`: the same strategy, selection, bookmaker and side ordered again at the same
+  price as its previous order inside the dedupe window (`repeated_orders`): what risk's
+  DUPLICATE_SIGNAL exists to prevent, across restarts too;
+- `fill_mismatches`: bets that disagree with their order: more stake placed than ordered, or a
+  back order filled below its `orderPrice` floor (`fill_mismatches`, docs/reference/abp.md §8.1).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from loguru import logger
 from rich.console import Console
 from rich.table import Table
 
-from bot.ledger.models import SettlementRow
+from bot.ledger.models import BetRow, OrderRow, SettlementRow
 from bot.ledger.store import Ledger
-from bot.risk.positions import PositionBook
+from bot.risk.positions import PositionBook, worst_case_loss
+from bot.types import BetStatus, FixtureKey, Selection, Side
+
+log = logger.bind(stage="settlement")
+
+GAME_OVER_AFTER = timedelta(hours=4)
+"""A game counts as over (and its bets gradable) this long after its results' kickoff."""
+DEDUPE_WINDOW_SECONDS = 3600.0
+"""Default window of the repeated-orders check, in seconds (`risk.duplicate_window_seconds`)."""
+SHOWN = 5  # examples listed per failed check
+
+# Why an open bet past kickoff has not settled (`Unresolved.reason`).
+NO_RESULTS_SOURCE = "no results source"
+NOT_IN_RESULTS = "fixture not found in results"
+RESULT_PENDING = "result pending"  # in the results, game not over yet (GAME_OVER_AFTER)
+UNGRADABLE = "market not gradable from the score"
+NOT_CONFIRMED = "bet not confirmed"  # only CONFIRMED bets settle (docs/reference/abp.md §9)
+NOT_SETTLED = "result known, not settled yet"  # the next settlement run settles it, or failed
+ORDER_MISSING = "order missing from the ledger"
+VENUE_PENDING = "awaiting venue settlement"  # live: ABP settles (docs/reference/abp.md §9)
+UNREADABLE = "selection key unreadable"
+CANNOT_SETTLE = frozenset({NO_RESULTS_SOURCE, NOT_IN_RESULTS, UNGRADABLE})
+"""Reasons no later settlement run can change: `settlement.unresolved: void_after_hours` voids these."""
+_NOT_PLACED = frozenset({BetStatus.REJECTED.value, BetStatus.FAILED.value, BetStatus.CANCELLED.value})
+
+
+class KnownResult(Protocol):
+    """A fixture's result as `ResultLookup.find` returns it (bot/sim/results.py FixtureResult)."""
+
+    @property
+    def start_time(self) -> datetime: ...
+
+
+class ResultLookup(Protocol):
+    """The loaded results files (bot/sim/results.py `Results`), without importing the simulators."""
+
+    def find(self, fixture: FixtureKey) -> KnownResult | None: ...
+
+    def gradable(self, selection: Selection) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """Open bets of one fixture that have not settled, for one reason.
+
+    `fixture` is `str(FixtureKey)` ("NFL|Home vs Away|2025-11-16T18:00Z"); `kickoff` its UTC
+    kickoff (None when the bet's order is missing or unreadable); `reason` one of the reason
+    constants above; `bets` how many; `exposure` their worst-case loss in stake currency (back:
+    stake; lay: liability, bot/risk/positions.py `worst_case_loss`)."""
+
+    fixture: str
+    kickoff: datetime | None
+    reason: str
+    bets: int
+    exposure: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fixture": self.fixture, "kickoff": None if self.kickoff is None else self.kickoff.isoformat(),
+                "reason": self.reason, "bets": self.bets, "exposure": _money(self.exposure)}
+
+
+def bet_reason(
+    selection: Selection, bet_status: str, now: datetime, results: ResultLookup | None, *, venue_settles: bool = False
+) -> str | None:
+    """Why an open bet on `selection` has not settled at `now`; None before its kickoff.
+
+    `results` None means no results source is configured; `venue_settles` that the venue (ABP,
+    live mode) settles bets, not results files."""
+    if now < selection.fixture.start_time:
+        return None
+    if venue_settles:
+        return VENUE_PENDING
+    if results is None:
+        return NO_RESULTS_SOURCE
+    result = results.find(selection.fixture)
+    if result is None:
+        return NOT_IN_RESULTS
+    if now < result.start_time + GAME_OVER_AFTER:
+        return RESULT_PENDING
+    if not results.gradable(selection):
+        return UNGRADABLE
+    if bet_status != BetStatus.CONFIRMED.value:
+        return NOT_CONFIRMED
+    return NOT_SETTLED
+
+
+def unresolved_bets(
+    ledger: Ledger, now: datetime, results: ResultLookup | None, *, venue_settles: bool = False
+) -> list[Unresolved]:
+    """Open bets (`Ledger.open_bets`) whose fixture kicked off before `now`, grouped by fixture
+    and reason, sorted by kickoff; `results` None means no results source, `venue_settles` a live
+    ledger (see `bet_reason`)."""
+    bets = ledger.open_bets()
+    orders = ledger.orders_by_uuid({b.request_uuid for b in bets})
+    groups: dict[tuple[str, datetime | None, str], list[Decimal]] = defaultdict(list)
+    for bet in bets:
+        order = orders.get(bet.request_uuid)
+        if order is None:
+            groups[(f"order {bet.request_uuid}", None, ORDER_MISSING)].append(bet.placed_stake)
+            continue
+        try:
+            selection = Selection.parse(order.selection)
+        except ValueError:  # one unreadable row stops no other
+            groups[(order.fixture or order.selection, None, UNREADABLE)].append(bet.placed_stake)
+            continue
+        reason = bet_reason(selection, bet.bet_status, now, results, venue_settles=venue_settles)
+        if reason is not None:
+            side = Side.BACK if order.back else Side.LAY
+            loss = worst_case_loss(side, bet.placed_stake, bet.placed_price)
+            groups[(str(selection.fixture), selection.fixture.start_time, reason)].append(loss)
+    items = [Unresolved(fixture, kickoff, reason, len(losses), sum(losses, Decimal(0)))
+             for (fixture, kickoff, reason), losses in groups.items()]
+    return sorted(items, key=lambda u: (u.kickoff or datetime.min.replace(tzinfo=UTC), u.fixture, u.reason))
+
+
+def log_unresolved(items: Sequence[Unresolved]) -> None:
+    """Log one warning per fixture and reason of `items` and a total line (an info line when
+    nothing is unresolved); called at the end of a run (docs/architecture.md, "Invariants >
+    Nothing lost, nothing silent")."""
+    for u in items:
+        log.warning("unsettled: {} kickoff {}: {} bet(s), exposure {}: {}", u.fixture,
+                    "?" if u.kickoff is None else f"{u.kickoff:%Y-%m-%d %H:%MZ}", u.bets, _money(u.exposure), u.reason)
+    bets = sum(u.bets for u in items)
+    if bets:
+        log.warning("{} open bet(s) on {} fixture(s) past kickoff have not settled, exposure {}", bets,
+                    len({u.fixture for u in items}), _money(sum((u.exposure for u in items), Decimal(0))))
+    else:
+        log.info("every bet past kickoff has settled")
+
+
+def repeated_orders(orders: Iterable[OrderRow], window_seconds: float = DEDUPE_WINDOW_SECONDS) -> list[dict[str, Any]]:
+    """Orders that repeat the previous order of the same strategy, selection, bookmaker and side
+    at the same price (`order_price`) less than `window_seconds` after it, oldest first (a new
+    price is a new decision; the same one again is a re-bet). Every order row counts (each is an order
+    the bot committed to place, docs/architecture.md "Invariants > Exactly-once placement");
+    an order to several bookmakers counts for each, one to any bookmaker ("") as bookmaker "*"."""
+    last: dict[tuple[str, str, str, str], OrderRow] = {}
+    found: list[dict[str, Any]] = []
+    for order in sorted(orders, key=lambda o: (o.created_at or datetime.min.replace(tzinfo=UTC), o.id or 0)):
+        side = (Side.BACK if order.back else Side.LAY).value
+        repeat: dict[str, Any] | None = None
+        for book in order.bookmakers.split(",") if order.bookmakers else ["*"]:
+            key = (order.strategy, order.selection, book, side)
+            previous = last.get(key)
+            last[key] = order
+            if (repeat is None and previous is not None and previous.order_price == order.order_price
+                    and previous.created_at and order.created_at):
+                apart = (order.created_at - previous.created_at).total_seconds()
+                if apart < window_seconds:
+                    repeat = {"strategy": order.strategy, "selection": order.selection, "bookmaker": book,
+                              "side": side, "price": order.order_price, "request_uuid": order.request_uuid,
+                              "previous_request_uuid": previous.request_uuid, "seconds_apart": apart}
+        if repeat is not None:
+            found.append(repeat)
+    return found
+
+
+def _price(value: float) -> Decimal:
+    return Decimal(str(value))  # the decimal the float was written as: exact comparisons
+
+
+def fill_mismatches(orders: Iterable[OrderRow], bets: Iterable[BetRow]) -> list[dict[str, Any]]:
+    """Bets that disagree with their order (docs/reference/abp.md §8.1, §8.2, §11), one entry per
+    problem: a bet with no order; `filled_stake` above the order stake; the placed stakes of its
+    bets in the order currency summing above the order stake; for a back order, the first bet
+    below `orderPrice` (the floor) or the stake-weighted price of its bets below it (later bets
+    may be below the floor only while the average stays at or above it). Bets that were never
+    placed (REJECTED, FAILED, CANCELLED) do not count; lay orders' price rule is not documented
+    upstream and is not checked."""
+    by_uuid = {o.request_uuid: o for o in orders}
+    placed: dict[str, list[BetRow]] = defaultdict(list)
+    found: list[dict[str, Any]] = []
+
+    def problem(order: OrderRow | None, uuid: str, what: str, detail: str) -> None:
+        found.append({"request_uuid": uuid, "strategy": order.strategy if order else "-",
+                      "selection": order.selection if order else "-", "problem": what, "detail": detail})
+
+    for bet in bets:
+        if bet.request_uuid not in by_uuid:
+            problem(None, bet.request_uuid, "no order", f"bet {bet.bet_id} has no order in the ledger")
+        elif bet.bet_status not in _NOT_PLACED:
+            placed[bet.request_uuid].append(bet)
+    for uuid, order in by_uuid.items():
+        if order.filled_stake > order.stake:
+            problem(order, uuid, "stake", f"filled_stake {order.filled_stake} above order stake {order.stake}")
+        rows = sorted(placed.get(uuid, []), key=lambda b: (b.placed_at or datetime.min.replace(tzinfo=UTC), b.bet_id))
+        same_currency = [b for b in rows if b.placed_currency == order.currency]
+        staked = sum((b.placed_stake for b in same_currency), Decimal(0))
+        if staked > order.stake:
+            problem(order, uuid, "stake", f"bets placed {staked} {order.currency} above order stake {order.stake}")
+        if not order.back or not rows:
+            continue
+        floor = _price(order.order_price)
+        if _price(rows[0].placed_price) < floor:
+            problem(order, uuid, "price", f"first bet {rows[0].bet_id} at {rows[0].placed_price} below min price "
+                                          f"{order.order_price}")
+        weighted = sum((b.placed_stake * _price(b.placed_price) for b in same_currency), Decimal(0))
+        if staked and weighted < floor * staked:
+            problem(order, uuid, "price", f"stake-weighted price {weighted / staked:.4f} below min price "
+                                          f"{order.order_price}")
+    return found
 
 
 def _money(value: Decimal) -> str:
@@ -44,8 +257,27 @@ def _pnl_group(rows: list[SettlementRow], attr: str) -> dict[str, dict[str, Any]
     }
 
 
-def build_report(db_path: Path) -> dict[str, Any]:
-    """Read the ledger at `db_path` (read only). Raises FileNotFoundError if it does not exist."""
+def build_report(
+    db_path: Path,
+    *,
+    results: ResultLookup | None = None,
+    now: datetime | None = None,
+    dedupe_window_seconds: float = DEDUPE_WINDOW_SECONDS,
+    venue_settles: bool = False,
+) -> dict[str, Any]:
+    """Read the ledger at `db_path` (read only).
+
+    Args:
+        results: the configured results files (bot/sim/settlement.py `configured_results`);
+            None means no results source, and every open bet past kickoff is named so.
+        now: the time "past kickoff" is judged at (default: wall clock, UTC).
+        dedupe_window_seconds: the repeated-orders window (`risk.duplicate_window_seconds`).
+        venue_settles: the ledger is a live one, settled by ABP: open bets past kickoff are
+            "awaiting venue settlement" (`results` is not used).
+
+    Raises:
+        FileNotFoundError: no ledger at `db_path`.
+    """
     if not db_path.is_file():
         raise FileNotFoundError(f"no ledger at {db_path}: run `bot run` first")
     ledger = Ledger(db_path, read_only=True)
@@ -55,10 +287,12 @@ def build_report(db_path: Path) -> dict[str, Any]:
         orders = ledger.orders()
         bets = ledger.bets()
         settlements = ledger.settlements()
-        duplicates = ledger.duplicate_request_uuids()
         positions = PositionBook.from_ledger(ledger).summary()
+        unresolved = unresolved_bets(ledger, now or datetime.now(UTC), results, venue_settles=venue_settles)
     finally:
         ledger.close()
+    repeats = repeated_orders(orders, dedupe_window_seconds)
+    mismatches = fill_mismatches(orders, bets)
 
     by_status = Counter(o.status for o in orders)
     settled_stake = sum((r.stake for r in settlements), Decimal(0))
@@ -75,7 +309,6 @@ def build_report(db_path: Path) -> dict[str, Any]:
             "open": positions.open_orders,
             "by_status": dict(sorted(by_status.items())),
             "staked": _money(sum((o.filled_stake for o in orders), Decimal(0))),
-            "duplicate_request_uuids": duplicates,
         },
         "fills": {
             "bets": len(bets),
@@ -92,6 +325,17 @@ def build_report(db_path: Path) -> dict[str, Any]:
             "by_bookmaker": _pnl_group(settlements, "bookmaker"),
             "by_sport": _pnl_group(settlements, "sport"),
         },
+        "unresolved": {
+            "bets": sum(u.bets for u in unresolved),
+            "fixtures": len({u.fixture for u in unresolved}),
+            "exposure": _money(sum((u.exposure for u in unresolved), Decimal(0))),
+            "by_fixture": [u.to_json() for u in unresolved],
+        },
+        "checks": {
+            "repeated_orders": {"window_seconds": dedupe_window_seconds, "count": len(repeats),
+                                "first": repeats[:SHOWN]},
+            "fill_mismatches": {"count": len(mismatches), "first": mismatches[:SHOWN]},
+        },
     }
 
 
@@ -102,7 +346,12 @@ def render_report(report: dict[str, Any], console: Console) -> None:
     summary.add_row("signals", str(report["signals"]["total"]))
     summary.add_row("decisions", str(report["decisions"]["total"]))
     summary.add_row("orders", str(report["orders"]["total"]))
-    summary.add_row("duplicate requestUuids", str(report["orders"]["duplicate_request_uuids"]))
+    checks, unresolved = report["checks"], report["unresolved"]
+    repeats, mismatches = checks["repeated_orders"], checks["fill_mismatches"]
+    summary.add_row(f"repeated orders (within {repeats['window_seconds']:g} s)", str(repeats["count"]))
+    summary.add_row("fills disagreeing with their order", str(mismatches["count"]))
+    summary.add_row("unresolved bets (past kickoff, open)",
+                    f"{unresolved['bets']} on {unresolved['fixtures']} fixtures, exposure {unresolved['exposure']}")
     summary.add_row("fills (bets)", f"{report['fills']['bets']} staked {report['fills']['placed_stake']}")
     summary.add_row("open exposure", report["exposure"]["total"])
     s = report["settled"]
@@ -128,4 +377,35 @@ def render_report(report: dict[str, Any], console: Console) -> None:
             table.add_column(col, justify="left" if col == "name" else "right")
         for name, g in s[group].items():
             table.add_row(name, str(g["bets"]), str(g["won"]), str(g["lost"]), g["staked"], g["pnl"], g["roi"])
+        console.print(table)
+    _render_checks(report, console)
+
+
+def _render_checks(report: dict[str, Any], console: Console) -> None:
+    """The unresolved bets and the failed checks' first examples, as tables (only when any)."""
+    unresolved = report["unresolved"]["by_fixture"]
+    if unresolved:
+        table = Table(title="Unresolved bets (open past kickoff)")
+        for col in ("fixture (sport|teams|kickoff)", "reason", "bets", "exposure"):
+            table.add_column(col, justify="right" if col in ("bets", "exposure") else "left")
+        for u in unresolved:
+            table.add_row(u["fixture"], u["reason"], str(u["bets"]), u["exposure"])
+        console.print(table)
+    repeats = report["checks"]["repeated_orders"]
+    if repeats["count"]:
+        table = Table(title=f"Repeated orders: {repeats['count']}, first {len(repeats['first'])}")
+        for col in ("strategy", "selection", "bookmaker", "side", "request_uuid", "repeats", "seconds"):
+            table.add_column(col)
+        for r in repeats["first"]:
+            table.add_row(r["strategy"], r["selection"], r["bookmaker"], r["side"], r["request_uuid"],
+                          r["previous_request_uuid"], f"{r['seconds_apart']:g}")
+        console.print(table)
+    mismatches = report["checks"]["fill_mismatches"]
+    if mismatches["count"]:
+        table = Table(title=f"Fills disagreeing with their order: {mismatches['count']}, "
+                            f"first {len(mismatches['first'])}")
+        for col in ("request_uuid", "strategy", "problem", "detail"):
+            table.add_column(col)
+        for m in mismatches["first"]:
+            table.add_row(m["request_uuid"], m["strategy"], m["problem"], m["detail"])
         console.print(table)

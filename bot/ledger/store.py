@@ -32,6 +32,7 @@ from bot.ledger.models import (
     DecisionRow,
     EventRow,
     OrderRow,
+    RunRow,
     SettlementRow,
     SignalRow,
     StateRow,
@@ -185,6 +186,16 @@ class Ledger:
                 q = q.where(SignalRow.strategy == strategy)
             return list(s.exec(q))
 
+    def acted_signals(self, since: datetime) -> list[tuple[tuple[str, str, str, str], float, datetime, str]]:
+        """Signals created at or after `since` that became orders, oldest first, as
+        ((strategy, selection key, side, bookmakers), price, created_at, signal_id): what the
+        risk manager restores for DUPLICATE_SIGNAL (bot/risk/checks.py `ApprovalLog`)."""
+        with self._session() as s:
+            q = (select(SignalRow).where(col(SignalRow.signal_id).in_(select(OrderRow.signal_id)))
+                 .where(col(SignalRow.created_at) >= since).order_by(col(SignalRow.id)))
+            return [((r.strategy, r.selection, r.side, r.bookmakers), r.price, r.created_at, r.signal_id)
+                    for r in s.exec(q) if r.created_at is not None]
+
     # -- key/value state and the event log -------------------------------------------------
 
     def get_state(self, key: str) -> dict | None:
@@ -291,17 +302,35 @@ class Ledger:
                 found.update((o.request_uuid, o) for o in s.exec(q))
         return found
 
-    def duplicate_request_uuids(self) -> int:
-        """How many `request_uuid`s occur on more than one order row (exactly-once check)."""
-        with self._session() as s:
-            q = select(OrderRow.request_uuid).group_by(OrderRow.request_uuid).having(func.count() > 1)
-            return len(s.exec(q).all())
-
     def orders(self, strategy: str | None = None) -> list[OrderRow]:
         with self._session() as s:
             q = select(OrderRow).order_by(col(OrderRow.id))
             if strategy is not None:
                 q = q.where(OrderRow.strategy == strategy)
+            return list(s.exec(q))
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def add_run(self, row: RunRow) -> None:
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set `fields` on the run (e.g. last_event_seq, outcome, ended_at)."""
+        with self._session() as s:
+            row = s.exec(select(RunRow).where(RunRow.run_id == run_id)).one()
+            for name, value in fields.items():
+                setattr(row, name, value)
+            s.add(row)
+            s.commit()
+
+    def runs(self, source: str | None = None) -> list[RunRow]:
+        """Runs in start order, optionally of one `source`."""
+        with self._session() as s:
+            q = select(RunRow).order_by(col(RunRow.id))
+            if source is not None:
+                q = q.where(RunRow.source == source)
             return list(s.exec(q))
 
     # -- bets, settlements, balances -------------------------------------------------------

@@ -16,7 +16,9 @@ it gives) and a user's own by class path. The default order:
     10. ODDS_OUT_OF_RANGE  price or min_price outside [min_price, max_price]
     11. STAKE_BELOW_MIN, STAKE_ABOVE_MAX   (above max: resized down when resize_to_fit)
     12. SUSPENDED, PRICE_STALE, PRICE_MOVED   no usable quote at the target books, or best < min_price
-    13. DUPLICATE_SIGNAL   signal_id approved before, or the same strategy/selection/side/books in flight
+    13. DUPLICATE_SIGNAL   signal_id approved before, the same strategy/selection/side/books in flight,
+                           or the same strategy/selection/side/books/price acted on by an earlier
+                           process within duplicate_window_seconds (restored from the ledger)
     14. BREAKER_OPEN       global breaker, then each target bookmaker's breaker
     15. RATE_LIMIT         approvals per strategy per window
     16. EXPOSURE_SELECTION, _FIXTURE, _BOOKMAKER, _STRATEGY, _TOTAL   (resized to fit when configured)
@@ -112,12 +114,37 @@ class Candidate:
         self.resized = {**self.resized, "resized_by": [*self.resized.get("resized_by", []), reason], **numbers}
 
 
+ActedKey = tuple[str, str, str, str]  # strategy, Selection.key, side, comma-joined bookmakers
+
+
+def acted_key(strategy: str, selection: str, side: str, bookmakers: str) -> ActedKey:
+    return strategy, selection, side, bookmakers
+
+
 class ApprovalLog:
-    """Signal ids approved so far (DUPLICATE_SIGNAL) and recent approvals per strategy (RATE_LIMIT)."""
+    """Signal ids approved so far (DUPLICATE_SIGNAL), recent approvals per strategy (RATE_LIMIT),
+    and what earlier processes acted on: per (strategy, selection, side, bookmakers) the price and
+    time of the latest signal that became an order, restored from the ledger at start, so a
+    restart never acts again on a signal already acted on."""
 
     def __init__(self) -> None:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._windows: defaultdict[str, deque[datetime]] = defaultdict(deque)
+        self._acted_before: dict[ActedKey, tuple[float, datetime, str]] = {}
+
+    def restore(self, acted: Iterable[tuple[ActedKey, float, datetime, str]]) -> None:
+        """(key, price, time, signal id) of signals that became orders, oldest first."""
+        for key, price, at, signal_id in acted:
+            self._acted_before[key] = (price, at, signal_id)
+            self.remember(signal_id)
+
+    def acted_before(self, signal: Signal, window: timedelta) -> str | None:
+        """The signal id an earlier process acted on with this signal's content within `window`."""
+        key = acted_key(signal.strategy, signal.selection.key, signal.side.value, ",".join(signal.bookmakers))
+        found = self._acted_before.get(key)
+        if found is None or found[0] != signal.price or signal.created_at - found[1] > window:
+            return None
+        return found[2]
 
     def seen(self, signal_id: str) -> bool:
         return signal_id in self._seen
@@ -130,6 +157,9 @@ class ApprovalLog:
     def approve(self, signal: Signal, at: datetime) -> None:
         self.remember(signal.signal_id)
         self._windows[signal.strategy].append(at)
+        # this process acts on the key now: from here on the in-process checks judge it
+        self._acted_before.pop(
+            acted_key(signal.strategy, signal.selection.key, signal.side.value, ",".join(signal.bookmakers)), None)
 
     def undo(self, strategy: str) -> None:
         """Take back the strategy's latest approval from its rate window."""
@@ -361,6 +391,9 @@ class DuplicateSignalCheck(Check):
         signal = candidate.signal
         if self.ctx.approvals.seen(signal.signal_id):
             self.reject(signal_id=signal.signal_id)
+        earlier = self.ctx.approvals.acted_before(signal, timedelta(seconds=self.ctx.config.duplicate_window_seconds))
+        if earlier is not None:
+            self.reject(acted_on_before=earlier)
         if self.ctx.config.block_while_in_flight:
             other = self.ctx.positions.in_flight_like(signal)
             if other is not None:

@@ -74,6 +74,11 @@ class RiskConfig(Section):
     )
     max_orders_per_window: int = Field(30, ge=1, description="approvals per strategy per window")
     rate_window_seconds: float = Field(60.0, gt=0)
+    duplicate_window_seconds: float = Field(
+        86400.0, ge=0,
+        description="DUPLICATE_SIGNAL for a signal whose strategy, selection, side, bookmakers and price an "
+        "earlier run acted on within this window (restored from the ledger at start)",
+    )
     block_while_in_flight: bool = Field(
         True,
         description="DUPLICATE_SIGNAL while the same strategy has an order in flight on the same "

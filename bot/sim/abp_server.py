@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 import uvicorn
 from loguru import logger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,15 +45,19 @@ from bot.types import SettlementStatus
 REPLAY_BUFFER = 100  # docs/reference/abp.md §13.4
 
 
-@dataclass
-class Faults:
-    delay_seconds: float = 0.0
-    drop_after_store: int = 0
-    drop_hang_seconds: float = 3600.0
-    fail_5xx: int = 0
-    rate_limit: int = 0
-    retry_after: float = 1.0
-    ws_gap: int = 0
+class Faults(BaseModel):
+    """The injected faults (see the module docstring); validated, so a typo in POST
+    /_admin/faults is a 422 naming the field rather than a fault silently not injected."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    delay_seconds: float = Field(0.0, ge=0)
+    drop_after_store: int = Field(0, ge=0)
+    drop_hang_seconds: float = Field(3600.0, ge=0)
+    fail_5xx: int = Field(0, ge=0)
+    rate_limit: int = Field(0, ge=0)
+    retry_after: float = Field(1.0, ge=0)
+    ws_gap: int = Field(0, ge=0)
     lose_while_down: bool = True
 
 
@@ -504,10 +509,12 @@ class LocalAbpServer:
 
     async def _admin_faults(self, request: Request) -> Response:
         if request.method == "POST":
-            for k, v in orjson.loads(await request.body() or b"{}").items():
-                if hasattr(self.faults, k):
-                    setattr(self.faults, k, type(getattr(self.faults, k))(v))
-        return _json(asdict(self.faults))
+            try:
+                changes = orjson.loads(await request.body() or b"{}")
+                self.faults = Faults.model_validate({**self.faults.model_dump(), **changes})
+            except (orjson.JSONDecodeError, TypeError, ValidationError) as exc:
+                return _json({"error": str(exc).splitlines()[:3]}, 422)
+        return _json(self.faults.model_dump())
 
     async def _admin_requests(self, request: Request) -> Response:
         return _json(self.requests)

@@ -2,20 +2,24 @@
 with (docs/architecture.md, "Simulators").
 
 Grading follows standard bookmaker rules (and ABP's settlement states, docs/reference/abp.md §9):
+- a fixture whose result status is void, postponed or abandoned voids every bet on it (VOID,
+  stake returned), whatever the market (docs/reference/odds-csv.md, "Results file");
 - moneyline (2-way, incl. overtime): a tie is a PUSH (stake returned);
-- 1x2 (3-way, regular time): home / draw / away;
+- 1x2 (3-way, regular time, outcomes home / draw / away): the one matching the score WINS, the
+  other two LOSE;
 - spread: `MarketKey.line` is the HOME handicap; home covers when home - away + line > 0;
   a whole-number line can PUSH; a quarter line (x.25 / x.75, Asian handicap) is split into
   the two neighbouring half-lines, giving HALF_WON / HALF_LOST;
 - total: over wins when the total exceeds the line; quarter lines split likewise.
-Markets we cannot grade (props, periods without period scores) return None: the bet stays open.
+Markets we cannot grade (props, periods without period scores) return None: the bet stays open,
+or is voided under `settlement.unresolved: void_after_hours` (bot/sim/settlement.py).
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,16 +34,25 @@ EASTERN = ZoneInfo("America/New_York")
 UK = ZoneInfo("Europe/London")
 
 
+FINAL = "final"
+RESULT_STATUSES = (FINAL, "void", "postponed", "abandoned")
+"""A results row's `status` (docs/reference/odds-csv.md, "Results file"); all but `final` void."""
+
+
 @dataclass(frozen=True, slots=True)
 class FixtureResult:
-    """Final score of one fixture; `start_time` is the kickoff in UTC."""
+    """Result of one fixture: `start_time` is the kickoff in UTC; the scores are the final score
+    (regular time for soccer, as the source defines it), None when `status` is not `final`;
+    `status` is one of RESULT_STATUSES; `fixture_id` the results source's own id, if it has one."""
 
     sport: str
     home: str
     away: str
     start_time: datetime
-    home_score: int
-    away_score: int
+    home_score: int | None
+    away_score: int | None
+    status: str = FINAL
+    fixture_id: str | None = None
 
 
 def _single_line(diff: Decimal) -> S:
@@ -73,18 +86,23 @@ def _handicap(margin: Decimal, line: Decimal) -> S:
 def grade(selection: Selection, result: FixtureResult) -> S | None:
     """Settlement status of a BACK bet on `selection` given the final score; None if ungradable.
 
-    Only full-game markets ("game"; "reg" for 1x2) are graded here.
+    A fixture whose status is not `final` (void, postponed, abandoned) voids every market. Only
+    full-game markets ("game"; "reg" / "ft" for 1x2) are graded from the score.
     """
+    if result.status != FINAL:
+        return S.VOID
     market, outcome = selection.market, selection.outcome
-    home, away = Decimal(result.home_score), Decimal(result.away_score)
-    if market.period not in ("game", "reg", "ft"):
+    if market.period not in ("game", "reg", "ft") or result.home_score is None or result.away_score is None:
         return None
+    home, away = Decimal(result.home_score), Decimal(result.away_score)
     if market.type == "moneyline":
         if outcome not in ("home", "away"):
             return None
         margin = home - away if outcome == "home" else away - home
         return _single_line(margin)
     if market.type == "1x2":
+        if outcome not in ("home", "draw", "away"):
+            return None
         actual = "home" if home > away else "away" if away > home else "draw"
         return S.WON if outcome == actual else S.LOST
     if market.type == "spread" and market.line is not None:
@@ -127,6 +145,11 @@ class Results:
             return None
         return best
 
+    def gradable(self, selection: Selection) -> bool:
+        """True when the fixture has a result and `grade` can settle this market from it."""
+        result = self.find(selection.fixture)
+        return result is not None and grade(selection, result) is not None
+
 
 @dataclass(frozen=True, slots=True)
 class ResultsFormat:
@@ -166,16 +189,28 @@ FORMATS = (NFLVERSE, FOOTBALL_DATA)
 BUNDLED_DATA = Path(__file__).parents[1] / "data"
 
 
+GENERIC = "generic results CSV (docs/reference/odds-csv.md)"
+_GENERIC_KEY = ("sport", "home", "away", "start_time")
+"""The generic format's fixture columns; `fixture_id` alone joins through the odds file's ids."""
+
+
 def _open_text(path: Path) -> TextIO:
     return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="")
 
 
-def _format_of(header: Sequence[str], path: Path) -> ResultsFormat:
+def _is_generic(columns: set[str]) -> bool:
+    return {"home_score", "away_score"} <= columns and ("fixture_id" in columns or set(_GENERIC_KEY) <= columns)
+
+
+def _format_of(header: Sequence[str], path: Path) -> ResultsFormat | None:
+    """The named format of a results header; None for the generic results CSV."""
     columns = set(header)
+    if _is_generic(columns):
+        return None
     for fmt in FORMATS:
         if {fmt.home, fmt.away, fmt.home_score, fmt.away_score, fmt.date} <= columns:
             return fmt
-    known = ", ".join(f.name for f in FORMATS)
+    known = ", ".join([*(f.name for f in FORMATS), GENERIC])
     raise ValueError(f"{path}: not a results file this bot reads (known: {known}); header: {', '.join(header)}")
 
 
@@ -199,16 +234,58 @@ def _result(fmt: ResultsFormat, row: dict[str, str], names: dict[str, str]) -> F
     )
 
 
-def load_results(path: Path) -> list[FixtureResult]:
-    """The played fixtures of a results CSV (optionally .gz), its format told by its header
-    (`FORMATS`). Rows without both scores (not played yet) are skipped. Teams are renamed to
-    the feeds' names through the format's `team_names` file, beside `path` or bundled in bot/data.
+def _generic_result(
+    row: dict[str, str], where: str, fixture_ids: Mapping[str, FixtureKey]
+) -> FixtureResult | None:
+    """One row of the generic results CSV (docs/reference/odds-csv.md, "Results file"); None
+    for a `final` row without both scores (not played yet). `where` is "<path>: line <n>"."""
+    cell = {k: (v or "").strip() for k, v in row.items() if k is not None}
+    status = (cell.get("status") or FINAL).lower()
+    if status not in RESULT_STATUSES:
+        raise ValueError(f"{where}: status {status!r} is not one of {', '.join(RESULT_STATUSES)}")
+    fixture_id = cell.get("fixture_id") or None
+    if all(cell.get(c) for c in _GENERIC_KEY):
+        try:
+            kickoff = datetime.fromisoformat(cell["start_time"])
+        except ValueError:
+            raise ValueError(f"{where}: start_time {cell['start_time']!r} is not ISO 8601") from None
+        if kickoff.tzinfo is None:
+            raise ValueError(f"{where}: start_time {cell['start_time']!r} has no time zone (e.g. 2025-11-16T18:00:00Z)")
+        key = FixtureKey(cell["sport"], cell["home"], cell["away"], kickoff.astimezone(UTC))
+    elif fixture_id is not None and fixture_id in fixture_ids:
+        key = fixture_ids[fixture_id]
+    else:
+        known = f"; fixture_id {fixture_id!r} is not in the odds file" if fixture_id else ""
+        raise ValueError(f"{where}: needs {', '.join(_GENERIC_KEY)}{known}")
+    home_score = away_score = None
+    if status == FINAL:
+        if not (cell.get("home_score") and cell.get("away_score")):
+            return None
+        try:
+            home_score, away_score = int(float(cell["home_score"])), int(float(cell["away_score"]))
+        except ValueError:
+            raise ValueError(f"{where}: scores {cell['home_score']!r}-{cell['away_score']!r} are not numbers") from None
+    return FixtureResult(key.sport, key.home, key.away, key.start_time, home_score, away_score, status, fixture_id)
+
+
+def load_results(path: Path, fixture_ids: Mapping[str, FixtureKey] | None = None) -> list[FixtureResult]:
+    """The fixtures of a results CSV (optionally .gz), its format told by its header: the generic
+    results CSV (docs/reference/odds-csv.md, "Results file") or one of `FORMATS`.
+
+    Rows without both scores and not voided (not played yet) are skipped. A generic row's status
+    (final, void, postponed, abandoned) is kept; a generic row with only `fixture_id` is joined
+    through `fixture_ids` (the odds file's fixture_id -> fixture). Teams of a named format are
+    renamed to the feeds' names through its `team_names` file, beside `path` or bundled in bot/data.
 
     Raises:
-        ValueError: the header matches no known format, or a row's kickoff does not parse.
+        ValueError: the header matches no known format, or a row's kickoff, score, status or
+            fixture does not parse (the message names the file and line).
     """
     with _open_text(path) as f:
         reader = csv.DictReader(f)
         fmt = _format_of(reader.fieldnames or [], path)
+        if fmt is None:
+            found = (_generic_result(row, f"{path}: line {n}", fixture_ids or {}) for n, row in enumerate(reader, 2))
+            return [r for r in found if r is not None]
         names = _team_names(fmt, path)
         return [_result(fmt, row, names) for row in reader if row.get(fmt.home_score) and row.get(fmt.away_score)]

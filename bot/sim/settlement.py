@@ -1,13 +1,19 @@
 """Paper settlement (docs/architecture.md, "Simulators"): where no venue settles bets, open
 paper bets are graded from real final scores once their game is over, and settled on the paper
 venue, which reports them to the executor like ABP's `settlements` channel
-(docs/reference/abp.md §9). A bet that cannot settle is logged and stops no other
-(docs/architecture.md, "Invariants > Nothing lost, nothing silent").
+(docs/reference/abp.md §9). A bet that cannot settle is logged and stops no other, and is named
+by `PaperSettler.unresolved` (docs/architecture.md, "Invariants > Nothing lost, nothing silent").
+
+What happens to a bet no result can settle (no results source, its fixture not in the results,
+a market the score cannot grade) is `settlement.unresolved`: `hold` keeps it open, exposure
+included; `void_after_hours` settles it VOID (stake returned, exposure released)
+`settlement.void_after_hours` hours after its kickoff, one warning per bet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,73 +22,144 @@ from loguru import logger
 from bot.clock import Clock
 from bot.config.settings import SettlementConfig
 from bot.ledger.models import BetRow, OrderRow
+from bot.ledger.report import (
+    GAME_OVER_AFTER,
+    NO_RESULTS_SOURCE,
+    NOT_IN_RESULTS,
+    UNGRADABLE,
+    Unresolved,
+    unresolved_bets,
+)
 from bot.ledger.store import Ledger
 from bot.sim.adapters import PaperDriver
 from bot.sim.results import FixtureResult, Results, grade, lay_status, load_results
-from bot.types import BetStatus, Selection
+from bot.types import BetStatus, Selection, SettlementStatus
 
-SETTLE_AFTER_KICKOFF = timedelta(hours=4)  # a game is over (and graded) this long after kickoff
+SETTLE_AFTER_KICKOFF = GAME_OVER_AFTER  # a game is over (and graded) this long after kickoff
 log = logger.bind(stage="paper")
 
 
 def configured_results(cfg: SettlementConfig, config_dir: Path) -> Results | None:
-    """The results files named in the `settlement` section (relative to `config_dir`), all read
-    by the one loader; None when none is configured or none holds a played fixture.
+    """The results files named in the `settlement` section (`results`, `nfl_results`,
+    `football_data_results`; relative to `config_dir`), all read by the one loader; None when
+    none is configured (no results source), else every fixture they hold (maybe none).
 
     Raises:
         ValueError: "settlement.<field>: <why>" for a file that is missing or unreadable.
     """
+    named: list[tuple[str, Path | None]] = [(f"results[{i}]", path) for i, path in enumerate(cfg.results)]
+    named += [("nfl_results", cfg.nfl_results), ("football_data_results", cfg.football_data_results)]
     found: list[FixtureResult] = []
-    for field, path in (("nfl_results", cfg.nfl_results), ("football_data_results", cfg.football_data_results)):
+    configured = False
+    for field, path in named:
         if path is None:
             continue
+        configured = True
         try:
             found += load_results(path if path.is_absolute() else config_dir / path)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"settlement.{field}: {exc}") from exc
-    return Results(found) if found else None
+            raise ValueError(f"settlement.{field}: {exc}") from None
+    return Results(found) if configured else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Open:
+    """One open bet with its order, what it is on and its result (None: not in the results)."""
+
+    bet: BetRow
+    order: OrderRow
+    selection: Selection
+    result: FixtureResult | None
 
 
 class PaperSettler:
-    """Grades open paper bets from `results` (the engine's `Settler`). A game counts as over
-    SETTLE_AFTER_KICKOFF after its kickoff on the trading clock; only CONFIRMED bets settle,
-    and a lay bet gets the mirror of the back bet's status."""
+    """Settles open paper bets (the engine's `Settler`, bot/engine/ports.py).
 
-    def __init__(self, results: Results, ledger: Ledger, paper: PaperDriver, clock: Clock) -> None:
+    A bet settles from `results` once its game is over: SETTLE_AFTER_KICKOFF after the results'
+    kickoff on the trading clock; only CONFIRMED bets settle, and a lay gets the mirror of the
+    back bet's status. `results` None means no results source is configured. `config` gives the
+    `unresolved` policy (default hold).
+    """
+
+    def __init__(
+        self,
+        results: Results | None,
+        ledger: Ledger,
+        paper: PaperDriver,
+        clock: Clock,
+        config: SettlementConfig | None = None,
+    ) -> None:
         self._results = results
         self._ledger = ledger
         self._paper = paper
         self._clock = clock
+        config = config or SettlementConfig()
+        self._void_hours = config.void_after_hours if config.unresolved == "void_after_hours" else None
+        self._void_after = None if self._void_hours is None else timedelta(hours=self._void_hours)
 
-    def _open_with_result(self) -> Iterator[tuple[BetRow, OrderRow, Selection, FixtureResult]]:
-        for bet in self._ledger.open_bets():
-            order = self._ledger.get_order(bet.request_uuid)
+    def _open(self) -> Iterator[_Open]:
+        bets = self._ledger.open_bets()
+        orders = self._ledger.orders_by_uuid({b.request_uuid for b in bets})
+        for bet in bets:
+            order = orders.get(bet.request_uuid)
             if order is None:
-                continue
-            selection = Selection.parse(order.selection)
-            result = self._results.find(selection.fixture)
-            if result is not None:
-                yield bet, order, selection, result
+                continue  # reported by unresolved()
+            try:
+                selection = Selection.parse(order.selection)
+            except ValueError:
+                continue  # reported by unresolved()
+            result = None if self._results is None else self._results.find(selection.fixture)
+            yield _Open(bet, order, selection, result)
+
+    def _void_at(self, item: _Open) -> datetime | None:
+        """When the policy voids this bet (it has no result that can grade it), else None."""
+        if self._void_after is None:
+            return None
+        if item.result is not None and grade(item.selection, item.result) is not None:
+            return None
+        return item.selection.fixture.start_time + self._void_after
+
+    def _due_at(self, item: _Open) -> datetime | None:
+        """When this bet settles: its game is over, or the policy voids it; None: never."""
+        if item.bet.bet_status != BetStatus.CONFIRMED:
+            return None
+        if item.result is not None and grade(item.selection, item.result) is not None:
+            return item.result.start_time + SETTLE_AFTER_KICKOFF
+        return self._void_at(item)
+
+    def _why_not(self, item: _Open) -> str:
+        """Why no result settles this bet: one of bot/ledger/report.py CANNOT_SETTLE."""
+        if self._results is None:
+            return NO_RESULTS_SOURCE
+        return NOT_IN_RESULTS if item.result is None else UNGRADABLE
 
     def due_by(self) -> datetime | None:
-        last = max((result.start_time for *_, result in self._open_with_result()), default=None)
-        return None if last is None else last + SETTLE_AFTER_KICKOFF
+        return max((due for item in self._open() if (due := self._due_at(item)) is not None), default=None)
 
     async def settle_due(self) -> int:
         now = self._clock.now()
         failed = 0
-        for bet, order, selection, result in self._open_with_result():
-            if bet.bet_status != BetStatus.CONFIRMED or result.start_time + SETTLE_AFTER_KICKOFF > now:
+        for item in self._open():
+            due = self._due_at(item)
+            if due is None or due > now:
                 continue
-            status = grade(selection, result)
-            if status is None:  # a market we cannot grade: the bet stays open
-                continue
-            if not order.back:
+            bet, order = item.bet, item.order
+            status = None if item.result is None else grade(item.selection, item.result)
+            if status is None:  # due only by the void_after_hours policy
+                status = SettlementStatus.VOID
+                log.warning("voiding bet {} ({}): {}, {:g} h after kickoff (settlement.unresolved: "
+                            "void_after_hours)", bet.bet_id, order.selection, self._why_not(item), self._void_hours)
+            elif not order.back:
                 status = lay_status(status)
             try:
                 await self._paper.settle(bet.bet_id, status)
             except (KeyError, ValueError) as exc:  # one bet the venue cannot settle stops no other
                 failed += 1
-                log.error("paper settlement of bet {} ({}) failed: {!r}",
-                          bet.bet_id, order.selection, exc)
+                log.error("paper settlement of bet {} ({}) failed: {!r}", bet.bet_id, order.selection, exc)
         return failed
+
+    def unresolved(self) -> list[Unresolved]:
+        """Open bets whose fixture has kicked off on the trading clock and have not settled, by
+        fixture and reason (bot/ledger/report.py `unresolved_bets`, the definition `bot report`
+        uses too)."""
+        return unresolved_bets(self._ledger, self._clock.now(), self._results)

@@ -4,7 +4,13 @@ and the `StrategyParams` base model (docs/architecture.md, "Strategies").
 A strategy subclasses `Strategy`, declares `Params` (a pydantic model validated at load) and
 overrides the hooks it needs. Hooks are called with KEYWORD arguments only, so a hook written as
 `def on_odds(self, *, update, **kwargs)` keeps working when the host passes more fields later.
-A hook returns the Signals it wants placed (an iterable, one Signal or None), plain or async:
+A hook returns the Signals it wants placed (an iterable, one Signal or None), plain or async.
+
+Odds reach a strategy after the book holds them whole (docs/architecture.md, Pipeline): a
+snapshot or batched frame is applied completely, then `on_market(fixture=, market=, updates=)`
+is called once per market it changed, with the new board in `ctx.book`; a single live update
+comes to `on_odds(update=)`. The default `on_market` calls `on_odds` for each update, so a
+strategy that only implements `on_odds` sees every update, each on the complete new board:
 
     class MyStrategy(Strategy):
         class Params(StrategyParams):
@@ -18,6 +24,7 @@ A hook returns the Signals it wants placed (an iterable, one Signal or None), pl
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
@@ -30,16 +37,22 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.clock import Clock
 from bot.risk.positions import BetPosition, PositionBook
-from bot.types import OddsUpdate, Selection, Side, Signal
+from bot.types import FixtureKey, MarketKey, OddsUpdate, Selection, Side, Signal
 
 if TYPE_CHECKING:
     from loguru import Logger
 
-    from bot.ledger.models import OrderRow
+    from bot.ledger.models import OrderRow, SignalRow
     from bot.ledger.store import Ledger
     from bot.market.book import OddsBook
 
 CENT = Decimal("0.01")
+
+MARKET_TYPES = frozenset({"moneyline", "1x2", "spread", "total", "team_total"})
+"""The market types the feeds normalise to (bot.types.MarketKey; bot/feeds/normalise.py,
+bot/feeds/oddsapi_decode.py). The Odds API h2h is "moneyline", or "1x2" when it offers a Draw
+(3-way football). Other names only match a feed's own market names (BoltOdds props, lowercased,
+e.g. "total sets"), so a strategy's `markets` param naming one gets a warning at load."""
 
 HookResult = Iterable[Signal] | Signal | None | Awaitable[Iterable[Signal] | Signal | None]
 
@@ -53,7 +66,9 @@ class StrategyParams(BaseModel):
 @dataclass(frozen=True, slots=True)
 class Interests:
     """What a strategy wants to see; an empty set means "all". `markets` are market types
-    ("moneyline", "spread", "total", ...). The host dispatches only matching OddsUpdates."""
+    (`MARKET_TYPES`: "moneyline", "1x2", "spread", "total", ...). The host dispatches only
+    matching odds: single updates by `matches`, changed markets by `matches_market` with the
+    updates of the wanted bookmakers."""
 
     sports: frozenset[str] = frozenset()
     bookmakers: frozenset[str] = frozenset()
@@ -66,6 +81,16 @@ class Interests:
             and (not self.bookmakers or update.bookmaker in self.bookmakers)
             and (not self.markets or sel.market.type in self.markets)
         )
+
+    def matches_market(self, fixture: FixtureKey, market: MarketKey) -> bool:
+        """Sport and market type match (bookmakers are matched per update by the host)."""
+        return (not self.sports or fixture.sport in self.sports) and (
+            not self.markets or market.type in self.markets
+        )
+
+    def unknown_markets(self) -> list[str]:
+        """The `markets` names that are not one of `MARKET_TYPES` (sorted)."""
+        return sorted(self.markets - MARKET_TYPES)
 
 
 def to_stake(value: Decimal | str | float) -> Decimal:
@@ -93,6 +118,7 @@ class StrategyContext:
         self.clock = clock
         self._ledger = ledger
         self.log: Logger = logger.bind(strategy=name)
+        self._last_price: dict[tuple[str, str], float] | None = None  # seeded from the ledger on first use
 
     def now(self) -> datetime:
         """The engine clock (UTC): wall time live, event time in replay."""
@@ -105,6 +131,25 @@ class StrategyContext:
         if open_only:
             return [o for o in self._ledger.open_orders() if o.strategy == self.name]
         return self._ledger.orders(strategy=self.name)
+
+    def signals(self) -> list[SignalRow]:
+        """This strategy's signals from the ledger, oldest first, whatever risk decided: selection
+        key, side, stake, price, bookmakers (comma-joined), created_at (UTC)."""
+        if self._ledger is None:
+            return []
+        return self._ledger.signals(strategy=self.name)
+
+    def last_price(self, selection: Selection, bookmaker: str) -> float | None:
+        """The price this strategy last signalled for `selection` at `bookmaker` (decimal odds),
+        in this run or an earlier one on the same ledger, whatever risk decided; None if never.
+        A strategy that skips a price equal to it never signals the same thing twice, across
+        restarts and resumed replays too (docs/architecture.md, "Invariants > Runs never re-bet")."""
+        if self._last_price is None:
+            self._last_price = {}
+            for row in self.signals():  # oldest first: the latest wins
+                for book in filter(None, row.bookmakers.split(",")):
+                    self._last_price[(row.selection, book)] = row.price
+        return self._last_price.get((selection.key, bookmaker))
 
     def positions(self) -> list[BetPosition]:
         """This strategy's open bets (PENDING, PLACED or CONFIRMED, unsettled): bet id, scope
@@ -142,7 +187,10 @@ class StrategyContext:
         `stake` is rounded down to cents; `min_price` defaults to `price` (no worse odds
         accepted); `expires_in` is a timedelta or seconds from now.
         """
-        now = self.clock.now()
+        now, books = self.clock.now(), tuple(bookmakers)
+        if self._last_price is not None:
+            for book in books:
+                self._last_price[(selection.key, book)] = price
         if isinstance(expires_in, int | float):
             expires_in = timedelta(seconds=expires_in)
         return Signal(
@@ -153,7 +201,7 @@ class StrategyContext:
             stake=to_stake(stake),
             price=price,
             min_price=price if min_price is None else min_price,
-            bookmakers=tuple(bookmakers),
+            bookmakers=books,
             created_at=now,
             reason=reason,
             edge=edge,
@@ -167,11 +215,14 @@ class Strategy:
     """Base class of every strategy. Subclasses set `Params` and override hooks.
 
     Hooks (all keyword-only, all optional, plain or async, each may return Signals):
-      on_start(), on_odds(update=OddsUpdate), on_order_update(update=OrderUpdate, order=OrderRow|None),
+      on_start(), on_odds(update=OddsUpdate),
+      on_market(fixture=FixtureKey, market=MarketKey, updates=tuple[OddsUpdate, ...]),
+      on_order_update(update=OrderUpdate, order=OrderRow|None),
       on_fill(fill=Fill, order=OrderRow|None), on_settlement(settlement=Settlement, order=OrderRow|None),
       on_timer(now=datetime), on_stop().
     Signals returned from order/fill/settlement hooks are handed to the engine on the host's next
-    `on_timer` or `on_odds` call.
+    `on_timer`, `on_odds` or `on_markets` call. `on_start` runs once the executor has reconciled
+    the ledger: the place to read `ctx.orders()` / `ctx.positions()` into in-memory state.
     """
 
     Params: ClassVar[type[StrategyParams]] = StrategyParams
@@ -201,6 +252,22 @@ class Strategy:
     def on_odds(self, *, update: OddsUpdate, **kwargs: Any) -> HookResult:
         return None
 
+    def on_market(
+        self, *, fixture: FixtureKey, market: MarketKey, updates: tuple[OddsUpdate, ...], **kwargs: Any
+    ) -> HookResult:
+        """One market of a snapshot or batch changed; the book already holds all of the batch.
+
+        `updates` are the batch's updates that changed this market's quotes and that match the
+        strategy's bookmakers, in feed order (suspended ones included; empty when the market only
+        lost quotes to a clear). Default: `on_odds(update=u)` for each, so a strategy that only
+        implements `on_odds` keeps working (the host makes the same calls itself, isolating a
+        failing call). Override it to evaluate the market once.
+        """
+        results = [self.on_odds(update=u) for u in updates]
+        if any(inspect.isawaitable(r) for r in results):
+            return _gather(results)
+        return [signal for r in results for signal in _as_signals(r)]
+
     def on_order_update(self, **kwargs: Any) -> HookResult:
         return None
 
@@ -216,3 +283,20 @@ class Strategy:
     def on_stop(self, **kwargs: Any) -> HookResult:
         return None
 
+
+
+def _as_signals(result: object) -> list[Signal]:
+    """A hook's result (None, one Signal or an iterable of them) as a list; the host checks
+    the items."""
+    if result is None:
+        return []
+    if isinstance(result, Signal):
+        return [result]
+    return list(result)  # type: ignore[call-overload]
+
+
+async def _gather(results: list[Any]) -> list[Signal]:
+    out: list[Signal] = []
+    for result in results:
+        out.extend(_as_signals(await result if inspect.isawaitable(result) else result))
+    return out

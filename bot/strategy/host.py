@@ -1,16 +1,22 @@
 """StrategyHost: runs the configured strategy instances (docs/architecture.md, "Pipeline" and
 "Strategies").
 
-It dispatches OddsUpdates only to strategies whose `Interests` match, routes execution events to
-the strategy that owns the order (by the ledger's order row), and collects the Signals hooks
-return. A hook that raises or returns garbage is logged and counted; the loop keeps running.
+It dispatches odds only to strategies whose `Interests` match: a single OddsUpdate to
+`on_odds`, and the markets a whole snapshot or batch changed (after the book applied all of it)
+to `on_market`, once per (fixture, market), or to `on_odds` per update for a strategy that does
+not override `on_market` (docs/architecture.md, Pipeline and Strategies). It routes execution
+events to the strategy that owns the order (by the ledger's order row), and collects the Signals
+hooks return. A hook that raises or returns garbage is logged and counted; the loop keeps
+running. A `markets` interest that no feed produces is warned about at load (one line naming
+the param and the known types, `bot.strategy.api.MARKET_TYPES`); it is not an error, since a
+feed's own prop names (BoltOdds) are valid there.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from bot.clock import Clock
-from bot.strategy.api import Interests, Strategy, StrategyContext
+from bot.strategy.api import MARKET_TYPES, Interests, Strategy, StrategyContext
 from bot.strategy.loader import StrategyLoadError, resolve_class, validate_params
-from bot.types import ExecutionEvent, Fill, OddsUpdate, OrderUpdate, Settlement, Signal
+from bot.types import ExecutionEvent, Fill, FixtureKey, MarketKey, OddsUpdate, OrderUpdate, Settlement, Signal
 
 if TYPE_CHECKING:
     from bot.config.settings import StrategySpec
@@ -33,13 +39,26 @@ if TYPE_CHECKING:
 class _Instance:
     strategy: Strategy
     interests: Interests
+    per_market: bool  # overrides on_market (else on_odds is called per update)
+
+
+def _instance(name: str, strategy: Strategy) -> _Instance:
+    interests = strategy.interests()
+    unknown = interests.unknown_markets()
+    if unknown:
+        logger.bind(strategy=name).warning(
+            "strategy '{}': param markets: {} not a market type the feeds produce (known: {}); "
+            "it matches only a feed's own market name (BoltOdds props)",
+            name, ", ".join(repr(m) for m in unknown), ", ".join(sorted(MARKET_TYPES)),
+        )
+    return _Instance(strategy, interests, type(strategy).on_market is not Strategy.on_market)
 
 
 class StrategyHost:
     """The loaded strategy instances, keyed by their unique config name."""
 
     def __init__(self, instances: dict[str, Strategy], *, ledger: Ledger | None) -> None:
-        self._instances = {n: _Instance(s, s.interests()) for n, s in instances.items()}
+        self._instances = {n: _instance(n, s) for n, s in instances.items()}
         self._ledger = ledger
         self._pending: list[Signal] = []  # returned by order/fill/settlement hooks
         self.errors: Counter[str] = Counter()  # strategy name -> hook failures
@@ -132,6 +151,35 @@ class StrategyHost:
                 out.extend(await self._call(name, "on_odds", update=update))
         return out
 
+    async def on_markets(
+        self, changes: Mapping[tuple[FixtureKey, MarketKey], Sequence[OddsUpdate]]
+    ) -> list[Signal]:
+        """Signals for the markets one batch changed (plus pending ones), called once the book
+        holds the whole batch: per (fixture, market) in order, every strategy whose interests
+        match gets `on_market(fixture=, market=, updates=)` with the updates of its bookmakers
+        (a market only a clear touched comes with no updates; a market whose updates are all
+        of other bookmakers is skipped), or `on_odds(update=)` for each of them when it does
+        not override `on_market`."""
+        out = self._take_pending()
+        for (fixture, market), updates in changes.items():
+            batch = tuple(updates)
+            for name, inst in self._instances.items():
+                interests = inst.interests
+                if not interests.matches_market(fixture, market):
+                    continue
+                mine = batch
+                if interests.bookmakers:
+                    wanted = interests.bookmakers
+                    mine = tuple(u for u in mine if u.bookmaker in wanted)
+                    if updates and not mine:
+                        continue
+                if inst.per_market:
+                    out.extend(await self._call(name, "on_market", fixture=fixture, market=market, updates=mine))
+                else:
+                    for update in mine:
+                        out.extend(await self._call(name, "on_odds", update=update))
+        return out
+
     async def on_timer(self) -> list[Signal]:
         out = self._take_pending()
         for name, inst in self._instances.items():
@@ -149,7 +197,7 @@ class StrategyHost:
 
     async def on_execution_event(self, event: ExecutionEvent) -> None:
         """Route an OrderUpdate / Fill / Settlement to the strategy that owns the order; the
-        Signals its hook returns come out of the next `on_odds` / `on_timer`."""
+        Signals its hook returns come out of the next `on_odds` / `on_markets` / `on_timer`."""
         order = self._order(event.request_uuid)
         name = order.strategy if order is not None else None
         if name is None or name not in self._instances:
@@ -181,4 +229,4 @@ class StrategyHost:
             raise StrategyLoadError([f"strategy '{name}': not loaded (loaded: {', '.join(self._instances)})"])
         current = inst.strategy.ctx.params.model_dump()
         inst.strategy.ctx.params = validate_params(name, type(inst.strategy), {**current, **params})
-        inst.interests = inst.strategy.interests()
+        inst.interests = _instance(name, inst.strategy).interests

@@ -57,7 +57,7 @@ async def test_engine_trades_mqtt_odds_and_obeys_signed_commands(broker: Broker,
 
             halted = await send_command(settings.mqtt, INSTANCE, "halt", {"reason": "operator"}, timeout_s=5)
             assert halted["ok"] is True
-            assert engine.risk.state.value == "HALTED"  # in effect before the reply was sent
+            assert engine.risk.control.state.value == "HALTED"  # in effect before the reply was sent
             await wait_for(lambda: any(m.json()["data"]["risk"].get("state") == "HALTED"
                                        for m in events.on(f"t/{INSTANCE}/state")), what="HALTED on the state topic")
             await scraper.publish("t/odds/in", _odds("Team C", 2.3), qos=1)

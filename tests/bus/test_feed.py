@@ -16,7 +16,7 @@ import pytest
 from bot.bus.config import MqttFeedConfig
 from bot.bus.feed import MqttFeed
 from bot.clock import ReplayClock
-from bot.types import FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsUpdate, Selection
+from bot.types import FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
 from tests.bus.conftest import Broker, bus_config, wait_for
 
 NOW = datetime(2025, 11, 16, 17, 0, tzinfo=UTC)
@@ -37,7 +37,11 @@ class Collector:
 
     @property
     def updates(self) -> list[OddsUpdate]:
-        return [e for e in self.events if isinstance(e, OddsUpdate)]
+        """Every update, those inside a batch included, in order."""
+        out: list[OddsUpdate] = []
+        for e in self.events:
+            out.extend(e.updates if isinstance(e, OddsBatch) else [e] if isinstance(e, OddsUpdate) else [])
+        return out
 
 
 async def _running(feed: MqttFeed, emit: Collector) -> asyncio.Task[None]:
@@ -82,6 +86,8 @@ async def test_odds_on_the_topic_reach_emit_as_odds_updates(broker: Broker, publ
     assert ml.price == 2.5 and ml.american == 150
     assert suspended.suspended and suspended.price is None
     assert feed.stats["malformed"] == 0 and feed.stats["updates"] == 3
+    # the array message is one step of the book: one batch of its two updates
+    assert [len(e.updates) for e in emit.events if isinstance(e, OddsBatch)] == [2]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,6 +22,15 @@ DATA = ROOT / "bot" / "data"
 REPLAY = DATA / "nfl_raw_snapshots_2025-11-16.jsonl.gz"
 RESULTS = DATA / "nfl_results_2025-11-16.csv"
 READY = "engine started: mode="  # logged once the ledger is migrated and reconciled
+
+
+def ledger_rows(db: Path, sql: str) -> list[tuple]:
+    """The rows `sql` returns on the SQLite ledger at `db` (read beside a running bot)."""
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
 
 
 def bot_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -5,25 +5,16 @@ file every signal is rejected as UNMAPPED and nothing reaches the server."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
 from pathlib import Path
 
 from bot.sim.abp_server import LocalAbpServer
-from tests.engine.conftest import ROOT, bot_env, run_bot, write_config
+from tests.engine.conftest import ROOT, bot_env, ledger_rows, run_bot, write_config
 
 MAPPING = ROOT / "tests" / "data" / "mapping_nfl_2025-11-16.yaml"
 DECISIONS = ("select s.selection, s.side, s.stake, s.min_price, d.verdict, d.reason, d.approved_stake "
              "from decisions d join signals s using(signal_id) order by d.id")
 ORDERS = "select selection, back, stake, order_price, bookmakers from orders order by id"
-
-
-def _rows(db: Path, sql: str) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 async def _run_live(folder: Path, mapping: Path | None, server: LocalAbpServer, base_url: str) -> int:
@@ -53,26 +44,26 @@ async def test_live_mode_matches_paper_and_unmapped_is_rejected(tmp_path: Path) 
         live_dir.mkdir()
         await _run_live(live_dir, MAPPING, server, base_url)
         live_db = live_dir / "state" / "bot.db"
-        paper_orders = _rows(paper_db, ORDERS)
+        paper_orders = ledger_rows(paper_db, ORDERS)
         assert paper_orders
-        assert _rows(live_db, DECISIONS) == _rows(paper_db, DECISIONS)
-        assert _rows(live_db, ORDERS) == paper_orders
+        assert ledger_rows(live_db, DECISIONS) == ledger_rows(paper_db, DECISIONS)
+        assert ledger_rows(live_db, ORDERS) == paper_orders
         # The server received each of them exactly once, with the mapped instrument.
         placed = server.venue.all_orders()
-        live_uuids = {u for (u,) in _rows(live_db, "select request_uuid from orders")}
+        live_uuids = {u for (u,) in ledger_rows(live_db, "select request_uuid from orders")}
         assert sorted(o["requestUuid"] for o in placed) == sorted(live_uuids)
         assert all(o["fixtureId"].startswith("id140000319") for o in placed)
-        assert _rows(live_db, "select count(*) from orders where fixture_id is null") == [(0,)]
+        assert ledger_rows(live_db, "select count(*) from orders where fixture_id is null") == [(0,)]
 
         unmapped_dir = tmp_path / "unmapped"
         unmapped_dir.mkdir()
         await _run_live(unmapped_dir, None, server, base_url)
         unmapped_db = unmapped_dir / "state" / "bot.db"
-        verdicts = _rows(unmapped_db, "select verdict, reason, count(*) from decisions group by verdict, reason")
-        signals = _rows(unmapped_db, "select count(*) from signals")[0][0]
-        assert signals == _rows(paper_db, "select count(*) from signals")[0][0] > 0
+        verdicts = ledger_rows(unmapped_db, "select verdict, reason, count(*) from decisions group by verdict, reason")
+        signals = ledger_rows(unmapped_db, "select count(*) from signals")[0][0]
+        assert signals == ledger_rows(paper_db, "select count(*) from signals")[0][0] > 0
         assert verdicts == [("REJECTED", "UNMAPPED", signals)]
-        assert _rows(unmapped_db, "select count(*) from orders") == [(0,)]
+        assert ledger_rows(unmapped_db, "select count(*) from orders") == [(0,)]
         assert len(server.venue.all_orders()) == len(placed)  # nothing new reached the server
     finally:
         await server.stop()

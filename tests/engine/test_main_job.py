@@ -7,23 +7,14 @@ from __future__ import annotations
 import json
 import re
 import signal
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.engine.conftest import READY, REPLAY, BotProcess, run_bot, write_config
+from tests.engine.conftest import READY, REPLAY, BotProcess, ledger_rows, run_bot, write_config
 
 SIGNALS_LOGGED = re.compile(r"signals=(\d+)")
-
-
-def _ledger_rows(db: Path, sql: str) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_default_replay_runs_settles_and_reports(workdir: Path) -> None:
@@ -41,14 +32,16 @@ def test_default_replay_runs_settles_and_reports(workdir: Path) -> None:
     assert any(k.startswith("APPROVED") for k in report["decisions"]["by_reason"])
     assert any(k.startswith("REJECTED:") for k in report["decisions"]["by_reason"])  # reason codes shown
     assert report["orders"]["total"] > 0 and report["fills"]["bets"] > 0
-    assert report["orders"]["duplicate_request_uuids"] == 0
+    assert report["checks"]["repeated_orders"]["count"] == 0
+    assert report["checks"]["fill_mismatches"]["count"] == 0
+    assert report["unresolved"]["bets"] == 0
     assert report["settled"]["bets"] > 0
     # Every fill of a game with a known result is settled by the end of the replay.
     assert report["fills"]["open_bets"] == 0
     # The report's PnL is the ledger's, to the cent.
-    pnl = sum(float(p) for (p,) in _ledger_rows(db, "select pnl from settlements"))
+    pnl = sum(float(p) for (p,) in ledger_rows(db, "select pnl from settlements"))
     assert abs(float(report["settled"]["pnl"]) - pnl) < 0.005
-    uuids = _ledger_rows(db, "select request_uuid from orders")
+    uuids = ledger_rows(db, "select request_uuid from orders")
     assert len(uuids) == len(set(uuids))
 
     text = run_bot("report", "-c", str(cfg), cwd=workdir)
@@ -62,7 +55,7 @@ def test_replay_is_deterministic(workdir: Path) -> None:
         folder.mkdir()
         cfg = write_config(folder)
         assert run_bot("run", "-c", str(cfg), cwd=folder).returncode == 0
-        decisions.append(_ledger_rows(folder / "state" / "bot.db",
+        decisions.append(ledger_rows(folder / "state" / "bot.db",
                                       "select s.selection, s.stake, d.verdict, d.reason, d.approved_stake "
                                       "from decisions d join signals s using(signal_id) order by d.id"))
     assert decisions[0] == decisions[1] and decisions[0]
@@ -88,13 +81,13 @@ def test_sigterm_exits_within_5s_with_a_consistent_ledger(workdir: Path) -> None
         assert time.monotonic() - sent < 5.0
         assert code == 0, proc.tail()
     # Consistent: nothing left half-sent, every fill belongs to an order and fits its stake.
-    assert _ledger_rows(db, "select count(*) from orders where status in ('INTENT','SENT','UNKNOWN')") == [(0,)]
-    orphans = _ledger_rows(db, "select count(*) from bets b left join orders o using(request_uuid) where o.id is null")
+    assert ledger_rows(db, "select count(*) from orders where status in ('INTENT','SENT','UNKNOWN')") == [(0,)]
+    orphans = ledger_rows(db, "select count(*) from bets b left join orders o using(request_uuid) where o.id is null")
     assert orphans == [(0,)]
-    over = _ledger_rows(db, "select o.request_uuid from orders o join bets b using(request_uuid) "
+    over = ledger_rows(db, "select o.request_uuid from orders o join bets b using(request_uuid) "
                             "group by o.request_uuid having sum(cast(b.placed_stake as real)) > max(cast(o.stake as real)) + 1e-9")
     assert over == []
-    assert _ledger_rows(db, "pragma integrity_check") == [("ok",)]
+    assert ledger_rows(db, "pragma integrity_check") == [("ok",)]
 
 
 def test_unknown_strategy_path_is_one_line(workdir: Path) -> None:
@@ -120,10 +113,10 @@ def test_sigusr1_kill_switch_halts_and_the_halt_survives_a_restart(workdir: Path
         proc.proc.send_signal(signal.SIGUSR1)
         halted = proc.wait_for_line(r"trading halted \(")
         # The replay goes on while halted: wait until signals arrive that were decided after the halt.
-        _wait_for_signals_after(proc, halted, _ledger_rows(db, "select count(*) from decisions")[0][0])
+        _wait_for_signals_after(proc, halted, ledger_rows(db, "select count(*) from decisions")[0][0])
         proc.proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0, proc.tail()
-    verdicts = [(v, r) for v, r in _ledger_rows(db, "select verdict, reason from decisions order by id")]
+    verdicts = [(v, r) for v, r in ledger_rows(db, "select verdict, reason from decisions order by id")]
     first_halted = verdicts.index(("REJECTED", "TRADING_HALTED"))
     assert all(v == ("REJECTED", "TRADING_HALTED") for v in verdicts[first_halted:])
     # `bot risk status -c` reads the ledger of the config's state dir, as `bot run` does.
@@ -132,14 +125,14 @@ def test_sigusr1_kill_switch_halts_and_the_halt_survives_a_restart(workdir: Path
     assert state["state"] == "HALTED" and "kill switch" in state["reason"]
 
     # The halt survives a restart: the whole replay again, and nothing is approved.
-    orders_before = _ledger_rows(db, "select count(*) from orders")[0][0]
-    decided_before = _ledger_rows(db, "select max(id) from decisions")[0][0] or 0
+    orders_before = ledger_rows(db, "select count(*) from orders")[0][0]
+    decided_before = ledger_rows(db, "select max(id) from decisions")[0][0] or 0
     cfg = write_config(workdir)
     assert run_bot("run", "-c", str(cfg), cwd=workdir).returncode == 0
-    after = _ledger_rows(db, f"select verdict, reason, count(*) from decisions where id > {decided_before} "
+    after = ledger_rows(db, f"select verdict, reason, count(*) from decisions where id > {decided_before} "
                              "group by verdict, reason")
     assert after and all((v, r) == ("REJECTED", "TRADING_HALTED") for v, r, _ in after)
-    assert _ledger_rows(db, "select count(*) from orders")[0][0] == orders_before
+    assert ledger_rows(db, "select count(*) from orders")[0][0] == orders_before
     # The restarted paper venue adopted the first run's bets and settled them from the results.
-    assert _ledger_rows(db, "select count(*) from bets where settlement_status = 'UNSETTLED'") == [(0,)]
-    assert _ledger_rows(db, "select count(*) from settlements")[0][0] == _ledger_rows(db, "select count(*) from bets")[0][0] > 0
+    assert ledger_rows(db, "select count(*) from bets where settlement_status = 'UNSETTLED'") == [(0,)]
+    assert ledger_rows(db, "select count(*) from settlements")[0][0] == ledger_rows(db, "select count(*) from bets")[0][0] > 0

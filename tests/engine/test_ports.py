@@ -16,6 +16,7 @@ from bot.clock import ReplayClock
 from bot.config.settings import Settings
 from bot.engine.core import Engine
 from bot.engine.ports import HaltCallback
+from bot.ledger.report import Unresolved
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
 from bot.market.mapping import InstrumentMapper
@@ -29,20 +30,27 @@ class Strategies:
     async def stop(self) -> None: ...
     async def on_odds(self, update: OddsUpdate) -> list[Signal]:
         return []
+    async def on_markets(self, changes: Any) -> list[Signal]:
+        return []
     async def on_timer(self) -> list[Signal]:
         return []
     async def on_execution_event(self, event: ExecutionEvent) -> None: ...
     def reload_params(self, name: str, params: dict[str, Any]) -> None: ...
 
 
+class Control:
+    def on_halt(self, callback: HaltCallback) -> None: ...
+    def halt(self, reason: str) -> None: ...
+    def resume(self) -> None: ...
+
+
 class Risk:
     async def evaluate_many(self, items: Sequence[tuple[Signal, Instrument | None]]) -> list[Decision]:
         return []
     def on_execution_event(self, event: ExecutionEvent) -> None: ...
-    def on_halt(self, callback: HaltCallback) -> None: ...
-    def halt(self, reason: str) -> None: ...
-    def resume(self) -> None: ...
-    def kill_switch(self, reason: str = "SIGUSR1") -> None: ...
+    @property
+    def control(self) -> Control:
+        return Control()
     def snapshot(self) -> dict[str, Any]:
         return {}
     def sweep(self) -> int:
@@ -73,6 +81,9 @@ class Settler:
     async def settle_due(self) -> int:
         self.settled_at.append(self.clock.now())
         return 2
+
+    def unresolved(self) -> list[Unresolved]:
+        return []
 
 
 @pytest.mark.parametrize("due", [T0 + timedelta(hours=30), None])

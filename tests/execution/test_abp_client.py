@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 
@@ -203,3 +204,14 @@ def test_error_text_normalisation() -> None:
     assert error_for(501, {"detail": "Futures order placement is not yet implemented"}).status == 501
     assert not isinstance(error_for(501, {}), AbpUnavailable)
     assert isinstance(error_for(503, {}), AbpUnavailable)
+
+
+async def test_admin_faults_refuse_a_misspelt_or_invalid_fault(server: LocalAbpServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        typo = await http.post("/_admin/faults", json={"fail_5x": 2})
+        assert typo.status_code == 422 and "fail_5x" in typo.text
+        negative = await http.post("/_admin/faults", json={"rate_limit": -1})
+        assert negative.status_code == 422 and "rate_limit" in negative.text
+        assert server.faults.fail_5xx == 0 and server.faults.rate_limit == 0
+        ok = await http.post("/_admin/faults", json={"fail_5xx": 2})
+        assert ok.status_code == 200 and ok.json()["fail_5xx"] == 2 and server.faults.fail_5xx == 2

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from bot.clock import ReplayClock
 from bot.feeds.boltodds_decode import BoltOddsDecoder, BoltOddsStream
 from bot.market.book import OddsBook
-from bot.types import BookCleared, FeedStatus, FixtureKey, MarketKey, OddsUpdate, Selection
+from bot.types import BookCleared, FeedStatus, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
 
-from .conftest import BOLT_SAMPLES, VIKINGS_GAME
+from .conftest import BOLT_SAMPLES, VIKINGS_GAME, unbatched
 from .fuzz import mutate, mutations
 
 AT = datetime(2025, 9, 8, 10, 52, 40, tzinfo=UTC)
@@ -23,7 +23,7 @@ VIKINGS = FixtureKey("NFL", "Chicago Bears", "Minnesota Vikings", datetime(2025,
 
 
 def updates(events: list) -> list[OddsUpdate]:
-    return [e for e in events if isinstance(e, OddsUpdate)]
+    return [e for e in unbatched(events) if isinstance(e, OddsUpdate)]
 
 
 def test_vikings_moneyline_after_real_initial_state(bolt_samples: dict) -> None:
@@ -109,26 +109,28 @@ def test_replace_suspends_outcomes_that_vanished(bolt_samples: dict, action: str
     gone = [u for u in second if u.suspended]
     assert {u.selection for u in gone} == {u.selection for u in first[5:]}
     # Same set again: nothing more to suspend.
-    assert len(stream.decode(_replace_frame(bolt_samples, action, 5), AT)) == 5
+    assert len(updates(stream.decode(_replace_frame(bolt_samples, action, 5), AT))) == 5
 
 
 def test_clear_actions(bolt_samples: dict) -> None:
     stream = BoltOddsStream()
     stream.decode(_replace_frame(bolt_samples, "game_update", 8), AT)
     removed = orjson.loads(_replace_frame(bolt_samples, "game_removed", 0))
-    [cleared] = stream.decode(orjson.dumps(removed), AT)
+    [batch] = stream.decode(orjson.dumps(removed), AT)
+    assert isinstance(batch, OddsBatch) and batch.updates == () and not batch.complete
+    [cleared] = batch.cleared
     assert isinstance(cleared, BookCleared) and cleared.bookmaker == "bodog"
     assert cleared.fixture is not None and cleared.fixture.home == "Pierre Antoine Faut"
     # After the removal a smaller set suspends nothing (the old set was forgotten).
-    assert len(stream.decode(_replace_frame(bolt_samples, "game_update", 5), AT)) == 5
+    assert len(updates(stream.decode(_replace_frame(bolt_samples, "game_update", 5), AT))) == 5
     book_clear = {"timestamp": "2025-07-23T19:58:43.086382+00:00", "action": "book_clear",
                   "data": {"sport": {}, "sportsbook": "ballybet", "game": {}, "home_team": {},
                            "away_team": {}, "info": {}, "outcomes": {}}}
     sport_clear = {"action": "sport_clear", "data": {"sport": "NFL", "sportsbook": {}}}
     events = stream.decode(orjson.dumps([book_clear, sport_clear, {"action": "ping"}]), AT)
     assert events == [
-        BookCleared("boltodds", AT, bookmaker="ballybet"),
-        BookCleared("boltodds", AT, sport="NFL"),
+        OddsBatch("boltodds", AT, cleared=(BookCleared("boltodds", AT, bookmaker="ballybet"),
+                                           BookCleared("boltodds", AT, sport="NFL"))),
         FeedStatus("boltodds", AT, connected=True, stale=False, detail="ping"),
     ]
 
@@ -140,7 +142,9 @@ def test_clear_then_set_in_one_frame_keeps_the_set(bolt_samples: dict) -> None:
     stream.decode(_replace_frame(bolt_samples, "game_update", 8), AT)
     clear = {"action": "book_clear", "data": {"sportsbook": "bodog"}}
     full = orjson.loads(_replace_frame(bolt_samples, "game_update", 8))
-    events = stream.decode(orjson.dumps([clear, full]), AT)
+    [batch] = stream.decode(orjson.dumps([clear, full]), AT)
+    assert isinstance(batch, OddsBatch) and len(batch.cleared) == 1 and len(batch.updates) == 8
+    events = unbatched([batch])
     assert [type(e).__name__ for e in events] == ["BookCleared"] + ["OddsUpdate"] * 8
     assert not any(u.suspended for u in updates(events))  # the clear left no old set to diff
     after = updates(stream.decode(_replace_frame(bolt_samples, "game_update", 5), AT))
@@ -188,7 +192,7 @@ def test_mutated_real_frames_never_raise(data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(raw)))
     stream = BoltOddsStream()
     for wire in (raw, raw[:cut], orjson.dumps([frame, frame], option=orjson.OPT_NON_STR_KEYS)):
-        for ev in stream.decode(wire, AT):
+        for ev in unbatched(stream.decode(wire, AT)):
             assert isinstance(ev, OddsUpdate | BookCleared | FeedStatus)
             if isinstance(ev, OddsUpdate):
                 assert ev.suspended == (ev.price is None)

@@ -22,7 +22,7 @@ from bot.market.book import OddsBook
 from bot.sim.bolt_server import BoltServer, load_frames
 from bot.types import FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsUpdate, Selection
 
-from .conftest import BOLT_SAMPLES
+from .conftest import BOLT_SAMPLES, unbatched
 
 KEY = "test-key"
 VIKINGS = FixtureKey("NFL", "Chicago Bears", "Minnesota Vikings", datetime(2025, 9, 9, 0, 15, tzinfo=UTC))
@@ -58,7 +58,7 @@ class Harness:
         self.stale_seen_during_gap: list[bool] = []
 
     async def emit(self, event: FeedEvent) -> None:
-        self.events.append(event)
+        self.events.extend(unbatched([event]))
         self.book.apply(event)
         if isinstance(event, FeedStatus) and event.stale:
             q = self.book.quote(VIKINGS_ML, "draftkings")

@@ -24,6 +24,7 @@ from bot.feeds.oddsapi import OddsApiFeed, next_quota_reset
 from bot.feeds.recording import read_records
 from bot.types import FeedEvent, FeedStatus, OddsUpdate
 
+from .conftest import unbatched
 from .test_oddsapi_replay import FIRST3, flat
 
 T0 = datetime(2025, 11, 16, 12, 40, tzinfo=UTC)
@@ -79,7 +80,7 @@ async def test_polls_diff_record_and_pace_within_quota(api: tuple[FakeOddsApi, s
     feed, events, clock = make_feed(url, tmp_path)
 
     async def emit(e: FeedEvent) -> None:
-        events.append(e)
+        events.extend(unbatched([e]))
 
     delay = await feed.poll_once(emit)
     assert fake.queries[0] == {"apiKey": "k", "markets": "h2h,spreads,totals", "oddsFormat": "american",
@@ -110,7 +111,7 @@ async def test_errors_rate_limits_and_an_exhausted_quota(api: tuple[FakeOddsApi,
     feed, events, _ = make_feed(url, tmp_path, bookmakers=["draftkings"], requests_reserve=490)
 
     async def emit(e: FeedEvent) -> None:
-        events.append(e)
+        events.extend(unbatched([e]))
 
     fake.script = [500, 429]
     assert await feed.poll_once(emit) == 300
@@ -135,7 +136,7 @@ async def test_run_keeps_polling_until_cancelled(api: tuple[FakeOddsApi, str], t
     fake.remaining = 10**9
 
     async def emit(e: FeedEvent) -> None:
-        events.append(e)
+        events.extend(unbatched([e]))
 
     task = asyncio.create_task(feed.run(emit))
     async with asyncio.timeout(10):

@@ -21,9 +21,9 @@ from bot.feeds.recording import Recorder, read_records
 from bot.feeds.replay import ReplayFeed
 from bot.market.book import OddsBook
 from bot.market.odds import OddsError
-from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsUpdate, Selection
+from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
 
-from .conftest import DATA
+from .conftest import DATA, unbatched
 from .fuzz import mutate, mutations
 
 FIRST3 = DATA / "oddsapi" / "nfl_snapshots_2025-11-16_first3.jsonl.gz"
@@ -47,13 +47,14 @@ def flat(snapshot: dict) -> dict[tuple, int]:
 def test_first_snapshot_decodes_the_board() -> None:
     first = snapshots(FIRST3)[0]
     at = datetime.fromisoformat(first["timestamp"])
-    events = OddsApiDiffer().snapshot(first["data"], at)
-    assert events[0] == FeedStatus("oddsapi", at, connected=True, stale=False, detail="snapshot")
-    updates = [e for e in events if isinstance(e, OddsUpdate)]
+    [batch] = OddsApiDiffer().snapshot(first["data"], at)
+    # One complete batch: the whole board at the snapshot time, applied as one step.
+    assert isinstance(batch, OddsBatch) and batch.complete and batch.received_at == at
+    assert batch.cleared == () and batch.unconfirmed == ()
+    updates = list(batch.updates)
     assert len(updates) == len(flat(first))
     book = OddsBook(ReplayClock(at))
-    for e in events:
-        book.apply(e)
+    book.apply_batch(batch)
     home = book.quote(Selection(DOLPHINS, MarketKey("moneyline"), "home"), "draftkings")
     away = book.quote(Selection(DOLPHINS, MarketKey("moneyline"), "away"), "draftkings")
     assert home is not None and home.american == -148 and home.price == pytest.approx(1 + 100 / 148)
@@ -71,7 +72,7 @@ def test_second_snapshot_emits_only_changes() -> None:
     first, second, _ = snapshots(FIRST3)
     differ = OddsApiDiffer()
     differ.snapshot(first["data"], datetime.fromisoformat(first["timestamp"]))
-    events = differ.snapshot(second["data"], datetime.fromisoformat(second["timestamp"]))
+    events = unbatched(differ.snapshot(second["data"], datetime.fromisoformat(second["timestamp"])))
     a, b = flat(first), flat(second)
     changed = sum(1 for k in b if k in a and a[k] != b[k])
     appeared, vanished = len(b.keys() - a.keys()), len(a.keys() - b.keys())
@@ -87,7 +88,8 @@ def test_event_leaving_the_board_is_cleared_and_prices_parse() -> None:
     t0 = datetime.fromisoformat(first["timestamp"])
     differ.snapshot(first["data"], t0)
     events = differ.snapshot(first["data"][1:], t0)
-    assert events[1:] == [BookCleared("oddsapi", t0, fixture=DOLPHINS)]
+    assert events == [OddsBatch("oddsapi", t0, cleared=(BookCleared("oddsapi", t0, fixture=DOLPHINS),),
+                                complete=True)]
     assert parse_price(-148, "auto") == (pytest.approx(1.6757, abs=1e-4), -148)
     assert parse_price(2.24, "auto") == (2.24, 124)
     assert parse_price(150, "decimal") == (150.0, 14900)
@@ -102,7 +104,7 @@ async def test_replay_bundled_snapshot_file_drives_clock_and_book() -> None:
     progress: list[tuple[int, int]] = []
 
     async def emit(event: FeedEvent) -> None:
-        seen.append((clock.now(), event))
+        seen.extend((clock.now(), e) for e in unbatched([event]))
         book.apply(event)
 
     feed = ReplayFeed(BUNDLED, clock, progress=lambda d, t: progress.append((d, t)))
@@ -158,6 +160,7 @@ async def test_recording_round_trip_replays_like_the_live_decoder(tmp_path: Path
         got.append(event)
 
     await ReplayFeed(path, clock, speed=1000.0).run(emit)
+    expected, got = unbatched(expected), unbatched(got)
     assert got[: len(expected)] == expected
     assert got[len(expected)] == FeedStatus("boltodds", t0.replace(second=50), False, True, "disconnected")
     assert sum(isinstance(e, OddsUpdate) for e in got[len(expected) + 1 :]) == len(flat(first))
@@ -177,7 +180,7 @@ def test_mutated_real_snapshots_never_raise(data: st.DataObject) -> None:
     raw = orjson.dumps(mutated, option=orjson.OPT_NON_STR_KEYS)
     cut = data.draw(st.integers(0, len(raw)))
     for body in (mutated, raw[:cut].decode("utf-8", "replace"), board):
-        for ev in differ.snapshot(body, at):
+        for ev in unbatched(differ.snapshot(body, at)):
             assert isinstance(ev, OddsUpdate | BookCleared | FeedStatus)
             if isinstance(ev, OddsUpdate):
                 assert ev.suspended == (ev.price is None) and (ev.price is None or ev.price > 1.0)

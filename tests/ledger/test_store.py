@@ -257,4 +257,3 @@ def test_orders_by_uuid_in_chunks(ledger: Ledger) -> None:
     assert sorted(found) == sorted(f"u{i}" for i in range(0, 1203, 2))
     assert all(row.request_uuid == key for key, row in found.items())
     assert ledger.orders_by_uuid(set()) == {}
-    assert ledger.duplicate_request_uuids() == 0

@@ -25,7 +25,7 @@ runner = CliRunner()
 
 async def test_cli_halt_is_adopted_by_running_bot_and_resume_clears_it(env: Env) -> None:
     halts: list[str] = []
-    env.risk.on_halt(halts.append)
+    env.risk.control.on_halt(halts.append)
     sel = selection()
     env.quote(sel)
     cfg = str(env.config_file())
@@ -40,12 +40,12 @@ async def test_cli_halt_is_adopted_by_running_bot_and_resume_clears_it(env: Env)
 
 
 def test_cli_resume_refused_while_kill_file_exists(env: Env) -> None:
-    env.risk.kill_switch("SIGUSR1")
+    env.risk.control.halt("kill switch: SIGUSR1")
     (env.state_dir / "KILL").write_text("")
     result = runner.invoke(app, ["resume", "-c", str(env.config_file())])
     assert result.exit_code == 1 and "kill switch file exists" in result.output
     with pytest.raises(ResumeRefused):
-        env.risk.resume()
+        env.risk.control.resume()
 
 
 def test_cli_without_ledger_fails_with_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -103,12 +103,12 @@ async def test_restart_restores_state_and_exposure_from_ledger(env: Env) -> None
     env.fill(u1, "bookA", Decimal(12), 2.0)
     env.fill(u2, "bookA", Decimal(10), 4.0)
     env.order_update(u2, OrderStatus.FILLED, Decimal(10))
-    env.risk.reduce("winding down")
+    env.risk.control.reduce("winding down")
     before = env.risk.exposure()
     assert before["total"]["total"] == Decimal(60)  # 12 bet + 18 in flight + lay liability 30
     restarted = env.new_risk()
     assert restarted.exposure() == before
-    assert restarted.state == "REDUCING"
+    assert restarted.control.state == "REDUCING"
 
 
 async def test_restart_counts_a_pending_bet_as_exposure(make_env) -> None:  # type: ignore[no-untyped-def]
@@ -133,20 +133,20 @@ async def test_kill_switch_and_emergency_halt_and_call_async_callback(env: Env) 
     async def cancel_pending(reason: str) -> None:
         called.append(reason)
 
-    env.risk.on_halt(cancel_pending)
-    env.risk.kill_switch("SIGUSR1")
+    env.risk.control.on_halt(cancel_pending)
+    env.risk.control.halt("kill switch: SIGUSR1")
     await asyncio.sleep(0)
-    assert env.risk.state == "HALTED" and called == ["kill switch: SIGUSR1"]
-    env.risk.resume()
-    env.risk.set_emergency(True, "maintenance")
+    assert env.risk.control.state == "HALTED" and called == ["kill switch: SIGUSR1"]
+    env.risk.control.resume()
+    env.risk.control.set_emergency(True, "maintenance")
     await asyncio.sleep(0)
     assert called[-1] == "venue emergency: maintenance"
     with pytest.raises(ResumeRefused):
-        env.risk.resume()
-    env.risk.set_emergency(False, "")
-    assert env.risk.state == "HALTED"  # an ABP emergency needs a manual resume
-    env.risk.resume()
-    assert env.risk.state == "ACTIVE"
+        env.risk.control.resume()
+    env.risk.control.set_emergency(False, "")
+    assert env.risk.control.state == "HALTED"  # an ABP emergency needs a manual resume
+    env.risk.control.resume()
+    assert env.risk.control.state == "ACTIVE"
 
 
 @pytest.mark.parametrize(("zone", "verdict"), [("America/New_York", "LOSS_LIMIT"), ("UTC", None)])

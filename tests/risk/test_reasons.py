@@ -185,23 +185,23 @@ async def test_loss_limit_halts(env: Env, sel) -> None:
     d = await env.risk.evaluate(make_signal(sel, env.clock.now()), None)
     uuid_ = env.submit(d)
     env.settle(env.fill(uuid_, "bookA", Decimal(10), 2.0), uuid_, Decimal(1000), Decimal(-1000))
-    assert env.risk.state == "HALTED"
-    env.risk.resume()  # acknowledges today's loss ...
+    assert env.risk.control.state == "HALTED"
+    env.risk.control.resume()  # acknowledges today's loss ...
     env.settle(99, uuid_, Decimal(1000), Decimal(-1000))  # ... then another full limit is lost
-    assert env.risk.state == "HALTED"
-    env.risk.resume()
+    assert env.risk.control.state == "HALTED"
+    env.risk.control.resume()
     _book_pnl(env, 7, "-1000")
     d2 = await _expect(env, make_signal(sel, env.clock.now()), Reason.LOSS_LIMIT)
-    assert d2.details["day_loss"] == "1000" and env.risk.state == "HALTED"
+    assert d2.details["day_loss"] == "1000" and env.risk.control.state == "HALTED"
 
 
 async def test_drawdown_halts_on_settlement(make_env) -> None:
     env = make_env(daily_loss_limit=Decimal(100000), max_drawdown=Decimal(300))
     env.settle(1, "u", Decimal(10), Decimal(500))
     env.settle(2, "u", Decimal(10), Decimal(-200))
-    assert env.risk.state == "ACTIVE"
+    assert env.risk.control.state == "ACTIVE"
     env.settle(3, "u", Decimal(10), Decimal(-100))  # 500 peak -> 200 equity: drawdown 300
-    assert env.risk.state == "HALTED"
+    assert env.risk.control.state == "HALTED"
     stored = env.ledger.get_state("risk")
     assert stored["state"] == "HALTED" and "drawdown" in stored["reason"] and stored["peak_equity"] == "500"
 
@@ -214,11 +214,11 @@ async def test_drawdown_reason_code_on_evaluate(make_env) -> None:
     assert (await env.risk.evaluate(make_signal(sel, env.clock.now()), None)).approved  # peak 500 seen
     _book_pnl(env, 2, "-300")
     d = await _expect(env, make_signal(selection("away"), env.clock.now()), Reason.DRAWDOWN)
-    assert d.details["drawdown"] == "300" and env.risk.state == "HALTED"
+    assert d.details["drawdown"] == "300" and env.risk.control.state == "HALTED"
 
 
 async def test_trading_halted(env: Env, sel) -> None:
-    env.risk.halt("operator")
+    env.risk.control.halt("operator")
     d = await _expect(env, make_signal(sel, env.clock.now()), Reason.TRADING_HALTED)
     assert d.details["halted_reason"] == "operator"
 
@@ -228,24 +228,24 @@ async def test_reducing_only(env: Env, sel) -> None:
     u = env.submit(d)
     env.fill(u, "bookA", Decimal(10), 2.0)
     env.order_update(u, OrderStatus.FILLED, Decimal(10))
-    env.risk.reduce("winding down")
+    env.risk.control.reduce("winding down")
     await _expect(env, make_signal(sel, env.clock.now(), stake="5"), Reason.REDUCING_ONLY)
     hedge = make_signal(sel, env.clock.now(), stake="5", side=Side.LAY)
     assert (await env.risk.evaluate(hedge, None)).approved
 
 
 async def test_emergency(env: Env, sel) -> None:
-    env.risk.set_emergency(True, "venue maintenance")
+    env.risk.control.set_emergency(True, "venue maintenance")
     await _expect(env, make_signal(sel, env.clock.now()), Reason.EMERGENCY)
-    assert env.risk.state == "HALTED"
+    assert env.risk.control.state == "HALTED"
 
 
 async def test_kill_switch_file(env: Env, sel) -> None:
     halted: list[str] = []
-    env.risk.on_halt(halted.append)
+    env.risk.control.on_halt(halted.append)
     (env.state_dir / "KILL").write_text("")
     await _expect(env, make_signal(sel, env.clock.now()), Reason.KILL_SWITCH)
-    assert env.risk.state == "HALTED" and len(halted) == 1
+    assert env.risk.control.state == "HALTED" and len(halted) == 1
 
 
 async def test_unmapped(make_env) -> None:

@@ -100,7 +100,7 @@ class RiskMachine(RuleBasedStateMachine):
                          min_size=1, max_size=5))
     def evaluate_concurrently(self, batch: list[tuple[int, str, str, Side, int]]) -> None:
         risk = self.env.risk
-        before_state = risk.state
+        before_state = risk.control.state
         before = {name: dict(b) for name, b in risk.snapshot()["breakers"].items()}
         signals = [make_signal(SELECTIONS[i], self.env.clock.now(), strategy=strat, stake=str(stake),
                                price=PRICES[SELECTIONS[i].key], side=side, bookmakers=(book,))
@@ -190,23 +190,23 @@ class RiskMachine(RuleBasedStateMachine):
         if action == "resume":
             self.resuming = True
             try:
-                risk.resume()
+                risk.control.resume()
             except ResumeRefused:
-                assert risk.state == self.trading == "HALTED"
+                assert risk.control.state == self.trading == "HALTED"
         elif action == "reduce":
-            risk.reduce("operator")
+            risk.control.reduce("operator")
         elif action == "halt":
-            risk.halt("operator")
+            risk.control.halt("operator")
         else:
-            risk.set_emergency(action == "emergency on", "venue")
+            risk.control.set_emergency(action == "emergency on", "venue")
 
     @rule()
     def restart(self) -> None:
         before = self.env.risk.exposure()
-        state = self.env.risk.state
+        state = self.env.risk.control.state
         self.env.risk = self.env.new_risk()
         assert self.env.risk.exposure() == before
-        assert self.env.risk.state == state
+        assert self.env.risk.control.state == state
         self.breakers = {}  # breakers are in-memory: a restart starts them CLOSED
 
     # -- invariants -----------------------------------------------------------------------
@@ -232,7 +232,7 @@ class RiskMachine(RuleBasedStateMachine):
 
     @invariant()
     def trading_state_follows_its_machine(self) -> None:
-        now = self.env.risk.state.value
+        now = self.env.risk.control.state.value
         if now != self.trading:
             assert (self.trading, now) in TRADING_EDGES, (self.trading, now)
             if self.trading == "HALTED":

@@ -13,15 +13,13 @@ from pathlib import Path
 import pytest
 
 from bot.clock import ReplayClock
-from bot.execution.config import ExecutionConfig, PaperConfig
-from bot.execution.executor import Executor
 from bot.ledger.models import BetRow, OrderRow
 from bot.ledger.store import Ledger
 from bot.sim.adapters import PaperDriver
-from bot.sim.paper import PaperVenue
 from bot.sim.results import Results, load_results
 from bot.sim.settlement import PaperSettler
-from bot.types import ExecutionEvent, FixtureKey, MarketKey, Selection
+from bot.types import FixtureKey, MarketKey, Selection
+from tests.settlement.conftest import paper_ledger
 
 DATA = Path(__file__).parents[2] / "bot" / "data"
 # Kickoffs as the feed saw them; the results say 18:00 and 14:30 UTC (Bills 44-32, Dolphins 16-13).
@@ -31,11 +29,6 @@ UNKNOWN = FixtureKey("NFL", "Nowhere Nobodies", "Buffalo Bills", datetime(2025, 
 # A game counts as over (and graded) 4 hours after its kickoff.
 BILLS_OVER = datetime(2025, 11, 16, 22, 0, tzinfo=UTC)
 DOLPHINS_OVER = datetime(2025, 11, 16, 18, 30, tzinfo=UTC)
-
-
-class NoQuotes:
-    def quotes(self, order: dict) -> dict[str, float]:
-        return {}
 
 
 @dataclass
@@ -90,23 +83,9 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = ReplayClock(datetime(2025, 11, 16, 12, 0, tzinfo=UTC))
-    ledger = Ledger(tmp_path / "bot.db", clock=clock)
-    for bet in BETS:
-        order, row = bet.rows(clock.now())
-        ledger.add_orders([order])
-        ledger.upsert_bet(row)
-    venue = PaperVenue(clock, NoQuotes(), PaperConfig())
-    driver = PaperDriver(venue, ledger)  # adopts the ledger's orders and bets, as after a restart
-
-    async def on_event(event: ExecutionEvent) -> None:
-        pass  # the executor writes settlements to the ledger; that is what the tests read
-
-    executor = Executor(venue, ledger, clock, ExecutionConfig(), on_event)
-    await executor.start()
-    results = Results(load_results(DATA / "nfl_results_2025-11-16.csv"))
-    yield World(clock, ledger, driver, PaperSettler(results, ledger, driver, clock))
-    await executor.stop(cancel_pending=False)
-    ledger.close()
+    async with paper_ledger(tmp_path / "bot.db", clock, [bet.rows(clock.now()) for bet in BETS]) as (ledger, driver):
+        results = Results(load_results(DATA / "nfl_results_2025-11-16.csv"))
+        yield World(clock, ledger, driver, PaperSettler(results, ledger, driver, clock))
 
 
 async def test_nothing_settles_before_the_game_is_over(world: World) -> None:

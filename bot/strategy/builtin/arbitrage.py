@@ -5,8 +5,14 @@ For each market the best usable price of every outcome across `bookmakers` (empt
 taken; when sum(1 / best_i) = S < 1 the book is beatable and margin = 1/S - 1 is the guaranteed
 return. Above `min_margin`, one leg per outcome is signalled with stake_i = total_stake x
 (1/best_i) / S, so every outcome pays total_stake / S. All legs share `Signal.group`: the risk
-manager approves all legs or none. The same set of (outcome, bookmaker, price) is not signalled
-twice.
+manager approves all legs or none.
+
+No (selection, bookmaker, price) is signalled twice, across restarts too: `on_start` reads the
+legs of this strategy's orders from the ledger. Legs are all or none, so an arb with any leg
+already held at its price is not signalled at all (a new price on a leg makes a new arb).
+
+Each changed market is evaluated once on the complete new board: `on_market` for a snapshot or
+batch, `on_odds` for a single update (docs/architecture.md, Pipeline and Strategies).
 """
 
 from __future__ import annotations
@@ -35,7 +41,14 @@ class ArbitrageStrategy(Strategy):
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
-        self._last: dict[tuple[FixtureKey, MarketKey], tuple[tuple[str, str, float], ...]] = {}
+        self._held: set[tuple[str, str, float]] = set()  # (Selection.key, bookmaker, price) signalled
+
+    def on_start(self, **kwargs: Any) -> None:
+        """Seed the legs already signalled from this strategy's orders in the ledger
+        (`order_price` is the leg's price, as `min_price` defaults to it)."""
+        for order in self.ctx.orders():
+            for bookmaker in filter(None, order.bookmakers.split(",")):
+                self._held.add((order.selection, bookmaker, order.order_price))
 
     def interests(self) -> Interests:
         return Interests(
@@ -64,7 +77,14 @@ class ArbitrageStrategy(Strategy):
         return best
 
     def on_odds(self, *, update: OddsUpdate, **kwargs: Any) -> list[Signal]:
-        fixture, market = update.selection.fixture, update.selection.market
+        return self._evaluate(update.selection.fixture, update.selection.market)
+
+    def on_market(self, *, fixture: FixtureKey, market: MarketKey, **kwargs: Any) -> list[Signal]:
+        return self._evaluate(fixture, market)
+
+    def _evaluate(self, fixture: FixtureKey, market: MarketKey) -> list[Signal]:
+        """The arb of one market on the current board, when its margin is enough and none of
+        its legs is held already."""
         best = self._best(fixture, market)
         if best is None:
             return []
@@ -73,9 +93,10 @@ class ArbitrageStrategy(Strategy):
         if margin < self.params.min_margin:
             return []
         legs = tuple(sorted((o, b, price) for o, (b, price) in best.items()))
-        if self._last.get((fixture, market)) == legs:
+        keys = [(Selection(fixture, market, o).key, b, price) for o, b, price in legs]
+        if any(k in self._held for k in keys):
             return []
-        self._last[(fixture, market)] = legs
+        self._held.update(keys)
         group = uuid.uuid4().hex
         total = self.params.total_stake
         out = []

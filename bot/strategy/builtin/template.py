@@ -29,18 +29,24 @@ class TemplateStrategy(Strategy):
     class Params(StrategyParams):
         min_price: float = Field(3.0, gt=1.0, description="decimal odds at or above which to back")
         stake: Decimal = Field(Decimal(5), gt=0, description="stake per signal, order currency")
-        # Optional filters read by the default `interests()`: only matching odds reach on_odds.
+        # Optional filters read by the default `interests()`: only matching odds reach the hooks.
         sports: list[str] = Field([], description="sports to watch, e.g. [NFL]; empty = all")
         bookmakers: list[str] = Field([], description="books to watch; empty = all")
         markets: list[str] = Field([], description="market types (moneyline, spread, total); empty = all")
 
     # Every hook takes keyword arguments only (keep **kwargs: later versions may pass more) and
     # returns the Signals to place: a list, one Signal or None. Hooks may be `async def`.
+    # on_odds sees each changed price once the book holds the whole snapshot or batch it came in;
+    # override on_market(fixture, market, updates) instead to evaluate each changed market once.
     # Other hooks: on_start(), on_timer(now), on_order_update(update, order), on_fill(fill, order),
     # on_settlement(settlement, order), on_stop(). `self.ctx` gives the odds book (ctx.book),
     # this strategy's orders, positions and exposure, the clock (ctx.now()) and a logger (ctx.log).
     def on_odds(self, *, update: OddsUpdate, **kwargs: Any) -> list[Signal]:
         if update.price is None or update.price < self.params.min_price:
+            return []
+        # ctx.last_price remembers what this strategy signalled, in this run and earlier ones on
+        # the same ledger: skipping an unchanged price means a restart never bets it again.
+        if self.ctx.last_price(update.selection, update.bookmaker) == update.price:
             return []
         # ctx.signal stamps the strategy name and the clock; risk then approves, resizes or
         # rejects it before anything is placed.

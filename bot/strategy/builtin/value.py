@@ -12,7 +12,12 @@ Stale or suspended reference quotes make a market incomplete, so it is skipped.
 edge = fair_probability x price - 1 (expected value per unit stake). Stake = bankroll x Kelly
 fraction x `kelly_multiplier`, capped by `max_kelly_fraction` of bankroll and `max_stake`, rounded
 down to cents. One signal per (selection, bookmaker) per price: an unchanged price is not
-signalled again.
+signalled again, across restarts too (`StrategyContext.last_price`, seeded from the ledger).
+
+Each changed market is evaluated once, on the complete new board: `on_market` for a snapshot or
+batch, `on_odds` for a single update (docs/architecture.md, Pipeline and Strategies). `markets`
+defaults to moneyline and 1x2 (3-way football: The Odds API h2h with a Draw); a name the feeds do
+not produce (e.g. the Odds API key "h2h") is warned about at load (bot/strategy/host.py).
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ class ValueStrategy(Strategy):
         devig: DevigMethod = Field("multiplicative", description="how the margin is removed")
         bookmakers: list[str] = Field([], description="books to bet at; empty = all but sharp_books")
         sports: list[str] = Field([], description="sports to watch; empty = all")
-        markets: list[str] = Field(["moneyline"], description="market types to watch")
+        markets: list[str] = Field(["moneyline", "1x2"], description="market types to watch "
+                                   "(moneyline, 1x2, spread, total, team_total)")
         bankroll: Decimal = Field(Decimal(1000), gt=0, description="Kelly stakes are fractions of it")
         kelly_multiplier: float = Field(0.25, gt=0, le=1, description="fractional Kelly")
         max_kelly_fraction: float = Field(0.05, gt=0, le=1, description="cap, fraction of bankroll")
@@ -57,10 +63,6 @@ class ValueStrategy(Strategy):
             if self.min_price >= self.max_price:
                 raise ValueError("min_price must be below max_price")
             return self
-
-    def __init__(self, ctx: Any) -> None:
-        super().__init__(ctx)
-        self._signalled: dict[tuple[Selection, str], float] = {}
 
     def interests(self) -> Interests:
         # every bookmaker is needed for the reference, so books are not filtered here
@@ -104,7 +106,14 @@ class ValueStrategy(Strategy):
         return min(stake, p.max_stake)
 
     def on_odds(self, *, update: OddsUpdate, **kwargs: Any) -> list[Signal]:
-        fixture, market = update.selection.fixture, update.selection.market
+        return self._evaluate(update.selection.fixture, update.selection.market)
+
+    def on_market(self, *, fixture: FixtureKey, market: MarketKey, **kwargs: Any) -> list[Signal]:
+        return self._evaluate(fixture, market)
+
+    def _evaluate(self, fixture: FixtureKey, market: MarketKey) -> list[Signal]:
+        """Every offer of one market on the current board with at least `min_edge`, not yet
+        signalled at its price."""
         if self.params.pre_match_only and self.ctx.now() >= fixture.start_time:
             return []
         books = self.ctx.book.bookmakers(fixture, market)
@@ -126,13 +135,14 @@ class ValueStrategy(Strategy):
                 if not p.min_price <= price <= p.max_price:
                     continue
                 edge = expected_value(price, prob)
+                if edge < p.min_edge:
+                    continue
                 selection = Selection(fixture, market, outcome)
-                if edge < p.min_edge or self._signalled.get((selection, offer)) == price:
+                if self.ctx.last_price(selection, offer) == price:  # remembered across restarts
                     continue
                 stake = self._stake(price, prob)
                 if stake < p.min_stake or stake <= 0:
                     continue
-                self._signalled[(selection, offer)] = price
                 out.append(
                     self.ctx.signal(
                         selection,
