@@ -39,8 +39,6 @@ app.add_typer(risk_app, name="risk", help="Risk state: status, halt, resume.")
 app.add_typer(mqtt_app, name="mqtt", help="MQTT bus tools: send an operator command, watch events.")
 app.add_typer(strategy_app, name="strategy", help="Strategies: list the available ones, start a new one.")
 
-err = Console(stderr=True)
-
 
 def _masked(value: Any) -> Any:
     if isinstance(value, SecretStr):
@@ -54,12 +52,26 @@ def _masked(value: Any) -> Any:
     return value if isinstance(value, int | float | str | bool | type(None)) else str(value)
 
 
+def _load_and_preflight(config: Path, **overrides: Any) -> Settings:
+    """The settings of `config` once they pass `bot.config.preflight` (what `bot run` needs
+    before it trades); else every problem, one line each on stderr, and exit 2. Nothing is
+    created or written (docs/architecture.md, "Configuration")."""
+    from bot.config.preflight import preflight
+
+    settings = load_or_exit(config, **overrides)
+    problems = preflight(settings, config.resolve().parent)
+    if problems:
+        fail(*problems)
+    return settings
+
+
 @config_app.command("check")
 def config_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
-    """Validate the config and print the effective values (secrets masked)."""
-    settings = load_or_exit(config)
+    """Validate the config exactly as `bot run` does before it trades (paths, state dir, log
+    settings, strategies and their params) and print the effective values (secrets masked)."""
+    settings = _load_and_preflight(config)
     print(json.dumps(_masked(settings.model_dump()), indent=2))
-    err.print(f"config OK: {config} (mode {settings.mode})")
+    print(f"config OK: {config} (mode {settings.mode})", file=sys.stderr)  # plain: one line, never wrapped
 
 
 @config_app.command("schema")
@@ -87,7 +99,7 @@ def run(
         if mode not in get_args(Mode):
             fail(config_line("mode", f"must be one of {', '.join(get_args(Mode))} (got {mode!r})", "--mode paper"))
         overrides["mode"] = mode
-    settings = load_or_exit(config, **overrides)
+    settings = _load_and_preflight(config, **overrides)
     if speed is not None and settings.feeds.replay is not None:
         feeds = settings.feeds.model_copy(update={"replay": settings.feeds.replay.model_copy(update={"speed": speed})})
         settings = settings.model_copy(update={"feeds": feeds})
@@ -96,6 +108,8 @@ def run(
     from bot.engine.runs import fresh_ledger
     from bot.engine.wiring import BuildError
     from bot.ledger.lock import LedgerBusy, LedgerLock
+    from bot.ledger.migrations import LedgerSchemaError
+    from bot.ledger.store import LedgerUnavailable
 
     lock = LedgerLock(settings.db_path, settings.instance)
     try:
@@ -107,7 +121,9 @@ def run(
         logger.bind(stage="bot").warning("--fresh: the previous ledger is kept as {}", kept)
     try:
         stats = asyncio.run(_run(settings, config, must_resume=resume))
-    except BuildError as exc:
+        if stats is not None and stats.failed:  # a feed failed: one line each (bot/engine/core.py, Engine.run)
+            fail(*stats.failed, code=1)
+    except (BuildError, LedgerUnavailable, LedgerSchemaError) as exc:
         fail(str(exc))
     finally:
         lock.release()
@@ -133,7 +149,9 @@ def report(
     db: Annotated[Path | None, typer.Option(help="ledger file (default: state_dir/bot.db)")] = None,
 ) -> None:
     """Signals, decisions by reason, orders, fills, exposure, settled PnL and ROI."""
+    from bot.ledger.migrations import LedgerSchemaError
     from bot.ledger.report import build_report, render_report
+    from bot.ledger.store import LedgerUnavailable
     from bot.sim.settlement import configured_results
 
     settings = load_or_exit(config)
@@ -148,6 +166,8 @@ def report(
                             dedupe_window_seconds=settings.risk.duplicate_window_seconds)
     except FileNotFoundError as exc:
         fail(str(exc), code=1)
+    except (LedgerUnavailable, LedgerSchemaError) as exc:
+        fail(str(exc))
     if as_json:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

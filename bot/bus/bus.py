@@ -6,6 +6,12 @@ background task owns the broker connection: it reconnects with jittered backoff,
 queue (messages raised while disconnected go out after the reconnect), answers commands and
 publishes a retained heartbeat with the health figures. A last will marks the instance
 offline on `{prefix}/{instance}/status`; `online` is published on every connect.
+
+Every payload is masked (bot.config.secrets.mask_bytes: configured secrets in any encoding,
+credential query parameters) by the sender just before it leaves, off the trading path
+(docs/architecture.md, "Invariants > Secrets never leave"). Command nonces are kept in `state`
+(the ledger; by default the controller's `ledger`, which the Engine has), so a command replayed
+after a restart is refused too (bot/bus/auth.py).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import aiomqtt
 import orjson
 from loguru import logger
 
-from bot.bus.auth import CommandAuth
+from bot.bus.auth import CommandAuth, StateStore
 from bot.bus.commands import CommandHandler, Controller
 from bot.bus.config import MqttConfig
 from bot.bus.connection import make_client, run_reconnecting
@@ -27,6 +33,7 @@ from bot.bus.envelope import SCHEMA_VERSION, dumps, envelope
 from bot.bus.outbox import Outbox, OutMessage
 from bot.bus.topics import CRITICAL_KINDS, RETAINED_KINDS, Topics, valid_level
 from bot.clock import Clock
+from bot.config.secrets import mask_bytes
 from bot.types import Decision, ExecutionEvent, Fill, OrderUpdate, Settlement, Signal
 
 _EVENT_KIND: dict[type, str] = {
@@ -35,9 +42,18 @@ _EVENT_KIND: dict[type, str] = {
 
 
 class MqttBus:
-    def __init__(self, config: MqttConfig, *, instance: str, clock: Clock) -> None:
+    """Args:
+        config: the `mqtt:` section.
+        instance: this bot's instance name (`{prefix}/{instance}/...`).
+        clock: the engine clock (`at` of every envelope).
+        state: where command nonces persist (the ledger); None: the controller's `ledger`
+            attribute if it has one, else memory only (a restart forgets them).
+    """
+
+    def __init__(self, config: MqttConfig, *, instance: str, clock: Clock, state: StateStore | None = None) -> None:
         self._config = config
         self._clock = clock
+        self._state = state
         self._topics = Topics(config.prefix, instance)
         self._outbox = Outbox(config.queue_size, config.critical_backlog_warn)
         self._commands: CommandHandler | None = None
@@ -62,8 +78,11 @@ class MqttBus:
             return
         self._controller = controller
         if controller is not None:
+            state = self._state if self._state is not None else _state_of(controller)
+            if state is None:
+                logger.warning("mqtt commands: no ledger for the nonce memory; a restart forgets it")
             auth = CommandAuth(self._config.command_token, instance=self._topics.instance,
-                               max_age_s=self._config.command_max_age_s)
+                               max_age_s=self._config.command_max_age_s, store=state)
             self._commands = CommandHandler(controller, auth, self._topics, self._clock)
         self._task = asyncio.create_task(self._main(), name="mqtt-bus")
 
@@ -181,7 +200,7 @@ class MqttBus:
             msg = await self._outbox.get()
             self._in_flight = True
             try:
-                await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain,
+                await client.publish(msg.topic, mask_bytes(msg.payload), qos=msg.qos, retain=msg.retain,
                                      properties=msg.properties, timeout=self._config.timeout_s)
             except BaseException:
                 self._outbox.put_back(msg)  # at-least-once: resent after the reconnect
@@ -210,6 +229,14 @@ class MqttBus:
                     logger.exception("controller.status() failed for the heartbeat")
             self.publish("heartbeat", beat)
             await asyncio.sleep(self._config.heartbeat_s)
+
+
+def _state_of(controller: Controller) -> StateStore | None:
+    """The controller's ledger (Engine.ledger) when it has one with get_state/set_state."""
+    ledger = getattr(controller, "ledger", None)
+    if callable(getattr(ledger, "get_state", None)) and callable(getattr(ledger, "set_state", None)):
+        return ledger
+    return None
 
 
 async def _first_failure(coros: list[Coroutine[Any, Any, None]]) -> None:

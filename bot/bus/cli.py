@@ -45,7 +45,8 @@ async def send_command(config: MqttConfig, instance: str, command: str, args: di
     payload, signature = build_command(config.command_token.get_secret_value(), command=command,
                                        instance=instance, args=args)
     topics = Topics(config.prefix, instance)
-    response_topic = f"{topics.base}/replies/{uuid.uuid4().hex}"
+    # the caller's own reply prefix (docs/mqtt.md, "Commands"): the bot answers nowhere else
+    response_topic = f"{topics.reply_for(config.username or 'cli')}/{uuid.uuid4().hex}"
     correlation = uuid.uuid4().bytes
     props = Properties(PacketTypes.PUBLISH)
     props.ResponseTopic = response_topic

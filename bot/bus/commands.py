@@ -2,8 +2,11 @@
 
 Each command is authenticated (bot.bus.auth), then run on the Controller and awaited before the
 reply is queued, so a `halt` has taken effect when its reply leaves. The reply goes to the
-request's MQTT v5 ResponseTopic with its CorrelationData, or to `.../cmd/{name}/reply`.
-Refused commands are answered with the reason and logged; the Controller is not called.
+request's MQTT v5 ResponseTopic with its CorrelationData when that topic is under the callers'
+reply prefix `{prefix}/{instance}/reply/{client}/...`; a request naming any other topic is
+refused (the bot never publishes where a sender points it), and refusals, like requests without
+a ResponseTopic, are answered on `{prefix}/{instance}/cmd/{name}/reply`. Refused commands are
+answered with the reason and logged (one line, no traceback); the Controller is not called.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from loguru import logger
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bot.bus.auth import COMMANDS, HMAC_PROPERTY, CommandAuth, CommandRefused
+from bot.bus.auth import COMMANDS, HMAC_PROPERTY, CommandAuth, CommandRefused, user_property
 from bot.bus.envelope import SCHEMA_VERSION, dumps
 from bot.bus.outbox import OutMessage
 from bot.bus.topics import Topics
@@ -30,13 +33,6 @@ class Controller(Protocol):
     async def cancel_all(self) -> int: ...
     async def reload_params(self, strategy: str, params: dict) -> None: ...
     def status(self) -> dict: ...
-
-
-def _user_property(props: Properties | None, name: str) -> str | None:
-    for key, value in getattr(props, "UserProperty", None) or []:
-        if key == name:
-            return value
-    return None
 
 
 class CommandHandler:
@@ -56,10 +52,14 @@ class CommandHandler:
             logger.warning("mqtt command on {} ignored: retained message", message.topic)
             return None
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-        signature = _user_property(message.properties, HMAC_PROPERTY)
+        signature = user_property(message.properties, HMAC_PROPERTY)
         try:
             if name not in COMMANDS:
                 raise CommandRefused(f"unknown command {name!r}; known: {', '.join(COMMANDS)}")
+            requested = getattr(message.properties, "ResponseTopic", None)
+            if requested is not None and not self._topics.reply_topic_ok(requested):
+                raise CommandRefused(f"reply topic {requested!r:.200} refused: replies go only under "
+                                     f"{self._topics.replies}/<client>/")
             args = self._auth.verify(name, payload, signature)
             result = await self._run(name, args)
         except CommandRefused as exc:
@@ -98,7 +98,8 @@ class CommandHandler:
     def _reply(self, request: aiomqtt.Message, name: str, *, ok: bool, result: Any = None,
                error: str | None = None) -> OutMessage:
         req = request.properties
-        topic = getattr(req, "ResponseTopic", None) or self._topics.reply(name)
+        requested = getattr(req, "ResponseTopic", None)
+        topic = requested if requested and self._topics.reply_topic_ok(requested) else self._topics.reply(name)
         props = None
         correlation = getattr(req, "CorrelationData", None)
         if correlation is not None:

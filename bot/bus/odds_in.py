@@ -5,6 +5,12 @@ is the league label ("NFL"), `market` is moneyline / spread / total / ... with `
 HOME handicap for spreads and the points for totals (bot.types.MarketKey), `outcome` is home /
 away / draw / over / under (or a prop target), `price` is decimal odds and `american` American
 odds (either one; both may be given), times are ISO 8601 with a UTC offset.
+
+Numbers are range-checked against the bounds every feed uses (docs/architecture.md, "Invariants >
+Nothing lost, nothing silent"): `price` finite with PRICE_MIN <= price <= PRICE_MAX and `american`
+with 100 <= |american| <= AMERICAN_MAX (`bot.market.odds`); `line` finite within +-LINE_MAX
+(`bot.feeds.normalise`). An item outside them is refused alone (`OddsPayloadError`
+naming the field), as any other invalid item.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.market.odds import american_to_decimal
+from bot.feeds.normalise import check_line
+from bot.market.odds import OddsError, american_to_decimal, feed_american, feed_decimal
 from bot.types import FixtureKey, MarketKey, OddsUpdate, Selection
 
 _OUTCOMES = {
@@ -51,6 +58,31 @@ class OddsIn(BaseModel):
     suspended: bool = False
     feed_time: AwareDatetime | None = None
     feed_ids: dict[str, str] = {}
+
+    @field_validator("price")
+    @classmethod
+    def _plausible_price(cls, price: float | None) -> float | None:
+        if price is not None:
+            try:
+                feed_decimal(price)
+            except OddsError as exc:
+                raise ValueError(str(exc)) from None
+        return price
+
+    @field_validator("american")
+    @classmethod
+    def _plausible_american(cls, american: int | None) -> int | None:
+        if american is not None:
+            try:
+                feed_american(american)
+            except OddsError as exc:
+                raise ValueError(str(exc)) from None
+        return american
+
+    @field_validator("line")
+    @classmethod
+    def _plausible_line(cls, line: Decimal | None) -> Decimal | None:
+        return None if line is None else check_line(line)
 
     @model_validator(mode="after")
     def _consistent(self) -> OddsIn:

@@ -76,8 +76,10 @@ def problems(exc: ValidationError, prefix: Sequence[str] = ()) -> list[Problem]:
 
 
 def config_line(field: str, problem: str, fix: str) -> str:
-    """The one shape of every configuration error line."""
-    return f"config error: {field or '<root>'}: {problem}; fix: {fix}"
+    """The one shape of every configuration error line: `config error: <field>: <problem>; fix:
+    <fix>`, always one line (line breaks inside a quoted value or a library's message become
+    spaces)."""
+    return " ".join(f"config error: {field or '<root>'}: {problem}; fix: {fix}".splitlines())
 
 
 def _config_fix(p: Problem) -> str:

@@ -6,7 +6,9 @@ Every section rejects unknown keys; secrets are `SecretStr`. In the file, `${VAR
 replaced from the environment (`bot.config.expand`). Relative paths are resolved against the
 config file's folder, so every command reading one config sees the same state dir, whatever its
 working directory. `load_settings` raises `ConfigError` with one line per problem naming the
-field and the fix (`bot.config.errors`).
+field and the fix (`bot.config.errors`); a file that is not YAML is one line too, naming the file,
+the line:column and the problem (`read_yaml`). What needs the outside world (paths that must
+exist, the state dir, strategy classes) is checked by `bot.config.preflight`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+from loguru import logger
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
@@ -26,7 +30,7 @@ from pydantic_settings import (
 
 from bot.bus.config import MqttConfig
 from bot.config.base import Section
-from bot.config.errors import ConfigError, format_validation_error
+from bot.config.errors import ConfigError, config_line, format_validation_error
 from bot.config.expand import expand_env
 from bot.execution.config import AbpConfig, ExecutionConfig, PaperConfig
 from bot.feeds.config import FeedsConfig
@@ -92,12 +96,26 @@ class SettlementConfig(Section):
         return hours
 
 
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+
+
 class LoggingConfig(Section):
-    level: str = "INFO"
+    level: str = Field("INFO", description=f"console log level: one of {', '.join(LOG_LEVELS)} (any case)")
     json_file: bool = True
     rotation: str = "50 MB"
     retention: int = Field(10, ge=1, description="rotated files kept")
     progress: bool = True
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        """`level` in upper case, once loguru knows it (loguru's names are upper case)."""
+        name = level.strip().upper()
+        try:
+            logger.level(name)
+        except ValueError:
+            raise PydanticCustomError("log_level", f"not a log level (known: {', '.join(LOG_LEVELS)})") from None
+        return name
 
 
 class Settings(BaseSettings):
@@ -159,7 +177,62 @@ class _ExpandedYamlSource(YamlConfigSettingsSource):
     """The YAML file with `${VAR}` references replaced from the environment."""
 
     def _read_file(self, file_path: Any) -> dict[str, Any]:
-        return expand_env(super()._read_file(file_path), os.environ)
+        return expand_env(read_yaml(Path(file_path)), os.environ)
+
+
+_YAML_FIX = "correct the YAML at that line and column (indent with spaces, not tabs; quote values holding ': ' or ' #')"
+
+
+def _at(text: str, index: int) -> str:
+    """`line:column` (1-based) of character `index` of `text`."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return f"{text.count(chr(10), 0, index) + 1}:{index - line_start + 1}"
+
+
+def _yaml_error_line(path: Path, text: str, exc: Exception) -> str:
+    """One line for a YAML error: `config error: <file>:<line>:<column>: <problem>; fix: ...`."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.problem and exc.context:
+            ctx = exc.context_mark
+            problem += f" ({exc.context}" + (f" at {ctx.line + 1}:{ctx.column + 1})" if ctx is not None else ")")
+        return config_line(where, problem, _YAML_FIX)
+    if isinstance(exc, yaml.reader.ReaderError):
+        return config_line(f"{path}:{_at(text, exc.position)}",
+                           f"unacceptable character #x{exc.character:04x}: {exc.reason}", "remove that character")
+    # a value the YAML loader could not build, e.g. a date like 2024-13-45
+    return config_line(str(path), f"invalid YAML value: {type(exc).__name__}: {exc}", "quote the value or correct it")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping a YAML config file holds (`{}` for an empty file); keys of the top level are
+    made text, so that a key like `1:` is reported as an unknown setting.
+
+    Raises:
+        ConfigError: one line: the file is unreadable or not UTF-8, is not YAML (naming
+            line:column and the problem), or holds something other than a mapping.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([config_line(str(path), f"not UTF-8 text (byte {exc.start})", "save it as UTF-8")]) from None
+    except OSError as exc:
+        raise ConfigError([config_line(str(path), f"cannot be read: {exc.strerror or exc}",
+                                       "pass a readable --config")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise ConfigError([_yaml_error_line(path, text, exc)]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        kind = {"list": "a list", "str": "plain text", "int": "a number", "float": "a number", "bool": "true/false"}
+        raise ConfigError([config_line(str(path), f"holds {kind.get(type(data).__name__, type(data).__name__)}, "
+                                       "not a mapping of settings",
+                                       "write one `key: value` per line, e.g. `mode: paper` (see config.yaml)")])
+    return {k if isinstance(k, str) else str(k): v for k, v in data.items()}
 
 
 def _resolved(value: Any, base: Path) -> Any:
@@ -188,11 +261,12 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
     try:
         loaded = _FromFile(**overrides)
+        dumped = loaded.model_dump()
+        if path is not None:
+            dumped = _resolved(dumped, path.resolve().parent)
+        return Settings.model_validate(dumped)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
-    except (OSError, ValueError) as exc:  # YAML syntax errors surface as ValueError subclasses
-        raise ConfigError([f"config error: {path}: {exc}; fix: correct the YAML syntax"]) from None
-    dumped = loaded.model_dump()
-    if path is not None:
-        dumped = _resolved(dumped, path.resolve().parent)
-    return Settings.model_validate(dumped)
+    except (OSError, ValueError, TypeError) as exc:  # e.g. an unreadable .env: one line, never a traceback
+        raise ConfigError([config_line(str(path or "<environment>"), f"{type(exc).__name__}: {exc}",
+                                       "correct the config file or the BOT_ environment variables")]) from None

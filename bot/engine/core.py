@@ -22,6 +22,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from loguru import logger
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential, wait_random
 
 from bot.bus.auth import CommandRefused
 from bot.clock import Clock, ReplayClock
@@ -29,7 +30,7 @@ from bot.config.settings import Settings
 from bot.engine.jobs import Jobs
 from bot.engine.ports import Bus, Execution, PaperControl, Risk, Settler, Strategies, UpkeepJob
 from bot.engine.runs import RunPlan
-from bot.feeds.base import Feed
+from bot.feeds.base import Feed, FeedError
 from bot.ledger.report import log_unresolved
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
@@ -62,6 +63,7 @@ class EngineStats:
     errors: int = 0
     settled: int = 0
     by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    failed: list[str] = field(default_factory=list)  # one line per feed failure: `bot run` exits 1
 
 
 class Engine:
@@ -141,28 +143,85 @@ class Engine:
                 task.cancel()
 
     async def run(self) -> EngineStats:
-        """Run until the feeds end (replay) or a stop is requested; then shut down cleanly."""
+        """Run until the feeds end (replay) or a stop is requested; then shut down cleanly.
+
+        Each feed runs under `_supervise` (docs/architecture.md, "Invariants > Nothing lost,
+        nothing silent"): a live feed that raises, or returns, is restarted with jittered
+        exponential backoff (`feeds.restart_initial_seconds` doubling up to
+        `feeds.restart_max_seconds`), every failure logged as an error and published as an
+        `alert`. A finite feed (a replay, `bot.feeds.base.Feed`) that raises is not restarted: its
+        one-line reason joins `stats.failed` and the replay is not finished (no end-of-replay
+        settlement; the run row stays resumable). A live feed still down when the run stops
+        joins `stats.failed` too. `bot run` exits 1 with the lines of `stats.failed`.
+        """
+        self._feeds_down: dict[str, str] = {}  # live feed -> why, while it waits for its restart
         await self.start()
         try:
             if self._warmup:
                 log.warning("resuming run {}: replaying {} events without trading first",
                             self.run_plan.row.resumed_from if self.run_plan else "?", self._warmup)
-            self._feed_tasks = [asyncio.create_task(f.run(self._handle), name=f.name) for f in self.feeds]
+            self._feed_tasks = [asyncio.create_task(self._supervise(f), name=f.name) for f in self.feeds]
             stop_wait = asyncio.create_task(self._stopped())
             pending = set(self._feed_tasks)
             while pending and not self._stop.is_set():
                 done, pending = await asyncio.wait(pending | {stop_wait}, return_when=asyncio.FIRST_COMPLETED)
                 pending.discard(stop_wait)
                 for task in done - {stop_wait}:
-                    if not task.cancelled() and task.exception() is not None:
-                        log.opt(exception=task.exception()).error("feed {} failed", task.get_name())
+                    if not task.cancelled() and task.exception() is not None:  # a supervisor bug
+                        self._feed_failed(task.get_name(), task.exception() or Exception(), None)
             stop_wait.cancel()
-            if self.replay and not self._stop.is_set():
+            self.stats.failed.extend(f"feed {name} was down when the run stopped: {why}"
+                                     for name, why in self._feeds_down.items())
+            if self.replay and not self._stop.is_set() and not self.stats.failed:
                 await self.finish_replay()
                 self._finished = True
         finally:
             await self.shutdown()
         return self.stats
+
+    @property
+    def failed(self) -> list[str]:
+        """One line per feed failure of this run (`stats.failed`; see `run`)."""
+        return self.stats.failed
+
+    async def _supervise(self, feed: Feed) -> None:
+        """Run `feed` into the pipeline: once if it is finite, else restarted with backoff
+        until the run stops (see `run`). Never raises but CancelledError."""
+        if getattr(feed, "finite", False):
+            try:
+                await feed.run(self._handle)
+            except Exception as exc:  # noqa: BLE001 - every failure of a replay ends the run non-zero
+                self._feed_failed(feed.name, exc, None)
+            return
+        cfg = self.settings.feeds
+        retrying = AsyncRetrying(
+            wait=wait_exponential(multiplier=cfg.restart_initial_seconds, max=cfg.restart_max_seconds)
+            + wait_random(0, cfg.restart_initial_seconds),  # initial x 2**n plus up to initial of jitter
+            retry=retry_if_exception_type(Exception),  # not CancelledError: a stop ends the feed
+            before_sleep=lambda state: self._feed_failed(feed.name, state.outcome.exception() if state.outcome
+                                                         else None, state),
+        )
+        async for attempt in retrying:
+            with attempt:
+                if self._feeds_down.pop(feed.name, None) is not None:
+                    log.warning("feed {} restarted (attempt {})", feed.name, attempt.retry_state.attempt_number)
+                await feed.run(self._handle)
+                raise RuntimeError("run() returned: a live feed runs until the bot stops")
+
+    def _feed_failed(self, name: str, exc: BaseException | None, retry: RetryCallState | None) -> None:
+        """Log, alert and (finite feed: `retry` None) record one feed failure in one line."""
+        why = str(exc) if isinstance(exc, FeedError) else f"{type(exc).__name__}: {exc}"
+        why = " ".join(why.split())[:500]  # one line, whatever the exception's text
+        if retry is None:
+            line = f"feed {name} failed: {why}"
+            self.stats.failed.append(line)
+        else:
+            wait = retry.next_action.sleep if retry.next_action else 0.0
+            line = f"feed {name} failed: {why}; restart {retry.attempt_number} in {wait:.2f} s"
+            self._feeds_down[name] = why
+        log.opt(exception=None if isinstance(exc, FeedError) else exc).error("{}", line)
+        self._publish("alert", {"alert": "feed_failed", "feed": name, "error": why,
+                                "restart_in_seconds": None if retry is None else round(wait, 3)})
 
     async def _stopped(self) -> None:
         await self._stop.wait()
@@ -312,6 +371,8 @@ class Engine:
 
     # -- jobs --------------------------------------------------------------------------------
     def _register_jobs(self) -> None:
+        # first, every 0.5 s: a halt from any source takes effect within a second, signal or not
+        self.jobs.every("control_watch", timedelta(milliseconds=500), self._watch_control)
         self.jobs.every("reconcile", timedelta(seconds=60), self.executor.reconcile)
         self.jobs.every("pnl_snapshot", timedelta(hours=1), self._pnl_snapshot)
         self.jobs.every("strategy_timer", timedelta(seconds=30), self._strategy_timer)
@@ -321,6 +382,17 @@ class Engine:
             self.jobs.every("paper_settlement", timedelta(minutes=30), self._settle)
         for name, interval, fn in self.upkeep:
             self.jobs.every(name, interval, fn)
+
+    async def _watch_control(self) -> None:
+        """Every half second, whether or not a signal arrives: adopt a halt or resume
+        that `bot risk` wrote to the ledger and turn an existing `state/KILL` file into a halt
+        (`TradingControl.watch`, bot/risk/control.py); a halt fires `_on_halt`, which cancels
+        every pending order (docs/architecture.md, "Risk"). A change is published on `state`."""
+        control = self.risk.control
+        before = control.state
+        control.watch()
+        if control.state != before:
+            self._publish_state()
 
     async def _strategy_timer(self) -> None:
         if not self._trading:

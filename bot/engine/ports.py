@@ -61,6 +61,13 @@ class Control(Protocol):
     def resume(self) -> None:
         """Operator resume (raises ResumeRefused while the emergency or the kill file is on)."""
 
+    @property
+    def state(self) -> str:
+        """ACTIVE, REDUCING or HALTED."""
+
+    def watch(self) -> None:
+        """Adopt a state written to the ledger by `bot risk`; a KILL file becomes a halt."""
+
 
 class Risk(Protocol):
     """The risk stage: decisions, exposure, trading control (docs/architecture.md, "Risk")."""

@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.clock import Clock, ReplayClock, WallClock
+from bot.config.secrets import register_settings
 from bot.config.settings import Settings
 from bot.engine.core import Engine
 from bot.engine.ports import PaperControl, Settler, UpkeepJob
@@ -52,7 +53,8 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
         if not path.is_file():
             raise BuildError(f"config error: feeds.replay.path: {path} does not exist; fix: point it at a recording")
         progress = ReplayProgress(enabled=settings.logging.progress)
-        feeds.append(ReplayFeed(path, clock, fmt=cfg.replay.format, speed=cfg.replay.speed, progress=progress))
+        feeds.append(ReplayFeed(path, clock, fmt=cfg.replay.format, speed=cfg.replay.speed, progress=progress,
+                                odds_format=cfg.replay.odds_format))
     if cfg.boltodds is not None:
         from bot.feeds.boltodds import BoltOddsFeed
 
@@ -124,6 +126,7 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
     from bot.strategy.loader import StrategyLoadError
 
     config_dir = Path.cwd() if config_dir is None else config_dir
+    register_settings(settings)  # masked in logs, MQTT payloads and the ledger's event log
     live = settings.mode == "live"
     if settings.mode == "backtest" and settings.feeds.replay is None:
         raise BuildError("config error: feeds.replay: backtest mode needs a replay; fix: set feeds.replay.path")
@@ -180,7 +183,7 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
     if settings.mqtt.enabled:
         from bot.bus.bus import MqttBus
 
-        bus = MqttBus(settings.mqtt, instance=settings.instance, clock=clock)
+        bus = MqttBus(settings.mqtt, instance=settings.instance, clock=clock, state=ledger)
     engine = Engine(settings, clock=clock, ledger=ledger, book=book, feeds=feeds, mapper=mapper,
                     strategies=strategies, risk=risk, executor=executor, paper=side.paper,
                     settler=side.settler, bus=bus, upkeep=side.upkeep, run=run)

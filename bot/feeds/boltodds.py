@@ -7,12 +7,19 @@ decode every frame into events. A session ends on any connection error, a close,
 `FeedStatus(stale=True)` (the book stops trusting this feed's prices until the snapshot after
 the resubscription re-sends them), waits a jittered exponential backoff (tenacity) and starts
 a new session. A session that got data resets the backoff.
+
+A poison value in a frame (docs/architecture.md, "Invariants > Nothing lost, nothing silent")
+costs the one outcome that carries it (bot/feeds/boltodds_decode.py); should decoding a frame
+raise anyway (a decoder bug), the frame is logged with its traceback and counted as
+"decoder_error", and the session goes on. `run` can be called again after it ended (the engine
+restarts a live feed that failed): it reopens the recorder the previous run closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from datetime import datetime
 from urllib.parse import quote
 
 import orjson
@@ -27,7 +34,7 @@ from bot.feeds.boltodds_decode import SOURCE, BoltOddsDecoder, BoltOddsStream
 from bot.feeds.boltodds_rest import BoltOddsRest, BoltOddsRestError, unknown_filters
 from bot.feeds.config import BoltOddsConfig
 from bot.feeds.recording import Recorder
-from bot.types import FeedStatus
+from bot.types import FeedEvent, FeedStatus
 
 FILTERS = ("sports", "sportsbooks", "games", "markets")
 
@@ -65,7 +72,7 @@ class BoltOddsFeed:
         self.clock = clock
         self.stats = FeedStats(SOURCE)
         self._stream = BoltOddsStream(BoltOddsDecoder(SOURCE, self.stats, config.max_frame_bytes))
-        self._recorder = Recorder(config.record_to) if config.record_to else None
+        self._recorder: Recorder | None = None
         self.subscriptions = 0
 
     @property
@@ -76,6 +83,8 @@ class BoltOddsFeed:
         """Stream until cancelled, reconnecting forever."""
         if self.config.check_filters and any(getattr(self.config, f) for f in FILTERS):
             await self._warn_unknown_filters()
+        if self.config.record_to and self._recorder is None:
+            self._recorder = Recorder(self.config.record_to)
         try:
             while True:
                 try:
@@ -88,6 +97,7 @@ class BoltOddsFeed:
         finally:
             if self._recorder:
                 self._recorder.close()
+                self._recorder = None
 
     def _retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
@@ -127,7 +137,7 @@ class BoltOddsFeed:
                     received = self.clock.now()
                     if self._recorder:
                         self._recorder.write(received, SOURCE, frame)
-                    for event in self._stream.decode(frame, received):
+                    for event in self._decode(frame, received):
                         await emit(event)
                     got_data = True
         except (*RECONNECT_ON, orjson.JSONDecodeError) as exc:
@@ -142,6 +152,16 @@ class BoltOddsFeed:
             if isinstance(exc, orjson.JSONDecodeError):
                 raise SessionLost("unreadable handshake") from exc
             raise
+
+    def _decode(self, frame: str | bytes, received: datetime) -> list[FeedEvent]:
+        """The frame's events; a decoder bug costs this frame only (see the module docstring)."""
+        try:
+            return self._stream.decode(frame, received)
+        except Exception as exc:  # noqa: BLE001 - the decoder never raises on bad input; a bug must not end the feed
+            self.stats["decoder_error"] += 1
+            logger.opt(exception=exc).error("boltodds: frame could not be decoded ({}); frame: {}",
+                                            truncate(exc), truncate(frame))
+            return []
 
     async def _recv(self, ws: ClientConnection) -> str | bytes:
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as a

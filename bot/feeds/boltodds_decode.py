@@ -6,6 +6,16 @@ only on the frame and `received_at`; its caches (fixtures, selections, odds stri
 it fast. It never raises on bad input: bad frames, messages and outcomes are logged and counted
 in `stats` and the rest of the frame is kept.
 
+Range checks (docs/architecture.md, "Invariants > Nothing lost, nothing silent"): `odds` must be
+finite American odds within the plausibility bounds of `bot.market.odds` (100 <= |odds| <=
+AMERICAN_MAX) and `outcome_line` a finite line within +-`bot.feeds.normalise.LINE_MAX`. An outcome with
+an impossible value (1e30, "inf", "nan", 0, "+50", a line of 1e30) is dropped alone and counted as
+"bad_outcome"; in a replace set (`initial_state`, `game_update`) the dropped outcome is missing
+from the set, so its previous quote is withdrawn (suspended), never left standing. A frame orjson
+refuses (a `NaN` literal, 1e400) is read again by the standard library (`loads_lenient`), so one
+poison number costs one outcome, not the frame. Both checks run only when a value is first seen:
+prices and market keys are cached, so the hot path is unchanged (bench/feed_throughput.py).
+
 `BoltOddsStream` adds the one piece of state the protocol needs: `initial_state`, `game_added`
 and `game_update` REPLACE a (sportsbook, game) outcome set, so outcomes missing from the new set
 are emitted as suspended updates. It is what the feeds use, and it delivers each frame's data
@@ -29,9 +39,9 @@ from operator import itemgetter
 
 import orjson
 
-from bot.feeds.base import FeedStats
+from bot.feeds.base import FeedStats, loads_lenient
 from bot.feeds.normalise import LineError, eastern_start, market_key, outcome_name
-from bot.market.odds import OddsError, american_to_decimal
+from bot.market.odds import OddsError, feed_american
 from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
 
 SOURCE = "boltodds"
@@ -115,15 +125,18 @@ class BoltOddsDecoder:
             if frame in ("ping", b"ping"):  # a bare text keep-alive (docs/reference/boltodds.md §2)
                 stats["pings"] += 1
                 return [self._alive(received_at)], []
-            stats.bad("malformed_json", str(exc), frame)
-            return [], []
+            try:  # NaN / Infinity / 1e400 literals: read them, the range checks drop their outcomes
+                parsed = loads_lenient(frame)
+            except ValueError:
+                stats.bad("malformed_json", str(exc), frame)
+                return [], []
         events: list[FeedEvent] = []
         changes: list[Change] = []
         for message in parsed if isinstance(parsed, list) else (parsed,):
             stats["messages"] += 1
             try:
                 self._message(message, received_at, events, changes)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
                 stats.bad("missing_field", f"{type(exc).__name__}: {exc}", message)
         return events, changes
 
@@ -224,8 +237,9 @@ class BoltOddsDecoder:
                 selection = cached[1]
                 odds = outcome["odds"]
                 price, american, suspended = odds_cache.get(odds) or self._price(odds)
-            except (KeyError, TypeError, ValueError, AttributeError, OddsError, LineError) as exc:
-                self.stats.bad("bad_outcome", f"{key!r}: {type(exc).__name__}: {exc}", outcome)
+            except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, OddsError, LineError) as exc:
+                self.stats.bad("bad_outcome", f"{bookmaker} {fixture.key} {key!r}: {type(exc).__name__}: {exc}",
+                               outcome)
                 continue
             append(new(source, bookmaker, selection, price, american, suspended, feed_time, received_at, feed_ids))
             choose(selection)
@@ -261,11 +275,11 @@ class BoltOddsDecoder:
         """American odds (signed string or number) -> (decimal price, American int, False), cached.
 
         Raises:
-            OddsError: not a price (e.g. "abc", "0", "+50").
+            OddsError: not a price, or not a plausible one (e.g. "abc", "0", "+50", "1e30",
+                "inf"; bounds in bot.market.odds).
         """
-        if not isinstance(odds, str | int | float):
-            raise OddsError(f"American odds must be a number or a signed string, got {odds!r}")
-        priced = (american_to_decimal(odds), round(float(odds)), False)
+        price, american = feed_american(odds)
+        priced = (price, american, False)
         if len(self._odds) < 100_000:
             self._odds[odds] = priced
         return priced

@@ -11,11 +11,17 @@ from bot.config.base import Section
 
 
 class ReplayFeedConfig(Section):
-    """Replays a recording (ours, or The Odds API snapshot JSONL) through the live decoders."""
+    """Replays a recording (ours, or The Odds API snapshot JSONL) through the live decoders
+    (bot/feeds/replay.py, bot/feeds/recording.py)."""
 
     path: Path = Field(description="Recording file (.jsonl or .jsonl.gz)")
     format: Literal["auto", "recording", "oddsapi_snapshots"] = "auto"
     speed: float = Field(0.0, ge=0.0, description="0 = as fast as possible, 1 = original pace, N = N x")
+    odds_format: Literal["american", "decimal"] = Field(
+        "american",
+        description="Odds format of The Odds API prices in the file: snapshot files state none (the "
+        "historical files and the bundled ones are American); our recordings state their own per record",
+    )
 
 
 class BoltOddsConfig(Section):
@@ -57,3 +63,7 @@ class FeedsConfig(Section):
     stale_after_seconds: float = Field(
         900.0, gt=0, description="A price older than this (engine clock) is stale"
     )
+    restart_initial_seconds: float = Field(
+        1.0, gt=0, description="A live feed that fails is restarted after this (jittered, doubling)"
+    )
+    restart_max_seconds: float = Field(60.0, gt=0, description="Live feed restart backoff ceiling")

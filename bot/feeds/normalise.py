@@ -1,6 +1,13 @@
 """Normalisation shared by the feed decoders: lines as Decimal, BoltOdds market names and
 periods, outcome names (bot.types.MarketKey: markets moneyline / spread / total, the spread line
-is the HOME handicap; outcomes home / away / draw / over / under)."""
+is the HOME handicap; outcomes home / away / draw / over / under).
+
+Lines are range-checked here, the one home of that bound (docs/architecture.md, "Invariants >
+Nothing lost, nothing silent"): a line (handicap, total or prop threshold) must be finite with
+|line| <= LINE_MAX (10 000). Real lines stay far below it (the largest in our BoltOdds capture is a
+409.5-yard prop; season-long yardage props reach a few thousand; docs/reference/boltodds.md §5);
+anything beyond (1e30, "inf") is poison, and bounding it also keeps every line exact within
+Decimal's default 28-digit context."""
 
 from __future__ import annotations
 
@@ -23,8 +30,25 @@ _TYPES = {"moneyline": "moneyline", "spread": "spread", "total": "total", "total
 _DRAW = frozenset({"draw", "tie", "x"})
 
 
+LINE_MAX = Decimal(10_000)  # |line| <= LINE_MAX (see the module docstring)
+_MAX_LINE_TEXT = 64  # characters: no real line is longer; bounds Decimal's parsing work
+
+
 class LineError(ValueError):
-    """A line (handicap or total) that is not a finite number."""
+    """A line (handicap or total) that is not a finite number within +-LINE_MAX."""
+
+
+def check_line(line: Decimal) -> Decimal:
+    """`line` itself when it is finite with |line| <= LINE_MAX.
+
+    Raises:
+        LineError: not finite (NaN, sNaN, Infinity) or beyond the bound.
+    """
+    if not line.is_finite():
+        raise LineError(f"line must be finite, got {line}")
+    if abs(line) > LINE_MAX:
+        raise LineError(f"line must lie within +-{LINE_MAX}, got {line:.6g}")
+    return line
 
 
 def to_line(value: object) -> Decimal | None:
@@ -32,18 +56,21 @@ def to_line(value: object) -> Decimal | None:
     a fraction ("47", not "47.0"), no negative zero, so equal lines give equal keys.
 
     Raises:
-        LineError: not a finite number.
+        LineError: not a finite number within +-LINE_MAX.
     """
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise LineError(f"line must be a number, got {value!r}")
+    if isinstance(value, int) and abs(value) > LINE_MAX:  # before str(): ints may be 10**5000
+        raise LineError(f"line must lie within +-{LINE_MAX}, got an integer of {value.bit_length()} bits")
+    text = str(value).strip()
+    if len(text) > _MAX_LINE_TEXT:
+        raise LineError(f"line must be a number within +-{LINE_MAX}, got {text[:20]}...")
     try:
-        line = Decimal(str(value).strip())
+        line = check_line(Decimal(text))
     except InvalidOperation:
         raise LineError(f"line must be a number, got {value!r}") from None
-    if not line.is_finite():
-        raise LineError(f"line must be finite, got {value!r}")
     if line == line.to_integral_value():
         return line.quantize(Decimal(1)) + 0  # + 0 turns -0 into 0
     return line.normalize() + 0

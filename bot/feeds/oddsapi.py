@@ -7,6 +7,18 @@ call: markets x regions). The next poll waits `poll_seconds`, or longer when the
 requests would not last until the quota resets (taken as the start of the next UTC month);
 at or below `requests_reserve` it stops polling until then. HTTP 429 doubles the wait.
 
+The quota headers are range-checked like every number a feed reads (docs/architecture.md,
+"Invariants > Nothing lost, nothing silent"): `x-requests-remaining` must be a whole number in
+[0, QUOTA_MAX] and `x-requests-last` one in [0, COST_MAX]. A header that is not (`inf`, `nan`,
+`-5`, `1e30`, garbage) is counted as "bad_header", logged, and treated as absent: the quota is
+then unknown and the next poll waits `poll_seconds` (an unreadable cost is estimated as markets x
+regions). A poison header never pauses polling until the next month nor stops the loop.
+
+`run` can be called again after it ended (the engine restarts a live feed that failed): it opens
+a fresh HTTP client and recorder when the previous run closed them. A response the differ
+cannot handle (a bug, not bad input, which the differ counts itself) is logged with its
+traceback and counted as "decoder_error"; polling goes on.
+
 Each response is emitted as one complete `OddsBatch` (the differ's), so the book takes the whole
 board before any strategy runs (docs/architecture.md, Pipeline).
 """
@@ -14,6 +26,7 @@ board before any strategy runs (docs/architecture.md, Pipeline).
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, datetime
 
 import httpx
@@ -25,6 +38,9 @@ from bot.feeds.config import OddsApiConfig
 from bot.feeds.oddsapi_decode import SOURCE, OddsApiDiffer
 from bot.feeds.recording import Recorder
 from bot.types import FeedStatus
+
+QUOTA_MAX = 10**9  # x-requests-remaining above this is not a real monthly quota
+COST_MAX = 10**6  # nor x-requests-last above this the cost of one call
 
 
 def next_quota_reset(now: datetime) -> datetime:
@@ -45,7 +61,8 @@ class OddsApiFeed:
         self.stats = FeedStats(SOURCE)
         self._differ = OddsApiDiffer(SOURCE, config.odds_format, self.stats)
         self._client = client or httpx.AsyncClient(timeout=config.timeout_seconds)
-        self._recorder = Recorder(config.record_to) if config.record_to else None
+        self._recorder: Recorder | None = None
+        self._open_recorder()
         self.requests_remaining: int | None = None
         self._cost = 1  # requests one poll uses (x-requests-last)
         self._backoff = 1.0
@@ -65,14 +82,22 @@ class OddsApiFeed:
             params["regions"] = ",".join(c.regions)
         return params
 
+    def _open_recorder(self) -> None:
+        if self.config.record_to and self._recorder is None:
+            self._recorder = Recorder(self.config.record_to)
+
     async def run(self, emit: EmitFn) -> None:
-        """Poll until cancelled."""
+        """Poll until cancelled (again after an earlier run ended: see the module docstring)."""
+        if self._client.is_closed:
+            self._client = httpx.AsyncClient(timeout=self.config.timeout_seconds)
+        self._open_recorder()
         try:
             while True:
                 await asyncio.sleep(await self.poll_once(emit))
         finally:
             if self._recorder:
                 self._recorder.close()
+                self._recorder = None
             await self._client.aclose()
 
     async def poll_once(self, emit: EmitFn) -> float:
@@ -92,13 +117,20 @@ class OddsApiFeed:
             return await self._failed(emit, f"HTTP {response.status_code}: {truncate(response.text)}", "http_error")
         self._backoff = 1.0
         if self._recorder:
-            self._recorder.write(received, SOURCE, response.text)
+            self._recorder.write(received, SOURCE, response.text, odds_format=self.config.odds_format)
         try:
-            body = response.json()
-        except ValueError:
+            body = response.json()  # the standard library's reader: NaN / Infinity reach the range checks
+        except (ValueError, RecursionError):
             self.stats.bad("malformed_json", "response body is not JSON", response.text)
             return self._next_delay(received)
-        for event in self._differ.snapshot(body, received):
+        try:
+            events = self._differ.snapshot(body, received)
+        except Exception as exc:  # noqa: BLE001 - a differ bug must not end the feed
+            self.stats["decoder_error"] += 1
+            logger.opt(exception=exc).error("oddsapi: response could not be decoded ({}); body: {}",
+                                            truncate(exc), truncate(response.text))
+            return self._next_delay(received)
+        for event in events:
             await emit(event)
         return self._next_delay(received)
 
@@ -110,21 +142,28 @@ class OddsApiFeed:
         return self.config.poll_seconds
 
     def _read_quota(self, response: httpx.Response) -> None:
-        remaining = response.headers.get("x-requests-remaining")
-        try:
-            self.requests_remaining = int(float(remaining)) if remaining is not None else None
-        except ValueError:
-            self.requests_remaining = None
-        self._cost = self._cost_of(response)
-
-    def _cost_of(self, response: httpx.Response) -> int:
-        try:
-            return max(1, int(float(response.headers.get("x-requests-last", ""))))
-        except ValueError:
+        self.requests_remaining = self._header_count(response, "x-requests-remaining", QUOTA_MAX)
+        cost = self._header_count(response, "x-requests-last", COST_MAX)
+        if cost is None:
             regions = 1 if self.config.bookmakers else len(self.config.regions)
-            return max(1, len(self.config.markets) * regions)
+            cost = len(self.config.markets) * regions
+        self._cost = max(1, cost)
+
+    def _header_count(self, response: httpx.Response, name: str, limit: int) -> int | None:
+        """The whole number in header `name` when it lies in [0, limit]; None when the header
+        is absent, or (counted as "bad_header" and logged) not such a number."""
+        text = response.headers.get(name)
+        if text is None:
+            return None
+        value = _whole_number(text)
+        if value is None or not 0 <= value <= limit:
+            self.stats.bad("bad_header", f"{name} must be a whole number in [0, {limit}]", text)
+            return None
+        return value
 
     def _next_delay(self, now: datetime) -> float:
+        """Seconds until the next poll: `poll_seconds`, or longer to make the remaining quota
+        last until it resets (see the module docstring)."""
         remaining = self.requests_remaining
         if remaining is None:
             return self.config.poll_seconds
@@ -135,3 +174,20 @@ class OddsApiFeed:
                          remaining, self.config.requests_reserve)
             return until_reset
         return max(self.config.poll_seconds, until_reset / polls_left)
+
+
+def _whole_number(text: str) -> int | None:
+    """`text` as an int when it spells a finite whole number ("497", "497.0", "4.97e2"), else
+    None ("inf", "nan", "1.5", "abc", "")."""
+    text = text.strip()
+    if len(text) > 32:  # no real count is this long; bounds the parsing work
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if math.isfinite(number) and number.is_integer() else None

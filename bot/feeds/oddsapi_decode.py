@@ -18,6 +18,16 @@ previous prices for the event; both are listed in the batch's `unconfirmed`, so 
 age out unless a later snapshot confirms them. An event whose `id` cannot be read could be any
 event missing from the snapshot, so no event leaves the board on that snapshot.
 
+Range checks: every `price` must be a plausible price in the response's odds format (American:
+100 <= |price| <= AMERICAN_MAX; decimal: PRICE_MIN <= price <= PRICE_MAX; the bounds live in
+`bot.market.odds`) and every `point` a finite line within +-`bot.feeds.normalise.LINE_MAX`. An
+impossible value (1e30, 1e307, inf, nan, 0, -0) makes its bookmaker section unreadable, as above:
+the unit the book can keep unconfirmed, so a market never mixes a fresh price with a kept one.
+
+Odds format: the caller states it, "american" or "decimal" (The Odds API `oddsFormat`; the
+historical files and our bundled snapshots are American integers). It is never guessed from a
+value's magnitude: 100.0 is a legal decimal price and a legal American one, 2.0 apart.
+
 Mapping (the names of bot.types): sport = sport_title ("NFL"), fixture = home_team / away_team /
 commence_time; h2h -> moneyline (1x2 when a Draw is offered), spreads -> spread with the HOME
 handicap as line, totals -> total; outcomes home / away / draw / over / under.
@@ -31,11 +41,11 @@ from typing import Literal
 
 from bot.feeds.base import FeedStats
 from bot.feeds.normalise import LineError, to_line
-from bot.market.odds import OddsError, american_to_decimal, decimal_to_american
+from bot.market.odds import OddsError, feed_american, feed_decimal
 from bot.types import BookCleared, FeedEvent, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
 
 SOURCE = "oddsapi"
-OddsFormat = Literal["american", "decimal", "auto"]
+OddsFormat = Literal["american", "decimal"]
 _MARKET_TYPES = {"h2h": "moneyline", "spreads": "spread", "totals": "total"}
 
 Priced = tuple[float, int]  # decimal price, American odds
@@ -43,20 +53,19 @@ _Board = dict[str, tuple[FixtureKey, dict[tuple[str, Selection], Priced]]]  # ev
 
 
 def parse_price(value: object, odds_format: OddsFormat) -> Priced:
-    """An outcome `price` -> (decimal, American). "auto" reads integers with |v| >= 100 as
-    American (the historical files) and anything else as decimal.
+    """An outcome `price` (a JSON number) in `odds_format` -> (decimal price, American int),
+    both within the plausibility bounds of `bot.market.odds`.
 
     Raises:
-        OddsError: not a price.
+        OddsError: not a number, or not a plausible price in that format.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise OddsError(f"price must be a number, got {value!r}")
-    american = odds_format == "american" or (
-        odds_format == "auto" and float(value).is_integer() and abs(value) >= 100
-    )
-    if american:
-        return american_to_decimal(value), round(value)
-    return float(value), decimal_to_american(float(value))
+    if odds_format == "american":
+        return feed_american(value)
+    if odds_format == "decimal":
+        return feed_decimal(value)
+    raise OddsError(f"unknown odds format {odds_format!r}: american or decimal")
 
 
 class OddsApiDiffer:
@@ -64,7 +73,7 @@ class OddsApiDiffer:
     on bad input: bad events, markets and outcomes are logged and counted in `stats`."""
 
     def __init__(
-        self, source: str = SOURCE, odds_format: OddsFormat = "auto", stats: FeedStats | None = None
+        self, source: str = SOURCE, odds_format: OddsFormat = "american", stats: FeedStats | None = None
     ) -> None:
         self.source = source
         self.odds_format = odds_format
@@ -86,7 +95,7 @@ class OddsApiDiffer:
         for event in events:
             try:
                 event_id, fixture, prices, bad_books = self._event(event)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
                 self.stats.bad("bad_event", f"{type(exc).__name__}: {exc}", event)
                 bad_id = _event_id(event)
                 kept = None if bad_id is None else self._board.get(bad_id)
@@ -154,8 +163,8 @@ class OddsApiDiffer:
             try:
                 for market in book["markets"]:
                     self._market(fixture, bookmaker, market, section)
-            except (KeyError, TypeError, ValueError, AttributeError, OddsError, LineError) as exc:
-                self.stats.bad("bad_bookmaker", f"{bookmaker}: {type(exc).__name__}: {exc}", book)
+            except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, OddsError, LineError) as exc:
+                self.stats.bad("bad_bookmaker", f"event {event_id} {bookmaker}: {type(exc).__name__}: {exc}", book)
                 bad_books.append(bookmaker)
                 continue
             prices.update(section)
@@ -181,11 +190,15 @@ class OddsApiDiffer:
                 "home" if name == fixture.home else "away" if name == fixture.away
                 else name.lower() if name in ("Draw", "Over", "Under") else name
             )
-            line = to_line(o.get("point")) if type_ in ("spread", "total") or "point" in o else None
+            try:
+                line = to_line(o.get("point")) if type_ in ("spread", "total") or "point" in o else None
+                priced = parse_price(o["price"], self.odds_format)
+            except (OddsError, LineError) as exc:  # name the outcome: the log line is all there is
+                raise type(exc)(f"{kind} {name!r}: {exc}") from None
             if type_ == "spread" and side == "away" and line is not None:
                 line = -line + 0
             selection = Selection(fixture, MarketKey(type_, "game", line), side)
-            prices[(bookmaker, selection)] = parse_price(o["price"], self.odds_format)
+            prices[(bookmaker, selection)] = priced
 
 
 def _event_id(event: object) -> str | None:

@@ -1,15 +1,34 @@
-"""Recordings of raw feed traffic: compressed JSONL, one record per line.
+"""Recordings of raw feed traffic: compressed JSONL, one record per line, and the reader that
+replays them and The Odds API snapshot files.
 
 Record shape: `{"ts": <receive time, ISO 8601 UTC>, "source": "boltodds" | "oddsapi", "raw":
-<the frame or response body as text>}`; a lost connection is recorded as `{"ts", "source",
-"raw": null, "status": "disconnected"}` so a replay marks the book stale where the live run did.
-`.gz` paths are gzip-compressed. The Odds API historical snapshot files (`{"timestamp": ...,
-"data": [events]}` per line) are read by `read_records` too.
+<the frame or response body as text>}`; a The Odds API record also carries `"odds_format":
+"american" | "decimal"`, the `oddsFormat` its body was requested in, so a replay reads its prices
+as they were meant (records written before that field are read in `feeds.replay.odds_format`).
+A lost connection is recorded as `{"ts", "source", "raw": null, "status": "disconnected"}` so a
+replay marks the book stale where the live run did. `.gz` paths are written gzip-compressed.
+
+The Odds API historical snapshot files (`{"timestamp": ..., "data": [events]}` per line, as
+`bot/data/nfl_raw_snapshots_2025-11-16.jsonl.gz` and `tests/data/oddsapi/*.jsonl.gz`) carry no
+odds format: their prices are read in `feeds.replay.odds_format` (bot/feeds/config.py, default
+"american", which The Odds API historical files and every bundled file use).
+
+Damage (docs/architecture.md, "Invariants > Nothing lost, nothing silent"): `RecordReader` reads
+what can be read. A line that is not a record (not JSON, binary junk, a record without a zoned
+`ts`, a truncated last line) is skipped, counted and logged with its line number and byte offset
+(the first ten, then the 100th, 1000th ... of a long run of damage), and reading goes on. Damage
+that cannot be read past (a truncated gzip stream, corrupt deflate data, a bad CRC or length,
+trailing junk after the gzip member, an unreadable file) ends the reading with `DamagedFile`,
+after every record before it was yielded. Corrupt deflate data may first decompress to junk
+lines (skipped) before gzip's CRC, checked at the end of the stream, names the damage. Whether a
+file is gzip is told by its first two bytes, not its name. Offsets are of the decompressed data
+for gzip files.
 """
 
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,27 +36,63 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 import orjson
-from loguru import logger
+
+from bot.feeds.base import FeedError, FeedStats, loads_lenient
 
 RecordFormat = Literal["auto", "recording", "oddsapi_snapshots"]
 FLUSH_EVERY = 100  # records; a crash loses at most this many recorded frames
+ODDS_FORMATS = frozenset({"american", "decimal"})
+_GZIP_MAGIC = b"\x1f\x8b"
+# What reading a damaged file raises: truncation (EOFError), corrupt deflate data (zlib.error),
+# a bad CRC, length or header (gzip.BadGzipFile, an OSError), and I/O errors.
+_UNREADABLE = (OSError, EOFError, zlib.error)
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One recorded frame: receive time (UTC), source, raw text (None for a status record)."""
+    """One recorded frame: receive time (UTC), source, raw text (None for a status record).
+    `odds_format` is the recorded The Odds API body's odds format, when the record states it."""
 
     ts: datetime
     source: str
     raw: str | None
     status: str | None = None
     parsed: object = None  # the already-parsed body (snapshot files), else None
+    odds_format: str | None = None
+
+
+class DamagedFile(FeedError, ValueError):
+    """A damaged recording or snapshot file, at `line` (1-based) and byte `offset` (of the
+    decompressed data for gzip). `str()` is one line naming the file and that place."""
+
+    def __init__(self, path: Path, line: int, offset: int, message: str) -> None:
+        super().__init__(message)
+        self.path, self.line, self.offset = path, line, offset
+
+    @classmethod
+    def unreadable(cls, path: Path, line: int, offset: int, why: str, *, compressed: bool = False) -> DamagedFile:
+        """Damage that cannot be read past: nothing from `line` on can be read."""
+        where = f"line {line}, byte {offset}" + (" of the decompressed data" if compressed else "")
+        return cls(path, line, offset, f"{path}: unreadable from {where}: {why}")
 
 
 def _open(path: Path, mode: Literal["rb", "ab"]) -> gzip.GzipFile | BinaryIO:
     if path.suffix == ".gz":
         return gzip.open(path, mode)
     return open(path, mode)
+
+
+def _open_read(path: Path) -> tuple[gzip.GzipFile | BinaryIO, bool]:
+    """`path` opened for reading, decompressed when its first bytes are gzip's magic number;
+    and whether it is gzip."""
+    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    try:
+        compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+    except OSError:
+        raw.close()
+        raise
+    return (gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw), compressed
 
 
 class Recorder:
@@ -49,12 +104,18 @@ class Recorder:
         self._file = _open(path, "ab")
         self._pending = 0
 
-    def write(self, ts: datetime, source: str, raw: str | bytes | None, status: str | None = None) -> None:
+    def write(
+        self, ts: datetime, source: str, raw: str | bytes | None, status: str | None = None,
+        odds_format: str | None = None,
+    ) -> None:
+        """Append one record; `odds_format` ("american" / "decimal") for a The Odds API body."""
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", "replace")
         record: dict[str, object] = {"ts": ts.isoformat(), "source": source, "raw": raw}
         if status is not None:
             record["status"] = status
+        if odds_format is not None:
+            record["odds_format"] = odds_format
         self._file.write(orjson.dumps(record) + b"\n")
         self._pending += 1
         if self._pending >= FLUSH_EVERY or status is not None:
@@ -68,49 +129,134 @@ class Recorder:
         self._file.close()
 
 
-def detect_format(path: Path) -> Literal["recording", "oddsapi_snapshots"]:
-    """Which kind of file `path` is, from its first line.
-
-    Raises:
-        ValueError: the first line is neither a recording record nor a snapshot.
-    """
-    with _open(path, "rb") as f:
-        first = orjson.loads(f.readline() or b"{}")
-    if isinstance(first, dict) and "ts" in first and "source" in first:
-        return "recording"
-    if isinstance(first, dict) and "timestamp" in first and "data" in first:
-        return "oddsapi_snapshots"
-    raise ValueError(f"{path}: neither a feed recording nor an Odds API snapshot file")
-
-
 def count_records(path: Path) -> int:
-    with _open(path, "rb") as f:
-        return sum(1 for line in f if line.strip())
+    """Non-blank lines of `path` up to any damage that cannot be read past (for progress)."""
+    count = 0
+    try:
+        f, _ = _open_read(path)
+        with f:
+            for line in f:
+                count += bool(line.strip())
+    except _UNREADABLE:
+        pass
+    return count
+
+
+def _aware(value: object, field: str) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"{field} must be an ISO 8601 string, got {type(value).__name__}")
+    ts = datetime.fromisoformat(value)
+    if ts.tzinfo is None:
+        raise ValueError(f"{field} has no UTC offset: {value!r}")
+    return ts
+
+
+def _optional_str(obj: dict, field: str) -> str | None:
+    value = obj.get(field)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{field} must be a string or null, got {type(value).__name__}")
+    return value
+
+
+class RecordReader:
+    """The records of a recording or snapshot file in file order (see the module docstring for
+    what is skipped and what ends the reading). `fmt="auto"` tells the kind of file from its
+    first readable record. Skipped lines are counted in `stats` as "unreadable_line" (logged
+    with their line number and byte offset, see the module docstring) and in `skipped`;
+    `skipped_error()` words them as one line.
+
+    Raises (while iterating):
+        DamagedFile: damage that cannot be read past, or (`fmt="auto"`) no readable record at all.
+    """
+
+    def __init__(self, path: Path, fmt: RecordFormat = "auto", stats: FeedStats | None = None) -> None:
+        self.path = path
+        self.kind: Literal["recording", "oddsapi_snapshots"] | None = None if fmt == "auto" else fmt
+        self.stats = stats if stats is not None else FeedStats(f"replay {path.name}")
+        self.lines = 0  # lines read so far
+        self.skipped = 0
+        self.first_skipped: tuple[int, int, str] | None = None  # (line, byte offset, why) of the first
+
+    def __iter__(self) -> Iterator[Record]:
+        offset = 0  # bytes before the current line
+        try:
+            f, compressed = _open_read(self.path)
+        except OSError as exc:
+            raise DamagedFile.unreadable(self.path, 1, 0, f"{type(exc).__name__}: {exc}") from exc
+        with f:
+            while True:
+                try:
+                    line = f.readline()
+                except _UNREADABLE as exc:
+                    why = f"{type(exc).__name__}: {exc}"
+                    if self.first_skipped is not None:
+                        number, at, _ = self.first_skipped
+                        why += f" ({self.skipped} unreadable line(s) skipped before, the first at line {number}, byte {at})"
+                    raise DamagedFile.unreadable(self.path, self.lines + 1, offset, why,
+                                                 compressed=compressed) from exc
+                if not line:
+                    break
+                self.lines += 1
+                if line.strip():
+                    try:
+                        record = self._record(loads_lenient(line))
+                    except (KeyError, TypeError, ValueError) as exc:
+                        self._skip(line, offset, f"{type(exc).__name__}: {exc}")
+                    else:
+                        yield record
+                offset += len(line)
+        if self.kind is None:
+            why = "empty file" if offset == 0 else "no line is a feed recording record or an Odds API snapshot"
+            raise DamagedFile(self.path, 1, 0, f"{self.path}: not a replay file: {why}")
+
+    def skipped_error(self) -> DamagedFile | None:
+        """The one-line error for the lines skipped so far (None when none was)."""
+        if self.first_skipped is None:
+            return None
+        line, offset, why = self.first_skipped
+        return DamagedFile(self.path, line, offset, f"{self.path}: {self.skipped} unreadable line(s) skipped, "
+                                                    f"the first at line {line}, byte {offset}: {why}")
+
+    def _skip(self, line: bytes, offset: int, why: str) -> None:
+        self.skipped += 1
+        self.first_skipped = self.first_skipped or (self.lines, offset, why)
+        self.stats.bad("unreadable_line", f"{self.path}: line {self.lines}, byte {offset}: {why}", line, sparse=True)
+
+    def _record(self, obj: object) -> Record:
+        """One parsed line as a Record.
+
+        Raises:
+            KeyError, TypeError, ValueError: not a record of this file's kind.
+        """
+        if not isinstance(obj, dict):
+            raise TypeError(f"a record must be a JSON object, got {type(obj).__name__}")
+        kind = self.kind
+        if kind is None:
+            if "ts" in obj and "source" in obj:
+                kind = "recording"
+            elif "timestamp" in obj and "data" in obj:
+                kind = "oddsapi_snapshots"
+            else:
+                raise ValueError("neither a feed recording record nor an Odds API snapshot")
+        if kind == "recording":
+            source = obj["source"]
+            if not isinstance(source, str) or not source:
+                raise TypeError("source must be a non-empty string")
+            odds_format = _optional_str(obj, "odds_format")
+            if odds_format is not None and odds_format not in ODDS_FORMATS:
+                raise ValueError(f"odds_format must be american or decimal, got {odds_format!r}")
+            record = Record(_aware(obj["ts"], "ts"), source, _optional_str(obj, "raw"),
+                            _optional_str(obj, "status"), odds_format=odds_format)
+        else:
+            record = Record(_aware(obj["timestamp"], "timestamp"), "oddsapi", None, parsed=obj["data"])
+        self.kind = kind
+        return record
 
 
 def read_records(path: Path, fmt: RecordFormat = "auto") -> Iterator[Record]:
-    """The records of a recording or snapshot file in file order. Unreadable lines are logged
-    and skipped (the count of skipped lines is logged at the end).
+    """The records of a recording or snapshot file in file order (`RecordReader`).
 
-    Raises:
-        ValueError: `fmt="auto"` and the format cannot be told.
+    Raises (while iterating):
+        DamagedFile: damage that cannot be read past, after every record before it.
     """
-    kind = detect_format(path) if fmt == "auto" else fmt
-    skipped = 0
-    with _open(path, "rb") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-                if kind == "recording":
-                    yield Record(datetime.fromisoformat(obj["ts"]), str(obj["source"]), obj.get("raw"),
-                                 obj.get("status"))
-                else:
-                    yield Record(datetime.fromisoformat(obj["timestamp"]), "oddsapi", None,
-                                 parsed=obj["data"])
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                skipped += 1
-                logger.warning("{}:{}: unreadable record skipped ({})", path, number, exc)
-    if skipped:
-        logger.warning("{}: {} unreadable records skipped", path, skipped)
+    return iter(RecordReader(path, fmt))

@@ -21,9 +21,11 @@ from typing import Any
 
 from sqlalchemy import event, func, inspect, or_
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.clock import Clock, WallClock
+from bot.config.secrets import mask
 from bot.ledger.migrations import LedgerSchemaError, current_version, migrate
 from bot.ledger.models import (
     SCHEMA_VERSION,
@@ -64,6 +66,30 @@ def _read_only_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+class LedgerUnavailable(RuntimeError):
+    """The ledger file cannot be used: not a SQLite database, locked by another writer beyond the
+    busy timeout, or not writable. The message is one line naming the file and the fix
+    (`ledger error: <file>: <problem>; fix: <what to do>`); the commands exit 2 with it
+    (docs/architecture.md, "Configuration")."""
+
+
+def _unavailable(path: Path, exc: BaseException) -> LedgerUnavailable:
+    """`exc` (SQLite's or the file system's refusal) as one line naming `path` and the fix."""
+    orig = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the sqlite3 error
+    why = " ".join(str(orig).split()) or type(orig).__name__
+    low = why.lower()
+    if "not a database" in low or "malformed" in low or "file is encrypted" in low:
+        fix = (f"move {path.name} aside or `bot run --fresh` (a new ledger, the old file kept beside it), "
+               "or point state_dir at the right folder")
+    elif "locked" in low or "busy" in low:
+        fix = "another process holds it for writing: stop it, or give this bot its own state_dir"
+    elif "readonly" in low or "read-only" in low or "permission" in low or "unable to open" in low:
+        fix = f"make {path.parent} and {path.name} writable, or point state_dir at a writable folder"
+    else:
+        fix = "check the file and its folder, or point state_dir elsewhere"
+    return LedgerUnavailable(f"ledger error: {path}: {why}; fix: {fix}")
+
+
 class Ledger:
     """SQLite ledger of signals, decisions, orders, bets, settlements, balances, events, state.
 
@@ -77,12 +103,27 @@ class Ledger:
     Raises:
         LedgerSchemaError: the file was written by a newer schema version.
         FileNotFoundError: `read_only` and the file does not exist.
+        LedgerUnavailable: the file is not a SQLite database, or SQLite refuses it (locked by
+            another writer beyond the busy timeout, read-only): one line naming file and fix.
+            A writable ledger takes the write lock once at open, so a ledger another process
+            keeps locked is refused here rather than failing every later write.
     """
 
     def __init__(self, path: Path, clock: Clock | None = None, *, read_only: bool = False) -> None:
         path = Path(path)
         self.path = path
         self._clock = clock or WallClock()
+        try:
+            self._open(path, read_only=read_only)
+        except (SQLAlchemyError, OSError) as exc:
+            engine = getattr(self, "_engine", None)
+            if engine is not None:
+                engine.dispose()
+            if isinstance(exc, FileNotFoundError) and read_only:
+                raise
+            raise _unavailable(path, exc) from None
+
+    def _open(self, path: Path, *, read_only: bool) -> None:
         if read_only:
             if not path.is_file():
                 raise FileNotFoundError(f"no ledger at {path}")
@@ -101,6 +142,9 @@ class Ledger:
         fresh = not inspect(self._engine).has_table(OrderRow.__tablename__)
         SQLModel.metadata.create_all(self._engine)
         self.schema_version = migrate(self._engine, fresh=fresh)
+        with self._engine.connect() as conn:  # the write lock, once: waits busy_timeout, then refuses
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("ROLLBACK")
 
     def close(self) -> None:
         self._engine.dispose()
@@ -215,11 +259,13 @@ class Ledger:
             s.commit()
 
     def append_event(self, kind: str, payload: dict, request_uuid: str | None = None) -> None:
-        """Append to the execution event log (raw wire data is kept as given, made JSON-safe)."""
+        """Append to the execution event log (raw wire data is kept as given, made JSON-safe,
+        with every configured secret and credential query parameter masked by
+        bot.config.secrets.mask: docs/architecture.md, "Invariants > Secrets never leave")."""
         with self._session() as s:
             s.add(
                 EventRow(
-                    at=self._now(), kind=kind, request_uuid=request_uuid, payload=_jsonable(payload)
+                    at=self._now(), kind=kind, request_uuid=request_uuid, payload=mask(_jsonable(payload))
                 )
             )
             s.commit()

@@ -4,6 +4,17 @@ expected value and the Kelly fraction.
 Units: `price` is decimal odds (> 1.0, stake included); `american` is American (moneyline) odds
 (+150 wins 150 per 100 staked, -200 stakes 200 to win 100); probabilities are in [0, 1].
 Every function raises `OddsError` (a ValueError) on input it cannot price.
+
+Plausibility (the one home of the bounds every feed checks its prices against, docs/architecture.md,
+"Invariants > Nothing lost, nothing silent"): a quote from a feed is usable only when its decimal
+price is finite with PRICE_MIN <= price <= PRICE_MAX (1.0001 <= price <= 10001) and its American
+odds have 100 <= |american| <= AMERICAN_MAX (1,000,000; the same interval: -1,000,000 is 1.0001,
++1,000,000 is 10001). Real quotes reach -200000 (1.0005, an in-play favourite) and +15000 (151) in
+The Odds API's NFL 2025 season change log (tests/data/oddsapi/README.md; -200000 is in
+tests/data/oddsapi/nfl_snapshots_2025-12-07.jsonl.gz), BoltOdds sends "-10000" and "+3300"
+(docs/reference/boltodds.md §5), exchanges stop at 1.01 and 1000: the bounds sit a factor five
+beyond the widest real quote and reject what no book can mean (1e30, 1e307, inf, nan, 0).
+`feed_american` and `feed_decimal` apply them to a feed's value and return both forms.
 """
 
 from __future__ import annotations
@@ -15,6 +26,10 @@ from typing import Literal
 DevigMethod = Literal["multiplicative", "additive", "power", "shin"]
 
 _SOLVER_STEPS = 200  # bisection steps: far past float resolution on the brackets used below
+
+PRICE_MIN = 1.0001  # a feed's decimal price lies in [PRICE_MIN, PRICE_MAX] (module docstring)
+PRICE_MAX = 10_001.0
+AMERICAN_MAX = 1_000_000  # a feed's American odds lie in [-AMERICAN_MAX, -100] or [100, AMERICAN_MAX]
 
 
 class OddsError(ValueError):
@@ -34,11 +49,47 @@ def american_to_decimal(american: float | str) -> float:
         raise OddsError(f"American odds must be a number, got {american!r}")
     try:
         value = float(american)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float range
         raise OddsError(f"American odds must be a number, got {american!r}") from None
     if not math.isfinite(value) or abs(value) < 100:
         raise OddsError(f"American odds must be finite with |odds| >= 100, got {american!r}")
     return 1.0 + value / 100.0 if value > 0 else 1.0 - 100.0 / value
+
+
+def feed_american(american: object) -> tuple[float, int]:
+    """A feed's American odds (int, float or signed string such as "+102") -> (decimal price,
+    American int), both within the plausibility bounds of the module docstring.
+
+    Raises:
+        OddsError: not a number, not finite, |american| < 100, or beyond the bounds
+            (1e30, "inf", "nan", 0 and "+50" alike).
+    """
+    if not isinstance(american, int | float | str):
+        raise OddsError(f"American odds must be a number or a signed string, got {american!r}")
+    price = american_to_decimal(american)  # rejects non-numeric, non-finite and |odds| < 100
+    value = float(american)
+    if not -AMERICAN_MAX <= value <= AMERICAN_MAX:
+        raise OddsError(f"American odds must lie in [-{AMERICAN_MAX}, +{AMERICAN_MAX}], got {american!r}")
+    return price, round(value)
+
+
+def feed_decimal(price: object) -> tuple[float, int]:
+    """A feed's decimal price -> (decimal price, American int), within the plausibility bounds
+    of the module docstring (PRICE_MIN <= price <= PRICE_MAX).
+
+    Raises:
+        OddsError: not a number (bools and strings included), not finite, or out of bounds
+            (1e307, inf, nan, 0, 1.0 alike; 100.0 is a legal decimal price).
+    """
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        raise OddsError(f"decimal odds must be a number, got {price!r}")
+    try:
+        value = float(price)
+    except OverflowError:  # an int beyond float range
+        raise OddsError(f"decimal odds must lie in [{PRICE_MIN}, {PRICE_MAX}], got {price!r}") from None
+    if not PRICE_MIN <= value <= PRICE_MAX:  # False for nan as well
+        raise OddsError(f"decimal odds must lie in [{PRICE_MIN}, {PRICE_MAX}], got {price!r}")
+    return value, decimal_to_american(value)
 
 
 def _check_price(price: float) -> float:

@@ -5,7 +5,7 @@ Each command reads `-c/--config` (default config.yaml) for the ledger's folder (
 relative to the config file's folder) and the trading day's zone (`risk.day_timezone`);
 `--state-dir` overrides the folder. The rules are the bot's own: `TradingControl` and
 `PositionBook.from_ledger`, the same code the RiskManager runs. A running bot adopts a change
-made here on its next signal (it sees the record's higher `rev`); a stopped bot restores it at start.
+made here within a second (it sees the record's higher `rev`); a stopped bot restores it at start.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from rich.table import Table
 
 from bot.clock import WallClock
 from bot.config.options import DEFAULT_CONFIG, ConfigOpt, load_or_exit
-from bot.ledger.store import Ledger
+from bot.ledger.migrations import LedgerSchemaError
+from bot.ledger.store import Ledger, LedgerUnavailable
 from bot.risk.control import ResumeRefused, TradingControl
 from bot.risk.positions import PositionBook
 
@@ -39,7 +40,11 @@ def _open(config: Path, state_dir: Path | None) -> tuple[Ledger, TradingControl]
     if not db.is_file():
         typer.echo(f"risk: no ledger at {db}; fix: pass the bot's --config (or --state-dir)", err=True)
         raise typer.Exit(2)
-    ledger = Ledger(db)
+    try:
+        ledger = Ledger(db)
+    except (LedgerUnavailable, LedgerSchemaError) as exc:  # one line naming the file and the fix
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     return ledger, TradingControl(ledger, WallClock(), zone=settings.risk.day_timezone, state_dir=state_dir)
 
 

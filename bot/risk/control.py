@@ -212,6 +212,15 @@ class TradingControl:
         if stored.state is TradingState.HALTED and was is not TradingState.HALTED:
             self._fire_halt(stored.reason)
 
+    def watch(self) -> None:
+        """What a running bot checks every half second, signal or not (the engine's
+        `control_watch` job, docs/architecture.md "Risk"): adopt the ledger's record (`bot risk
+        halt/resume` from another process, via `sync`), then turn an existing kill file into a
+        halt. Either halt fires on_halt, which cancels the pending orders."""
+        self.sync()
+        if self.record.state is not TradingState.HALTED and self.kill_file_present():
+            self.halt(f"kill switch file {self.kill_path}")
+
     # -- figures the limits read -----------------------------------------------------------
 
     def day_pnl(self) -> tuple[str, Decimal]:

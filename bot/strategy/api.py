@@ -51,8 +51,8 @@ CENT = Decimal("0.01")
 MARKET_TYPES = frozenset({"moneyline", "1x2", "spread", "total", "team_total"})
 """The market types the feeds normalise to (bot.types.MarketKey; bot/feeds/normalise.py,
 bot/feeds/oddsapi_decode.py). The Odds API h2h is "moneyline", or "1x2" when it offers a Draw
-(3-way football). Other names only match a feed's own market names (BoltOdds props, lowercased,
-e.g. "total sets"), so a strategy's `markets` param naming one gets a warning at load."""
+(3-way football). A strategy's `markets` param naming anything else stops the bot at load with
+one line listing these (bot/strategy/loader.py `check_markets`)."""
 
 HookResult = Iterable[Signal] | Signal | None | Awaitable[Iterable[Signal] | Signal | None]
 
@@ -87,10 +87,6 @@ class Interests:
         return (not self.sports or fixture.sport in self.sports) and (
             not self.markets or market.type in self.markets
         )
-
-    def unknown_markets(self) -> list[str]:
-        """The `markets` names that are not one of `MARKET_TYPES` (sorted)."""
-        return sorted(self.markets - MARKET_TYPES)
 
 
 def to_stake(value: Decimal | str | float) -> Decimal:

@@ -7,9 +7,9 @@ to `on_market`, once per (fixture, market), or to `on_odds` per update for a str
 not override `on_market` (docs/architecture.md, Pipeline and Strategies). It routes execution
 events to the strategy that owns the order (by the ledger's order row), and collects the Signals
 hooks return. A hook that raises or returns garbage is logged and counted; the loop keeps
-running. A `markets` interest that no feed produces is warned about at load (one line naming
-the param and the known types, `bot.strategy.api.MARKET_TYPES`); it is not an error, since a
-feed's own prop names (BoltOdds) are valid there.
+running. A `markets` interest that no feed produces (not one of `bot.strategy.api.MARKET_TYPES`)
+is an error at load and on a reload (one line naming the param and the known types,
+`bot.strategy.loader.check_markets`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from bot.clock import Clock
-from bot.strategy.api import MARKET_TYPES, Interests, Strategy, StrategyContext
-from bot.strategy.loader import StrategyLoadError, resolve_class, validate_params
+from bot.strategy.api import Interests, Strategy, StrategyContext
+from bot.strategy.loader import StrategyLoadError, check_markets, resolve_class, validate_params
 from bot.types import ExecutionEvent, Fill, FixtureKey, MarketKey, OddsUpdate, OrderUpdate, Settlement, Signal
 
 if TYPE_CHECKING:
@@ -43,14 +43,9 @@ class _Instance:
 
 
 def _instance(name: str, strategy: Strategy) -> _Instance:
+    """Raises StrategyLoadError when the strategy's `markets` interest names an unknown type."""
     interests = strategy.interests()
-    unknown = interests.unknown_markets()
-    if unknown:
-        logger.bind(strategy=name).warning(
-            "strategy '{}': param markets: {} not a market type the feeds produce (known: {}); "
-            "it matches only a feed's own market name (BoltOdds props)",
-            name, ", ".join(repr(m) for m in unknown), ", ".join(sorted(MARKET_TYPES)),
-        )
+    check_markets(name, interests.markets)
     return _Instance(strategy, interests, type(strategy).on_market is not Strategy.on_market)
 
 
@@ -74,7 +69,7 @@ class StrategyHost:
         strategy_dirs: list[Path] | None = None,
     ) -> StrategyHost:
         """Instantiate every enabled spec (several instances of one class may differ in name and
-        params).
+        params); a `markets` param or interest naming an unknown market type is a problem too.
 
         Raises:
             StrategyLoadError: with one line per problem, over all specs.
@@ -87,8 +82,11 @@ class StrategyHost:
             try:
                 klass = resolve_class(spec.name, spec.path, strategy_dirs)
                 params = validate_params(spec.name, klass, spec.params)
+                check_markets(spec.name, getattr(params, "markets", ()) or ())
                 ctx = StrategyContext(spec.name, params, book=book, clock=clock, ledger=ledger)
-                instances[spec.name] = klass(ctx)
+                instance = klass(ctx)
+                check_markets(spec.name, instance.interests().markets)
+                instances[spec.name] = instance
             except StrategyLoadError as exc:
                 lines.extend(exc.lines)
             except Exception as exc:  # noqa: BLE001 - a user's __init__ may raise anything: one line
@@ -227,6 +225,10 @@ class StrategyHost:
         inst = self._instances.get(name)
         if inst is None:
             raise StrategyLoadError([f"strategy '{name}': not loaded (loaded: {', '.join(self._instances)})"])
-        current = inst.strategy.ctx.params.model_dump()
-        inst.strategy.ctx.params = validate_params(name, type(inst.strategy), {**current, **params})
-        inst.interests = _instance(name, inst.strategy).interests
+        current = inst.strategy.ctx.params
+        inst.strategy.ctx.params = validate_params(name, type(inst.strategy), {**current.model_dump(), **params})
+        try:
+            inst.interests = _instance(name, inst.strategy).interests
+        except StrategyLoadError:
+            inst.strategy.ctx.params = current
+            raise

@@ -6,12 +6,14 @@ of an entry point in the `bot.strategies` group (`value`, `arbitrage`, `template
 package registers). Every problem becomes ONE line naming the strategy, worded by the shared
 formatter of bot.config.errors, e.g.
     strategy 'value_fast': params.min_edge: expected a number, got 'abc'
+A `markets` param naming a market type no feed produces is an error too (`check_markets`).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from pydantic import ValidationError
 
 from bot.config.errors import format_param_errors
 from bot.plugins import import_file
-from bot.strategy.api import Strategy, StrategyParams
+from bot.strategy.api import MARKET_TYPES, Strategy, StrategyParams
 
 ENTRY_POINT_GROUP = "bot.strategies"
 
@@ -47,6 +49,22 @@ def validate_params(name: str, cls: type[Strategy], params: dict[str, Any]) -> S
         return cls.Params.model_validate(params)
     except ValidationError as exc:
         raise StrategyLoadError(format_param_errors(name, exc, sorted(cls.Params.model_fields))) from None
+
+
+def check_markets(name: str, markets: Iterable[str]) -> None:
+    """Reject market names that are not one of `MARKET_TYPES` (the types the feeds normalise to:
+    moneyline, 1x2, spread, total, team_total), e.g. The Odds API's `h2h`, which would match
+    nothing (docs/architecture.md, "Strategies").
+
+    Raises:
+        StrategyLoadError: one line naming the strategy, the unknown names and the known ones
+            ("strategy 'x': param markets: 'h2h' is not a market type the feeds produce (known: ...)").
+    """
+    unknown = sorted(set(markets) - MARKET_TYPES)
+    if unknown:
+        verb = "is not a market type" if len(unknown) == 1 else "are not market types"
+        raise _fail(name, f"param markets: {', '.join(repr(m) for m in unknown)} {verb} the feeds produce "
+                          f"(known: {', '.join(sorted(MARKET_TYPES))})")
 
 
 def _import_module(name: str, module_ref: str, strategy_dirs: list[Path]) -> Any:

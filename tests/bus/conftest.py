@@ -18,11 +18,16 @@ import aiomqtt
 import orjson
 import pytest
 from loguru import logger
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import SecretStr
 
+from bot.bus.auth import sign
 from bot.bus.config import MqttConfig
+from bot.types import FeedEvent, OddsBatch, OddsUpdate
 
 TOKEN = "test-command-key"
+ODDS_KEY = "test-odds-signing-key"
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
@@ -84,14 +89,6 @@ class Broker:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.kill()
-
-
-@pytest.fixture
 def auth_broker(tmp_path: Path) -> Iterator[Broker]:
     """Password file (user `bot`, password `s3cret-pass`) and TLS with a self-signed cert."""
     b = Broker(tmp_path, users={"bot": "s3cret-pass"}, tls=True)
@@ -150,6 +147,14 @@ class Recorder:
         return [m for m in self.messages if m.topic == topic]
 
 
+def hmac_properties(key: str, payload: bytes, signature: str | None = None) -> Properties:
+    """PUBLISH properties carrying the `hmac` user property: `payload` signed with `key`, or
+    `signature` as given (a forged or malformed one)."""
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = ("hmac", sign(key, payload) if signature is None else signature)
+    return props
+
+
 def bus_config(broker: Broker, **overrides: Any) -> MqttConfig:
     """A config for `broker` with fast reconnects and heartbeats."""
     values: dict[str, Any] = {
@@ -168,3 +173,25 @@ def caplog_loguru() -> Iterator[list[str]]:
     sink = logger.add(lines.append, format="{level} {message}")
     yield lines
     logger.remove(sink)
+
+
+class Collector:
+    """An emit function that keeps every feed event it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[FeedEvent] = []
+
+    async def __call__(self, event: FeedEvent) -> None:
+        self.events.append(event)
+
+    @property
+    def updates(self) -> list[OddsUpdate]:
+        """Every update, those inside a batch included, in order."""
+        out: list[OddsUpdate] = []
+        for e in self.events:
+            out.extend(e.updates if isinstance(e, OddsBatch) else [e] if isinstance(e, OddsUpdate) else [])
+        return out
+
+    @property
+    def books(self) -> list[str]:
+        return [u.bookmaker for u in self.updates]

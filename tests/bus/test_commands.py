@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -15,6 +16,7 @@ from paho.mqtt.properties import Properties
 from bot.bus.auth import build_command
 from bot.bus.bus import MqttBus
 from bot.clock import WallClock
+from bot.ledger.store import Ledger
 from tests.bus.conftest import TOKEN, Broker, Received, Recorder, bus_config, wait_for
 
 
@@ -52,14 +54,14 @@ class Operator:
     def __init__(self, client: aiomqtt.Client, rec: Recorder) -> None:
         self.client = client
         self.rec = rec
-        self.response_topic = f"t/replies/{uuid.uuid4().hex}"
+        self.response_topic = f"t/bot1/reply/op/{uuid.uuid4().hex}"  # the caller's reply prefix
 
     async def send(self, command: str, payload: bytes, signature: str | None, *,
-                   response: bool = True, retain: bool = False) -> dict[str, Any] | None:
+                   response: bool = True, retain: bool = False, reply_to: str | None = None) -> dict[str, Any] | None:
         props = Properties(PacketTypes.PUBLISH)
         corr = uuid.uuid4().bytes
         if response:
-            props.ResponseTopic = self.response_topic
+            props.ResponseTopic = reply_to or self.response_topic
             props.CorrelationData = corr
         if signature is not None:
             props.UserProperty = ("hmac", signature)
@@ -85,7 +87,7 @@ async def setup(broker: Broker) -> AsyncIterator[tuple[MqttBus, RecordingControl
     await bus.start(ctl)
     await wait_for(lambda: bus.connected, what="bus connected")
     client = aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5)
-    async with client, Recorder(broker, "t/replies/#", "t/bot1/cmd/+/reply") as rec:
+    async with client, Recorder(broker, "t/bot1/reply/#", "t/bot1/cmd/+/reply") as rec:
         yield bus, ctl, Operator(client, rec)
     await bus.stop()
 
@@ -156,7 +158,7 @@ async def test_controller_failure_is_answered_and_the_bus_keeps_serving(setup) -
 
 async def test_a_command_left_retained_on_the_broker_is_never_run(broker: Broker) -> None:
     client = aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5)
-    async with client, Recorder(broker, "t/replies/#") as rec:
+    async with client, Recorder(broker, "t/bot1/reply/#") as rec:
         op = Operator(client, rec)
         payload, sig = build_command(TOKEN, command="halt", instance="bot1")
         await op.send("halt", payload, sig, response=False, retain=True)
@@ -175,8 +177,86 @@ async def test_without_a_configured_key_every_command_is_refused(broker: Broker)
     await bus.start(ctl)
     await wait_for(lambda: bus.connected, what="bus connected")
     client = aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5)
-    async with client, Recorder(broker, "t/replies/#") as rec:
+    async with client, Recorder(broker, "t/bot1/reply/#") as rec:
         reply = await Operator(client, rec).signed("halt")
     await bus.stop()
     assert reply["ok"] is False and "command_token is not configured" in reply["error"]
     assert ctl.calls == []
+
+
+@pytest.mark.parametrize(
+    "reply_to",
+    ["t/bot1/state", "t/bot1/cmd/halt", "t/odds/in", "t/bot2/reply/op/x", "t/bot1/reply", "t/bot1/reply/",
+     "t/bot1/reply//x", "elsewhere/reply/op"],
+)
+async def test_a_reply_topic_outside_the_callers_reply_prefix_is_refused(
+    broker: Broker, reply_to: str, caplog_loguru: list[str]
+) -> None:
+    bus = MqttBus(bus_config(broker, heartbeat_s=0), instance="bot1", clock=WallClock())
+    ctl = RecordingController()
+    await bus.start(ctl)
+    await wait_for(lambda: bus.connected, what="bus connected")
+    client = aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5)
+    async with client, Recorder(broker, "#") as everything:
+        payload, sig = build_command(TOKEN, command="halt", instance="bot1")
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = reply_to
+        props.CorrelationData = b"corr-1"
+        props.UserProperty = ("hmac", sig)
+        await client.publish("t/bot1/cmd/halt", payload, qos=1, properties=props)
+        await wait_for(lambda: bool(everything.on("t/bot1/cmd/halt/reply")), what="the refusal on the fixed topic")
+    await bus.stop()
+    refusal = everything.on("t/bot1/cmd/halt/reply")[0]
+    assert refusal.json()["ok"] is False and "reply topic" in refusal.json()["error"]
+    assert refusal.properties.CorrelationData == b"corr-1"
+    # the bot published nothing on the named topic (when it is the command topic: only the request)
+    assert [m.payload for m in everything.on(reply_to)] == ([payload] if reply_to == "t/bot1/cmd/halt" else [])
+    assert ctl.calls == [] and ctl.state == "ACTIVE"
+    assert any("refused: reply topic" in line for line in caplog_loguru)
+
+
+async def test_a_reply_topic_under_the_callers_prefix_is_answered(setup) -> None:
+    _, _, op = setup
+    reply = await op.send("status", *build_command(TOKEN, command="status", instance="bot1"),
+                          reply_to="t/bot1/reply/alice/phone-1")
+    assert reply["ok"] is True and reply["result"] == {"state": "ACTIVE"}
+    assert [m.topic for m in op.rec.messages] == ["t/bot1/reply/alice/phone-1"]
+
+
+@pytest.mark.parametrize(
+    ("signature", "reason"),
+    [("é" * 64, "malformed hmac: not ASCII"), ("ß", "malformed hmac: not ASCII"),
+     ("g" * 64, "malformed hmac: not hexadecimal"), ("abc123", "malformed hmac: 6 characters"),
+     ("a" * 65, "malformed hmac: 65 characters"), ("0" * 64, "bad hmac")],
+)
+async def test_a_malformed_hmac_is_refused_with_a_reason_and_no_traceback(
+    setup, caplog_loguru: list[str], signature: str, reason: str
+) -> None:
+    bus, ctl, op = setup
+    payload, _ = build_command(TOKEN, command="halt", instance="bot1")
+    reply = await op.send("halt", payload, signature)
+    assert reply["ok"] is False and reply["error"].startswith(reason)
+    assert ctl.calls == [] and bus.health()["commands_refused"] == 1
+    refusals = [line for line in caplog_loguru if "mqtt command halt refused" in line]
+    assert len(refusals) == 1 and reason in refusals[0] and refusals[0].startswith("WARNING")
+    assert not any("Traceback" in line or line.startswith("ERROR") for line in caplog_loguru)
+
+
+async def test_a_signed_command_replayed_after_a_bus_restart_is_refused(broker: Broker, tmp_path: Path) -> None:
+    """Restart = a new bus on the same ledger; the captured `resume` must not undo the halt."""
+    payload, sig = build_command(TOKEN, command="resume", instance="bot1")
+    replies: list[dict[str, Any]] = []
+    client = aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5)
+    async with client, Recorder(broker, "t/bot1/reply/#") as rec:
+        for _ in range(2):
+            ledger = Ledger(tmp_path / "bot.db")
+            bus = MqttBus(bus_config(broker, heartbeat_s=0), instance="bot1", clock=WallClock(), state=ledger)
+            ctl = RecordingController()
+            await bus.start(ctl)
+            await wait_for(lambda b=bus: b.connected, what="bus connected")
+            replies.append(await Operator(client, rec).send("resume", payload, sig))
+            await bus.stop()
+            ledger.close()
+    assert replies[0]["ok"] is True
+    assert replies[1]["ok"] is False and replies[1]["error"] == "replayed nonce"
+    assert ctl.calls == []  # the second controller was never called

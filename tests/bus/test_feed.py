@@ -1,5 +1,7 @@
 """MqttFeed: normalised odds published on the odds topic reach `emit` as OddsUpdate; malformed
-payloads are counted; a shared subscription splits messages between group members."""
+payloads are counted; a shared subscription splits messages between group members. The signing
+rules (unsigned, badly signed, stale or unstamped odds never reach `emit`) are in
+tests/bus/test_feed_signing.py."""
 
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from bot.bus.config import MqttFeedConfig
 from bot.bus.feed import MqttFeed
 from bot.clock import ReplayClock
 from bot.types import FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
-from tests.bus.conftest import Broker, bus_config, wait_for
+from tests.bus.conftest import Broker, Collector, bus_config, wait_for
 
 NOW = datetime(2025, 11, 16, 17, 0, tzinfo=UTC)
+UNSIGNED = MqttFeedConfig(require_signature=False)  # decoding tests: the broker ACL is the only guard
 ODDS = {
     "v": 1, "source": "scraper-1", "bookmaker": "pinnacle", "sport": "NFL",
     "home": "Chicago Bears", "away": "Minnesota Vikings", "start_time": "2025-11-16T18:00:00Z",
@@ -27,21 +30,6 @@ ODDS = {
     "suspended": False, "feed_time": "2025-11-16T12:59:58-04:00",
 }
 
-
-class Collector:
-    def __init__(self) -> None:
-        self.events: list[FeedEvent] = []
-
-    async def __call__(self, event: FeedEvent) -> None:
-        self.events.append(event)
-
-    @property
-    def updates(self) -> list[OddsUpdate]:
-        """Every update, those inside a batch included, in order."""
-        out: list[OddsUpdate] = []
-        for e in self.events:
-            out.extend(e.updates if isinstance(e, OddsBatch) else [e] if isinstance(e, OddsUpdate) else [])
-        return out
 
 
 async def _running(feed: MqttFeed, emit: Collector) -> asyncio.Task[None]:
@@ -64,7 +52,7 @@ async def _stop(*tasks: asyncio.Task[None]) -> None:
 
 
 async def test_odds_on_the_topic_reach_emit_as_odds_updates(broker: Broker, publisher) -> None:
-    feed = MqttFeed(bus_config(broker), ReplayClock(NOW))
+    feed = MqttFeed(bus_config(broker, feed=UNSIGNED), ReplayClock(NOW))
     emit = Collector()
     task = await _running(feed, emit)
     moneyline = {**ODDS, "market": "moneyline", "line": None, "outcome": "Away", "price": None, "american": 150}
@@ -107,7 +95,7 @@ async def test_odds_on_the_topic_reach_emit_as_odds_updates(broker: Broker, publ
 async def test_malformed_odds_are_counted_and_the_feed_keeps_going(
     broker: Broker, publisher, payload: bytes, problem: str, caplog_loguru: list[str]
 ) -> None:
-    feed = MqttFeed(bus_config(broker), ReplayClock(NOW))
+    feed = MqttFeed(bus_config(broker, feed=UNSIGNED), ReplayClock(NOW))
     emit = Collector()
     task = await _running(feed, emit)
     await publisher.publish("t/odds/in", payload, qos=1)
@@ -119,7 +107,7 @@ async def test_malformed_odds_are_counted_and_the_feed_keeps_going(
 
 
 async def test_a_failing_emit_is_counted_not_fatal(broker: Broker, publisher) -> None:
-    feed = MqttFeed(bus_config(broker), ReplayClock(NOW))
+    feed = MqttFeed(bus_config(broker, feed=UNSIGNED), ReplayClock(NOW))
     seen: list[Any] = []
 
     async def emit(event: FeedEvent) -> None:
@@ -137,7 +125,7 @@ async def test_a_failing_emit_is_counted_not_fatal(broker: Broker, publisher) ->
 
 
 async def test_shared_subscription_delivers_each_message_to_exactly_one_member(broker: Broker, publisher) -> None:
-    config = bus_config(broker, feed=MqttFeedConfig(share_group="workers"))
+    config = bus_config(broker, feed=MqttFeedConfig(share_group="workers", require_signature=False))
     feeds = [MqttFeed(config, ReplayClock(NOW)) for _ in range(2)]
     emits = [Collector(), Collector()]
     assert feeds[0].subscription == "$share/workers/t/odds/in"
@@ -154,7 +142,7 @@ async def test_shared_subscription_delivers_each_message_to_exactly_one_member(b
 
 
 async def test_feed_reconnects_and_reports_its_connection_state(broker: Broker) -> None:
-    feed = MqttFeed(bus_config(broker), ReplayClock(NOW))
+    feed = MqttFeed(bus_config(broker, feed=UNSIGNED), ReplayClock(NOW))
     emit = Collector()
     task = await _running(feed, emit)
     broker.kill()

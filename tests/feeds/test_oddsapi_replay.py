@@ -90,11 +90,17 @@ def test_event_leaving_the_board_is_cleared_and_prices_parse() -> None:
     events = differ.snapshot(first["data"][1:], t0)
     assert events == [OddsBatch("oddsapi", t0, cleared=(BookCleared("oddsapi", t0, fixture=DOLPHINS),),
                                 complete=True)]
-    assert parse_price(-148, "auto") == (pytest.approx(1.6757, abs=1e-4), -148)
-    assert parse_price(2.24, "auto") == (2.24, 124)
+    assert parse_price(-148, "american") == (pytest.approx(1.6757, abs=1e-4), -148)
+    assert parse_price(2.24, "decimal") == (2.24, 124)
     assert parse_price(150, "decimal") == (150.0, 14900)
+    # The format is stated, never guessed from the magnitude: 100 is even money in American,
+    # a 100.0 decimal price is 99 to 1.
+    assert parse_price(100, "american") == (2.0, 100)
+    assert parse_price(100.0, "decimal") == (100.0, 9900)
     with pytest.raises(OddsError):
-        parse_price("abc", "auto")
+        parse_price("abc", "american")
+    with pytest.raises(OddsError):
+        parse_price(2.24, "american")  # |American| < 100 is not a price
 
 
 async def test_replay_bundled_snapshot_file_drives_clock_and_book() -> None:

@@ -1,7 +1,7 @@
 """The batch hook (docs/architecture.md, Strategies): the host calls `on_market` once per changed
 market after the whole batch is in the book, or `on_odds` per update for strategies written
-before it; the built-in strategies evaluate each market once, know the 3-way `1x2` markets, warn
-about market names no feed produces, and do not signal again what the ledger shows they already
+before it; the built-in strategies evaluate each market once, know the 3-way `1x2` markets, refuse
+market names no feed produces, and do not signal again what the ledger shows they already
 ordered (a restart)."""
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from bot.config.settings import StrategySpec
 from bot.market.book import OddsBook
 from bot.strategy.api import Strategy, StrategyContext, StrategyParams
 from bot.strategy.host import StrategyHost
+from bot.strategy.loader import StrategyLoadError
 from bot.types import Decision, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection, Signal, Verdict
 from tests.risk.factories import Env, fixture_key
 
@@ -104,14 +107,21 @@ async def test_value_trades_3_way_1x2_markets_by_default(env: Env) -> None:
         (X12, "home", ("fanduel",), 2.80)]
 
 
-def test_unknown_market_names_are_warned_about_at_load(env: Env, warnings: list[str]) -> None:
-    host_for(env, "value", markets=["moneyline", "1x2", "spread", "total"])
+def test_unknown_market_names_are_rejected_at_load(env: Env, warnings: list[str]) -> None:
+    host_for(env, "value", markets=["moneyline", "1x2", "spread", "total", "team_total"])
     host_for(env, "arbitrage")
     assert warnings == []
-    host_for(env, "value", name="value_h2h", markets=["h2h", "moneyline"])
-    [line] = warnings
+    with pytest.raises(StrategyLoadError) as exc:
+        host_for(env, "value", name="value_h2h", markets=["h2h", "moneyline"])
+    [line] = exc.value.lines
     assert "'value_h2h'" in line and "param markets" in line and "'h2h'" in line
     assert "known: 1x2, moneyline, spread, team_total, total" in line
+    assert warnings == []  # an error, not a warning
+    # a reload naming one is refused and changes nothing
+    host = host_for(env, "value", markets=["moneyline"])
+    with pytest.raises(StrategyLoadError, match="param markets: 'h2h'"):
+        host.reload_params("value", {"markets": ["h2h"]})
+    assert host.strategy("value").ctx.params.model_dump()["markets"] == ["moneyline"]
 
 
 async def test_value_does_not_signal_again_what_the_ledger_holds(env: Env) -> None:
