@@ -146,6 +146,7 @@ class TradingControl:
         self.zone = ZoneInfo(zone)
         self.kill_path = Path(state_dir) / KILL_FILE
         self.record = TradingRecord.from_dict(ledger.get_state(STATE_KEY))
+        self._rev_seen = self.record.rev  # the stored rev this process last read or wrote
         self._callbacks: list[HaltCallback] = []
         self._tasks: set[asyncio.Task[Any]] = set()  # running async callbacks, kept from GC
 
@@ -163,8 +164,7 @@ class TradingControl:
     # -- transitions -----------------------------------------------------------------------
 
     def halt(self, reason: str) -> None:
-        if self.record.transition(TradingState.HALTED, reason, self._clock.now()):
-            self._persist()
+        if self.record.transition(TradingState.HALTED, reason, self._clock.now()) and self._persist():
             self._fire_halt(reason)
 
     def reduce(self, reason: str) -> None:
@@ -204,13 +204,17 @@ class TradingControl:
 
     def sync(self) -> None:
         """Adopt a record the CLI wrote to the ledger (newer `rev`); a halt fires on_halt."""
-        stored = TradingRecord.from_dict(self._ledger.get_state(STATE_KEY))
-        if stored.rev <= self.record.rev:
-            return
+        self._adopt(TradingRecord.from_dict(self._ledger.get_state(STATE_KEY)))
+
+    def _adopt(self, stored: TradingRecord) -> bool:
+        """Take `stored` when another process wrote it since we last looked; True if taken."""
+        if stored.rev <= self._rev_seen:
+            return False
         was = self.record.state
-        self.record = stored
+        self.record, self._rev_seen = stored, stored.rev
         if stored.state is TradingState.HALTED and was is not TradingState.HALTED:
             self._fire_halt(stored.reason)
+        return True
 
     def watch(self) -> None:
         """What a running bot checks every half second, signal or not (the engine's
@@ -259,8 +263,24 @@ class TradingControl:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _persist(self) -> None:
-        self._ledger.set_state(STATE_KEY, self.record.to_dict())
+    def _persist(self) -> bool:
+        """Write our record, unless another process (`bot risk`) wrote since we last looked:
+        then its record is adopted first and, of our change, only a halt or an emergency is
+        re-applied on top of it (never lose a halt; drop bookkeeping such as a new peak, which
+        is recomputed). Every write takes the next rev, so the other side sees it. True when our
+        record was written as it was."""
+        mine = self.record
+        stored = TradingRecord.from_dict(self._ledger.get_state(STATE_KEY))
+        if self._adopt(stored):
+            if mine.emergency and not self.record.emergency:
+                self.set_emergency(True, mine.emergency_reason)
+            if mine.state is TradingState.HALTED and self.record.state is not TradingState.HALTED:
+                self.halt(mine.reason)
+            return False
+        mine.rev = max(mine.rev, stored.rev + 1)
+        self._ledger.set_state(STATE_KEY, mine.to_dict())
+        self._rev_seen = mine.rev
+        return True
 
     def _fire_halt(self, reason: str) -> None:
         logger.warning("risk: trading HALTED: {}", reason)

@@ -234,3 +234,30 @@ async def test_reservation_release_on_decline_and_sweep_of_unsubmitted(make_env)
     env.order_update(ua, OrderStatus.DECLINED)
     assert env.risk.exposure()["total"]["total"] == Decimal(0)
     assert db.verdict is Verdict.APPROVED
+
+
+def test_a_halt_written_by_another_process_survives_the_bots_own_bookkeeping(env: Env) -> None:
+    """`bot risk halt` writes the ledger while the bot holds an older record; the bot then saves
+    its own change (a new day here) before its next sync: the halt must stand, and fire."""
+    from bot.risk.control import TradingControl
+
+    bot, fired = env.risk.control, []
+    bot.on_halt(fired.append)
+    cli = TradingControl(env.ledger, env.clock, zone="UTC", state_dir=env.state_dir)
+    cli.halt("operator: stop")
+    env.clock.advance(env.clock.now() + timedelta(days=1))
+    bot.new_day()  # persists the bot's record: it must adopt the halt, not overwrite it
+    assert bot.state == "HALTED" and fired == ["operator: stop"]
+    fresh = TradingControl(env.ledger, env.clock, zone="UTC", state_dir=env.state_dir)
+    assert fresh.state == "HALTED" and fresh.record.reason == "operator: stop"
+
+
+def test_a_halt_of_the_bot_is_kept_over_another_process_write(env: Env) -> None:
+    from bot.risk.control import TradingControl
+
+    bot = env.risk.control
+    cli = TradingControl(env.ledger, env.clock, zone="UTC", state_dir=env.state_dir)
+    cli.reduce("operator: wind down")  # written while the bot still holds the older record
+    bot.halt("loss limit")
+    fresh = TradingControl(env.ledger, env.clock, zone="UTC", state_dir=env.state_dir)
+    assert bot.state == fresh.state == "HALTED" and fresh.record.reason == "loss limit"
