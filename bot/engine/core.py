@@ -116,6 +116,7 @@ class Engine:
         self._handled = self._warmup  # feed events fully handled (the run's checkpoint)
         self._in_place = False
         self._finished = False
+        self._feeds_down: dict[str, str] = {}  # live feed -> why, while it waits for its restart
         self.progress: Callable[[int, int], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -154,7 +155,6 @@ class Engine:
         settlement; the run row stays resumable). A live feed still down when the run stops
         joins `stats.failed` too. `bot run` exits 1 with the lines of `stats.failed`.
         """
-        self._feeds_down: dict[str, str] = {}  # live feed -> why, while it waits for its restart
         await self.start()
         try:
             if self._warmup:
@@ -178,11 +178,6 @@ class Engine:
         finally:
             await self.shutdown()
         return self.stats
-
-    @property
-    def failed(self) -> list[str]:
-        """One line per feed failure of this run (`stats.failed`; see `run`)."""
-        return self.stats.failed
 
     async def _supervise(self, feed: Feed) -> None:
         """Run `feed` into the pipeline: once if it is finite, else restarted with backoff

@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.clock import Clock, ReplayClock, WallClock
+from bot.config.preflight import preflight
 from bot.config.secrets import register_settings
 from bot.config.settings import Settings
 from bot.engine.core import Engine
@@ -32,7 +33,8 @@ from bot.types import ExecutionEvent
 
 
 class BuildError(Exception):
-    """The bot cannot be built from this config; the message is one line naming field and fix."""
+    """The bot cannot be built from this config; the message is one line per problem, naming the
+    field and the fix."""
 
 
 class RunRefusedError(BuildError):
@@ -50,8 +52,6 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
         from bot.feeds.replay import ReplayFeed
 
         path = _path(config_dir, cfg.replay.path)
-        if not path.is_file():
-            raise BuildError(f"config error: feeds.replay.path: {path} does not exist; fix: point it at a recording")
         progress = ReplayProgress(enabled=settings.logging.progress)
         feeds.append(ReplayFeed(path, clock, fmt=cfg.replay.format, speed=cfg.replay.speed, progress=progress,
                                 odds_format=cfg.replay.odds_format))
@@ -67,10 +67,7 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
         from bot.bus.feed import MqttFeed
 
         feeds.append(MqttFeed(settings.mqtt, clock, instance=settings.instance))
-    if not feeds:
-        raise BuildError("config error: feeds: no feed configured; "
-                         "fix: set feeds.replay, feeds.boltodds or feeds.oddsapi")
-    return feeds
+    return feeds  # at least one: bot/config/preflight.py checked
 
 
 @dataclass
@@ -127,11 +124,10 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
 
     config_dir = Path.cwd() if config_dir is None else config_dir
     register_settings(settings)  # masked in logs, MQTT payloads and the ledger's event log
+    problems = preflight(settings, config_dir)  # the checks `bot config check` makes, one line each
+    if problems:
+        raise BuildError("\n".join(problems))
     live = settings.mode == "live"
-    if settings.mode == "backtest" and settings.feeds.replay is None:
-        raise BuildError("config error: feeds.replay: backtest mode needs a replay; fix: set feeds.replay.path")
-    if live and settings.abp.api_key is None:
-        raise BuildError("config error: abp.api_key: live mode needs an ABP key; fix: set BOT_ABP__API_KEY")
 
     clock: Clock = ReplayClock() if settings.feeds.replay is not None else WallClock()
     feeds = build_feeds(settings, clock, config_dir)
