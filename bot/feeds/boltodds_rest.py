@@ -8,13 +8,14 @@ rate-limited to 12 per minute, the reported per-IP limit (docs/reference/boltodd
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 import httpx
 from aiolimiter import AsyncLimiter
 from loguru import logger
 
+from bot.feeds.base import truncate
 from bot.feeds.config import BoltOddsConfig
 
 
@@ -91,20 +92,32 @@ async def unknown_filters(config: BoltOddsConfig, rest: BoltOddsRest) -> list[st
     against `get_games` only when a games filter is set.
 
     Raises:
-        BoltOddsRestError: a discovery request failed.
+        BoltOddsRestError: a discovery request failed, or answered in a shape these checks do
+            not know (the feed logs it and streams on).
     """
     problems: list[str] = []
-    info = await rest.get_info()
+    info = _shaped(await rest.get_info(), "get_info", "{field: [name, ...]}",
+                   lambda d: all(isinstance(v, list) for v in d.values()))
     for field in ("sports", "sportsbooks"):
         known = set(info.get(field, []))
         problems += [f"{field}: {name!r} is not offered (get_info)" for name in getattr(config, field) if name not in known]
     if config.markets:
-        listing = await rest.get_markets(config.sports or None, config.sportsbooks or None)
+        listing = _shaped(await rest.get_markets(config.sports or None, config.sportsbooks or None), "get_markets",
+                          "{sportsbook: {sport: [market, ...]}}", lambda d: all(
+                              isinstance(s, dict) and all(isinstance(n, list) for n in s.values()) for s in d.values()))
         known = {m for sports in listing.values() for names in sports.values() for m in names}
         problems += [f"markets: {name!r} is not offered (get_markets)" for name in config.markets if name not in known]
     if config.games:
-        games = await rest.get_games(config.sports or None)
+        games = _shaped(await rest.get_games(config.sports or None), "get_games", "{game: {...}}", lambda d: True)
         problems += [f"games: {name!r} is not listed (get_games)" for name in config.games if name not in games]
     for line in problems:
         logger.warning("boltodds filter ignored by the feed: {}", line)
     return problems
+
+
+def _shaped(answer: Any, endpoint: str, shape: str, fits: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """`answer` if it is a dict that `fits`; else BoltOddsRestError naming the endpoint and the
+    shape expected (docs/reference/boltodds.md), with the start of what came."""
+    if isinstance(answer, dict) and fits(answer):
+        return answer
+    raise BoltOddsRestError(f"{endpoint}: unexpected answer shape (expected {shape}): {truncate(answer)}")

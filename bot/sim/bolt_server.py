@@ -96,7 +96,8 @@ class BoltServer:
 
     `interval` seconds between broadcast frames (0 = as fast as the clients take them);
     `ping_interval` seconds between `{"action": "ping"}` keep-alives (None = none); `api_key`
-    if set must match the `key` query parameter; `info` is the `get_info` answer.
+    if set must match the `key` query parameter; `info` is the `get_info` answer; `answers`
+    replaces any discovery endpoint's answer as given (e.g. an unexpected shape, for tests).
     """
 
     def __init__(
@@ -110,12 +111,14 @@ class BoltServer:
         ping_interval: float | None = 15.0,
         drop_after: Iterable[int] = (),
         info: dict[str, list[str]] | None = None,
+        answers: dict[str, Any] | None = None,
     ) -> None:
         self.frames = list(frames)
         self.host, self.port, self.api_key = host, port, api_key
         self.interval, self.ping_interval = interval, ping_interval
         self.drop_after = set(drop_after)
         self.info = info
+        self.answers = answers or {}
         self.sent = 0  # frames broadcast so far
         self.subscriptions: list[dict[str, list[str]]] = []  # every subscribe's filters
         self.connections = 0
@@ -182,7 +185,7 @@ class BoltServer:
         answers = {"get_info": self._info, "get_games": self._games, "get_markets": self._markets}
         if endpoint not in answers:
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
-        body = orjson.dumps(answers[endpoint](query))
+        body = orjson.dumps(self.answers[endpoint] if endpoint in self.answers else answers[endpoint](query))
         headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return Response(200, "OK", headers, body)
 

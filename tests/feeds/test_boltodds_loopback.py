@@ -124,6 +124,22 @@ async def test_rest_discovery_warns_about_unknown_filter_names() -> None:
                 await rest.get_info()
 
 
+@pytest.mark.parametrize("markets_answer", [["Moneyline", "Total Points"], {"draftkings": ["Moneyline"]}, "oops"])
+async def test_an_unexpected_discovery_shape_is_one_warning_and_the_feed_streams_on(
+    markets_answer: object, warnings: list[str]
+) -> None:
+    async with BoltServer(load_frames(BOLT_SAMPLES), api_key=KEY, ping_interval=None,
+                          answers={"get_markets": markets_answer}) as server:
+        cfg = config(server, sportsbooks=["draftkings"], markets=["Moneyline"], check_filters=True)
+        async with BoltOddsRest(cfg) as rest:
+            with pytest.raises(Exception, match="get_markets: unexpected answer shape"):
+                await unknown_filters(cfg, rest)
+        with Harness(BoltOddsFeed(cfg, WallClock())) as h:
+            await until(lambda: server.finished.is_set() and h.book.quote(VIKINGS_ML, "draftkings") is not None,
+                        "the frames after the failed check")
+    assert [w for w in warnings if "could not check the filters" in w and "get_markets" in w]
+
+
 async def test_reconnect_marks_stale_resubscribes_and_refreshes_without_duplicates() -> None:
     frames = load_frames(BOLT_SAMPLES)  # 3 initial_state, then 6 tennis updates in time order
     async with BoltServer(frames, api_key=KEY, ping_interval=None, drop_after=[4]) as server:
