@@ -105,14 +105,20 @@ class MappingFile(_Strict):
 
 
 MarketsFetch = Callable[[int], Awaitable[Sequence[dict[str, Any]]]]
-FixtureLookup = Callable[[FixtureKey], Awaitable[str | None]]
+FixtureLookup = Callable[[FixtureKey], Awaitable[tuple[str, bool] | None]]
+"""fixture -> (OddsPapi fixtureId, participants rotated: participant 1 is the away team) or None."""
+
+
+class _Unavailable(Exception):
+    """A lookup failed (network, API error): the answer is unknown, not "unmapped"."""
 
 
 class InstrumentMapper:
-    """Resolves selections to ABP instruments; caches every answer (also the negative ones).
+    """Resolves selections to ABP instruments; caches every answer (also the negative ones),
+    but not a failed lookup: the next signal asks again.
 
     `markets_fetch(sport_id)` returns ABP `GET /markets?sportId=` rows (MarketResponse dicts);
-    `fixture_lookup(fixture)` returns an OddsPapi fixtureId or None.
+    `fixture_lookup(fixture)` returns (OddsPapi fixtureId, participants rotated) or None.
     """
 
     def __init__(
@@ -144,7 +150,10 @@ class InstrumentMapper:
     async def resolve(self, selection: Selection) -> Instrument | None:
         key = selection.key
         if key not in self._cache:
-            self._cache[key] = await self._resolve(selection)
+            try:
+                self._cache[key] = await self._resolve(selection)
+            except _Unavailable:
+                return None  # unmapped for now; not cached
             if self._cache[key] is None:
                 logger.bind(stage="mapping").debug("unmapped selection {}", key)
         return self._cache[key]
@@ -174,10 +183,12 @@ class InstrumentMapper:
                 break
         if found is None and self._fixture_lookup is not None:
             try:
-                found = await self._fixture_lookup(fixture)
-            except Exception as exc:  # noqa: BLE001 - any failure just leaves it unmapped; trading goes on
+                match = await self._fixture_lookup(fixture)
+            except Exception as exc:
                 logger.bind(stage="mapping").warning("fixture lookup failed for {}: {}", fixture, exc)
-                return None  # not cached: try again next time
+                raise _Unavailable from exc  # not cached: try again next time
+            if match is not None:
+                found, self._rotated[fixture] = match
         self._fixture_cache[fixture] = found
         return found
 
@@ -191,9 +202,9 @@ class InstrumentMapper:
         if sport_id not in self._catalogues:
             try:
                 rows = await self._markets_fetch(sport_id)
-            except Exception as exc:  # noqa: BLE001 - any failure just leaves it unmapped; trading goes on
+            except Exception as exc:
                 logger.bind(stage="mapping").warning("ABP /markets failed for sport {}: {}", sport_id, exc)
-                return None
+                raise _Unavailable from exc  # not cached: try again next time
             self._catalogues[sport_id] = _index_catalogue(rows)
         line = selection.market.line if selection.market.line is not None else Decimal(0)
         if self._rotated.get(selection.fixture, False):

@@ -47,6 +47,12 @@ async def test_oddspapi_lookup_matches_teams_and_kickoff_window(unused_tcp_port:
                                                                  "participant2Name": "Tampa Bay Buccaneers"}},
             {"fixtureId": "id1400003161500002", "participant1Name": "Miami Dolphins",
              "participant2Name": "Washington Commanders"},
+            # the visitor listed first (docs/reference/oddspapi.md §1): matched by role, rotated
+            {"fixtureId": "id1400003161500003", "participant1Name": "Green Bay Packers",
+             "participant2Name": "New York Giants"},
+            # two fixtures for one pairing: ambiguous, never guessed
+            {"fixtureId": "id1400003161500004", "participant1Name": "Detroit Lions", "participant2Name": "Philadelphia Eagles"},
+            {"fixtureId": "id1400003161500005", "participant1Name": "Detroit Lions", "participant2Name": "Philadelphia Eagles"},
         ])
 
     server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/en/fixtures", fixtures)]),
@@ -64,8 +70,12 @@ async def test_oddspapi_lookup_matches_teams_and_kickoff_window(unused_tcp_port:
         lookup = OddsPapiFixtures(f"http://127.0.0.1:{unused_tcp_port}/en", SecretStr("op-key")).lookup
         kickoff = datetime(2025, 11, 16, 18, 0, tzinfo=UTC)
         bills = FixtureKey("NFL", "Buffalo Bills", "Tampa Bay Buccaneers", kickoff)
-        assert await lookup(bills) == "id1400003161500001"
-        assert await lookup(FixtureKey("NFL", "Miami Dolphins", "Washington Commanders", kickoff)) == "id1400003161500002"
+        assert await lookup(bills) == ("id1400003161500001", False)
+        assert await lookup(FixtureKey("NFL", "Miami Dolphins", "Washington Commanders", kickoff)) == (
+            "id1400003161500002", False)
+        assert await lookup(FixtureKey("NFL", "New York Giants", "Green Bay Packers", kickoff)) == (
+            "id1400003161500003", True)
+        assert await lookup(FixtureKey("NFL", "Philadelphia Eagles", "Detroit Lions", kickoff)) is None
         assert await lookup(FixtureKey("NFL", "Chicago Bears", "Minnesota Vikings", kickoff)) is None
         assert seen[0]["apiKey"] == "op-key"
         assert int(seen[0]["startTimeFrom"]) < kickoff.timestamp() < int(seen[0]["startTimeTo"])

@@ -70,3 +70,37 @@ def test_invalid_mapping_file_names_the_field(tmp_path: Path) -> None:
     bad.write_text("fixtures:\n  - {sport: NFL, home: A, away: B, start_time: soon, fixture_id: x}\n")
     with pytest.raises(ValueError, match=r"fixtures\.0\.start_time"):
         MappingFile.load(bad)
+
+
+async def test_a_failed_lookup_is_not_cached_and_the_next_signal_maps() -> None:
+    calls: list[FixtureKey] = []
+
+    async def flaky(fixture: FixtureKey) -> tuple[str, bool] | None:
+        calls.append(fixture)
+        if len(calls) == 1:
+            raise ConnectionError("OddsPapi unreachable")
+        return ("id1400003190000003", False)
+
+    mapping = MappingFile.model_validate({"outcomes": [
+        {"sport": "NFL", "market": "moneyline", "outcome": "home", "outcome_id": 14100}]})
+    mapper = InstrumentMapper(mapping, fixture_lookup=flaky)
+    home = Selection(BILLS, MarketKey("moneyline"), "home")
+    assert await mapper.resolve(home) is None  # unknown for now: rejected UNMAPPED, not remembered
+    assert await mapper.resolve(home) == Instrument("id1400003190000003", 14100, 0)
+    assert await mapper.resolve(home) == Instrument("id1400003190000003", 14100, 0) and len(calls) == 2  # cached
+
+
+async def test_a_rotated_fixture_from_the_lookup_swaps_the_catalogue_outcome() -> None:
+    async def rotated(fixture: FixtureKey) -> tuple[str, bool] | None:
+        return ("id1400003190000003", True)  # participant 1 is our away team
+
+    async def markets(sport_id: int) -> list[dict[str, Any]]:
+        return [{"marketType": "moneyline", "period": "result", "handicap": 0,
+                 "oddsTypes": [{"outcomeId": 141, "outcomeName": "1"}, {"outcomeId": 142, "outcomeName": "2"}]}]
+
+    mapping = MappingFile.model_validate({"catalogue": {"sport_ids": {"NFL": 14},
+                                                        "market_types": {"moneyline": ["moneyline", "result"]}}})
+    mapper = InstrumentMapper(mapping, markets_fetch=markets, fixture_lookup=rotated)
+    home = await mapper.resolve(Selection(BILLS, MarketKey("moneyline"), "home"))
+    away = await mapper.resolve(Selection(BILLS, MarketKey("moneyline"), "away"))
+    assert (home, away) == (Instrument("id1400003190000003", 142, 0), Instrument("id1400003190000003", 141, 0))
