@@ -240,12 +240,14 @@ class Decision:
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
     """An approved order, ready for the executor. `instrument` is None only for venues that
-    accept unmapped selections (the paper venue)."""
+    accept unmapped selections (the paper venue); `bookmakers` are the venue's slugs for the
+    signal's books (None: the signal's own, e.g. paper)."""
 
     signal: Signal
     stake: Decimal
     instrument: Instrument | None
     expires_at: datetime | None = None
+    bookmakers: tuple[str, ...] | None = None
 
 
 class OrderStatus(StrEnum):
@@ -342,4 +344,30 @@ class Settlement:
     at: datetime
 
 
-ExecutionEvent = OrderUpdate | Fill | Settlement
+class VenueAlertKind(StrEnum):
+    """What a `VenueAlert` reports (docs/architecture.md, "Risk")."""
+
+    EMERGENCY_ON = "EMERGENCY_ON"  # the venue's emergency channel went active
+    EMERGENCY_OFF = "EMERGENCY_OFF"  # ... and cleared (trading resumes only as risk.emergency_resume says)
+    UNAVAILABLE = "UNAVAILABLE"  # 5xx, timeout or connection error on an order request
+    AUTH_FAILED = "AUTH_FAILED"  # 401 / 403 on an account-level request: halts trading
+    BOOKMAKER_UNAVAILABLE = "BOOKMAKER_UNAVAILABLE"  # the venue declined: "Bookmaker not available"
+    MISSING_RATE = "MISSING_RATE"  # an amount in a currency with no known rate: fails closed
+    MISMATCH = "MISMATCH"  # ledger and venue disagree (positions, PnL cross-check)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueAlert:
+    """Venue-level news for risk and the operator (not tied to one order). `bookmakers` names the
+    books concerned (empty: the venue as a whole); `details` holds the figures, JSON-ready."""
+
+    kind: VenueAlertKind
+    reason: str
+    at: datetime
+    bookmakers: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+OrderEvent = OrderUpdate | Fill | Settlement
+"""What happens to one order: routed to the strategy that owns it."""
+ExecutionEvent = OrderEvent | VenueAlert

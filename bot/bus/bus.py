@@ -34,7 +34,7 @@ from bot.bus.outbox import Outbox, OutMessage
 from bot.bus.topics import CRITICAL_KINDS, RETAINED_KINDS, Topics, valid_level
 from bot.clock import Clock
 from bot.config.secrets import mask_bytes
-from bot.types import Decision, ExecutionEvent, Fill, OrderUpdate, Settlement, Signal
+from bot.types import Decision, Fill, OrderEvent, OrderUpdate, Settlement, Signal
 
 _EVENT_KIND: dict[type, str] = {
     Signal: "signal", Decision: "decision", OrderUpdate: "order", Fill: "fill", Settlement: "settlement",
@@ -130,7 +130,7 @@ class MqttBus:
             qos=self._config.qos if critical else 0,  # droppable: fire and forget
         ))
 
-    def publish_event(self, event: Signal | Decision | ExecutionEvent) -> None:
+    def publish_event(self, event: Signal | Decision | OrderEvent) -> None:
         """Publish a pipeline message under its kind: Signal -> signal, Decision -> decision,
         OrderUpdate -> order, Fill -> fill, Settlement -> settlement; payload `{kind: event}`."""
         kind = _EVENT_KIND[type(event)]

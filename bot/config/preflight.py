@@ -6,7 +6,8 @@ outside world.
 `config_line` (`config error: <field>: <problem>; fix: <fix>`), and an empty list when the bot
 can start. It reads files and imports strategy and check classes; it creates and writes nothing
 (no state dir, no ledger), so a wrong config leaves no trace. It checks:
-- the mode's needs: a feed; a replay in backtest; `abp.api_key` in live;
+- the mode's needs: a feed; a replay in backtest; `abp.api_key` in live, and a placement timeout
+  (`abp.place_timeout_seconds`) shorter than the order expiry (`execution.expiry_seconds`);
 - paths (relative ones are `config_dir`'s): the replay file, the results files of the paper
   settlement (paper and backtest, and that they read as results), the mapping file (and that it
   parses), every `strategy_dirs` folder;
@@ -62,6 +63,10 @@ def _feeds(settings: Settings, config_dir: Path) -> list[str]:
         lines.append(config_line("feeds.replay", "backtest mode needs a replay", "set feeds.replay.path"))
     if settings.mode == "live" and settings.abp.api_key is None:
         lines.append(config_line("abp.api_key", "live mode needs an ABP key", "set BOT_ABP__API_KEY"))
+    timeout, expiry = settings.abp.place_timeout_seconds, settings.execution.expiry_seconds
+    if settings.mode == "live" and timeout >= expiry:  # a lost answer must be looked up before expiry
+        lines.append(config_line("abp.place_timeout_seconds", f"{timeout} s is not shorter than "
+                                 f"execution.expiry_seconds ({expiry} s)", f"set it below {expiry}"))
     has_mqtt_feed = settings.mqtt.enabled and settings.mqtt.feed.enabled
     no_feed = feeds.replay is None and feeds.boltodds is None and feeds.oddsapi is None and not has_mqtt_feed
     if no_feed and settings.mode != "backtest":  # backtest already said what is missing

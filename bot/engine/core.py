@@ -28,7 +28,17 @@ from bot.bus.auth import CommandRefused
 from bot.clock import Clock, ReplayClock
 from bot.config.settings import Settings
 from bot.engine.jobs import Jobs
-from bot.engine.ports import Bus, Execution, PaperControl, Risk, Settler, Strategies, UpkeepJob
+from bot.engine.ports import (
+    Bus,
+    Execution,
+    PaperControl,
+    Risk,
+    Settler,
+    StartHook,
+    Strategies,
+    UpkeepJob,
+    VenueBooks,
+)
 from bot.engine.runs import RunPlan
 from bot.feeds.base import Feed, FeedError
 from bot.ledger.report import log_unresolved
@@ -43,9 +53,11 @@ from bot.types import (
     Instrument,
     OddsBatch,
     OddsUpdate,
+    OrderEvent,
     OrderIntent,
     Settlement,
     Signal,
+    VenueAlert,
 )
 
 log = logger.bind(stage="engine")
@@ -89,6 +101,8 @@ class Engine:
         bus: Bus | None = None,
         upkeep: Sequence[UpkeepJob] = (),
         run: RunPlan | None = None,
+        start_hooks: Sequence[StartHook] = (),
+        venue_books: VenueBooks | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -103,6 +117,8 @@ class Engine:
         self.settler = settler
         self.bus = bus
         self.upkeep = list(upkeep)
+        self.start_hooks = list(start_hooks)
+        self.venue_books = venue_books  # live: orders name the venue's slugs for the signal's books
         self.replay = isinstance(clock, ReplayClock)
         self.stats = EngineStats()
         self.jobs = Jobs(clock)
@@ -125,6 +141,13 @@ class Engine:
         if self.bus is not None:
             await self.bus.start(self)
         await self.executor.start()  # every non-final order reconciled first (exactly once)
+        for hook in self.start_hooks:  # live: the reachable bookmakers, the exchange rates
+            try:
+                await hook()
+            except Exception:  # risk fails closed on what a hook could not load
+                self.stats.errors += 1
+                log.exception("start step {} failed; trading goes on, failing closed where it matters",
+                              getattr(hook, "__name__", hook))
         self.risk.control.on_halt(self._on_halt)
         await self.strategies.start()
         self._register_jobs()
@@ -330,7 +353,8 @@ class Engine:
             self._count_decision(decision)
             self._publish_event(decision)
             if decision.approved:
-                intents.append(OrderIntent(signal, decision.stake, instrument, signal.expires_at))
+                books = self.venue_books.abp_books(signal.bookmakers) if self.venue_books and signal.bookmakers else None
+                intents.append(OrderIntent(signal, decision.stake, instrument, signal.expires_at, books))
         if intents:
             # If submit fails before an order row is committed, risk.sweep() frees the
             # reservation after its TTL; committed rows are reconciled by the executor.
@@ -353,9 +377,15 @@ class Engine:
             await asyncio.gather(*self._placing, return_exceptions=True)
 
     async def on_execution_event(self, event: ExecutionEvent) -> None:
-        """Executor -> risk, the owning strategy, the bus. Never raises."""
+        """Executor -> risk, the owning strategy, the bus; a VenueAlert goes to risk and out as an
+        MQTT `alert` (it concerns no one strategy). Never raises."""
         try:
             self.risk.on_execution_event(event)
+            if isinstance(event, VenueAlert):
+                log.warning("venue alert {}: {} {}", event.kind.value, event.reason, event.details or "")
+                self._publish("alert", {"alert": event.kind.value.lower(), "reason": event.reason,
+                                        "bookmakers": list(event.bookmakers), **event.details})
+                return
             await self.strategies.on_execution_event(event)
             if isinstance(event, Settlement):
                 self.stats.settled += 1
@@ -468,7 +498,7 @@ class Engine:
         if self.bus is not None:  # the bus decides what is critical and what is retained
             self.bus.publish(kind, payload)
 
-    def _publish_event(self, event: Signal | Decision | ExecutionEvent) -> None:
+    def _publish_event(self, event: Signal | Decision | OrderEvent) -> None:
         if self.bus is not None:
             self.bus.publish_event(event)
 

@@ -14,7 +14,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.engine.jobs import JobFn
-from bot.types import Decision, ExecutionEvent, FixtureKey, Instrument, MarketKey, OddsUpdate, OrderIntent, Signal
+from bot.types import (
+    Decision,
+    ExecutionEvent,
+    FixtureKey,
+    Instrument,
+    MarketKey,
+    OddsUpdate,
+    OrderEvent,
+    OrderIntent,
+    Signal,
+)
 
 if TYPE_CHECKING:
     from bot.bus.commands import Controller
@@ -23,6 +33,8 @@ if TYPE_CHECKING:
 HaltCallback = Callable[[str], Awaitable[None] | None]
 UpkeepJob = tuple[str, timedelta, JobFn]
 """A venue-specific periodic job: (name, interval, coroutine function)."""
+StartHook = Callable[[], Awaitable[None]]
+"""A venue-specific step run once at start, after reconciliation and before trading."""
 
 
 class Strategies(Protocol):
@@ -44,7 +56,7 @@ class Strategies(Protocol):
 
     async def on_timer(self) -> Sequence[Signal]: ...
 
-    async def on_execution_event(self, event: ExecutionEvent) -> None:
+    async def on_execution_event(self, event: OrderEvent) -> None:
         """Route an order update, fill or settlement to the strategy that owns the order."""
 
     def reload_params(self, name: str, params: dict[str, Any]) -> None: ...
@@ -114,7 +126,7 @@ class Bus(Protocol):
 
     def publish(self, kind: str, payload: dict[str, Any]) -> None: ...
 
-    def publish_event(self, event: Signal | Decision | ExecutionEvent) -> None: ...
+    def publish_event(self, event: Signal | Decision | OrderEvent) -> None: ...
 
 
 class PaperControl(Protocol):
@@ -141,3 +153,9 @@ class Settler(Protocol):
         pending", ...; bot/ledger/report.py `unresolved_bets`). Log them with
         `bot.ledger.report.log_unresolved` (docs/architecture.md, "Invariants > Nothing lost,
         nothing silent")."""
+
+
+class VenueBooks(Protocol):
+    """The venue's names for a signal's bookmakers (live: bot/execution/bookmakers.py)."""
+
+    def abp_books(self, feed_books: Sequence[str]) -> tuple[str, ...]: ...

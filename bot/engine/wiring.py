@@ -12,24 +12,31 @@ imported only when a paper venue is built (docs/architecture.md, "Simulators").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+
+from loguru import logger
 
 from bot.clock import Clock, ReplayClock, WallClock
 from bot.config.preflight import preflight
 from bot.config.secrets import register_settings
 from bot.config.settings import Settings
 from bot.engine.core import Engine
-from bot.engine.ports import PaperControl, Settler, UpkeepJob
+from bot.engine.ports import PaperControl, Settler, StartHook, UpkeepJob
 from bot.engine.progress import ReplayProgress
 from bot.engine.runs import RunRefused, config_hash, plan_run, run_source
+from bot.execution.bookmakers import BookmakerMap, BookmakerRoute
+from bot.execution.currency import CurrencyRates
 from bot.execution.venue import Venue
 from bot.feeds.base import Feed
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
 from bot.market.mapping import FixtureLookup, InstrumentMapper, MappingFile, MarketsFetch
-from bot.types import ExecutionEvent
+from bot.types import ExecutionEvent, VenueAlert
+
+log = logger.bind(stage="engine")
 
 
 class BuildError(Exception):
@@ -72,25 +79,44 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
 
 @dataclass
 class _VenueSide:
-    """The venue and what comes with it: its clock, and either ABP's upkeep jobs and markets
-    (live) or the paper venue's control and settlement (paper, backtest)."""
+    """The venue and what comes with it: its clock, and either ABP's upkeep jobs, start hooks,
+    markets and bookmaker route (live) or the paper venue's control and settlement (paper,
+    backtest). `rates` converts venue amounts into `execution.currency`."""
 
     venue: Venue
     clock: Clock
     upkeep: list[UpkeepJob]
+    rates: CurrencyRates
     markets_fetch: MarketsFetch | None = None
     paper: PaperControl | None = None
     settler: Settler | None = None
+    start_hooks: list[StartHook] = field(default_factory=list)
+    route: BookmakerRoute | None = None
 
 
-def _live_venue(settings: Settings, ledger: Ledger) -> _VenueSide:
+def _live_venue(settings: Settings, ledger: Ledger, on_alert: Callable[[VenueAlert], Awaitable[None]]) -> _VenueSide:
     from bot.execution.abp_venue import AbpVenue
     from bot.execution.upkeep import AbpUpkeep
 
     venue_clock = WallClock()  # ABP keeps real time: expiry is judged on its clock
     venue = AbpVenue(settings.abp, ledger=ledger, clock=venue_clock)
     markets_fetch = venue.client.markets_rows if settings.mapping.use_abp_markets else None
-    return _VenueSide(venue, venue_clock, AbpUpkeep(venue, ledger).jobs(), markets_fetch=markets_fetch)
+    rates = CurrencyRates(settings.execution.currency)
+    upkeep = AbpUpkeep(venue, ledger, rates=rates, on_alert=on_alert)
+    jobs = upkeep.jobs()
+    hooks: list[StartHook] = [upkeep.refresh_balances]  # exchange rates known before the first bet
+    route = None
+    if settings.abp.check_bookmakers:
+        route = BookmakerRoute(BookmakerMap(settings.abp.bookmakers))
+
+        async def load_route() -> None:
+            if not await route.load(venue.client):
+                log.warning("ABP bookmakers not loaded ({}): signals are rejected BOOKMAKER_UNAVAILABLE "
+                            "until a reload succeeds", route.error)
+
+        hooks.insert(0, load_route)
+        jobs.append(("bookmakers_refresh", timedelta(seconds=settings.abp.recovery_interval_seconds), load_route))
+    return _VenueSide(venue, venue_clock, jobs, rates, markets_fetch=markets_fetch, start_hooks=hooks, route=route)
 
 
 def _paper_venue(
@@ -109,7 +135,7 @@ def _paper_venue(
     driver = PaperDriver(venue, ledger)
     # always built: with no results source it still names, and may void, what cannot settle
     settler = PaperSettler(results, ledger, driver, clock, settings.settlement)
-    return _VenueSide(venue, clock, [], paper=driver, settler=settler)
+    return _VenueSide(venue, clock, [], CurrencyRates(settings.execution.currency), paper=driver, settler=settler)
 
 
 async def build_engine(settings: Settings, *, config_dir: Path | None = None, must_resume: bool = False) -> Engine:
@@ -149,23 +175,24 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
     except RunRefused as exc:
         ledger.close()
         raise RunRefusedError(str(exc)) from None
-    try:
-        side = _live_venue(settings, ledger) if live else _paper_venue(settings, config_dir, ledger, book, clock)
-    except BuildError:
-        ledger.close()
-        raise
-    mapper = InstrumentMapper(mapping, markets_fetch=side.markets_fetch, fixture_lookup=_oddspapi_lookup(settings))
-
     engine_ref: dict[str, Engine] = {}
 
     async def on_event(event: ExecutionEvent) -> None:
         await engine_ref["engine"].on_execution_event(event)
 
-    executor = Executor(side.venue, ledger, side.clock, settings.execution, on_event=on_event)
+    try:
+        side = _live_venue(settings, ledger, on_event) if live else _paper_venue(settings, config_dir, ledger, book,
+                                                                                 clock)
+    except BuildError:
+        ledger.close()
+        raise
+    mapper = InstrumentMapper(mapping, markets_fetch=side.markets_fetch, fixture_lookup=_oddspapi_lookup(settings))
+
+    executor = Executor(side.venue, ledger, side.clock, settings.execution, on_event=on_event, rates=side.rates)
     strategy_dirs = [_path(config_dir, d) for d in settings.strategy_dirs]
     try:
         risk = RiskManager(settings.risk, clock=clock, book=book, ledger=ledger, requires_mapping=live,
-                           state_dir=state_dir, check_dirs=[config_dir, *strategy_dirs])
+                           state_dir=state_dir, check_dirs=[config_dir, *strategy_dirs], route=side.route)
         strategies = StrategyHost.load(settings.strategies, book=book, clock=clock, ledger=ledger,
                                        strategy_dirs=strategy_dirs)
     except CheckLoadError as exc:
@@ -182,7 +209,8 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
         bus = MqttBus(settings.mqtt, instance=settings.instance, clock=clock, state=ledger)
     engine = Engine(settings, clock=clock, ledger=ledger, book=book, feeds=feeds, mapper=mapper,
                     strategies=strategies, risk=risk, executor=executor, paper=side.paper,
-                    settler=side.settler, bus=bus, upkeep=side.upkeep, run=run)
+                    settler=side.settler, bus=bus, upkeep=side.upkeep, run=run, start_hooks=side.start_hooks,
+                    venue_books=side.route)
     engine_ref["engine"] = engine
     return engine
 

@@ -7,19 +7,24 @@ aiolimiter; retries with tenacity:
   (header), else `retry_after` (body), else exponential backoff (docs/reference/abp.md §2);
 - timeouts, connection errors and 5xx are retried only for safe requests (GET, PATCH, cancels);
   POST /place-orders and POST /accounts are never resent here: a lost placement is the
-  executor's to resolve by requestUuid (docs/reference/abp.md §8.4).
+  executor's to resolve by requestUuid (docs/reference/abp.md §8.4);
+- POST /place-orders has its own, shorter timeout (`place_timeout_seconds`) and a deadline (the
+  batch's earliest expiresAt): a 429 wait that would end past it is not waited, so no order
+  leaves after its expiry.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any, Self
 
 import httpx
 import orjson
 from aiolimiter import AsyncLimiter
 from loguru import logger
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.wait import wait_exponential
 
 from bot.execution.config import AbpConfig
@@ -108,12 +113,23 @@ class AbpClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         safe: bool,
+        timeout: float | None = None,
+        deadline: float | None = None,
     ) -> tuple[int, Any]:
         """Send with pacing and retries; return (status, parsed body) for 2xx and for
-        place-orders' all-declined 400. Raises the AbpError for anything else."""
+        place-orders' all-declined 400. Raises the AbpError for anything else.
+
+        `timeout` overrides the client's (seconds); `deadline` (epoch seconds): no retry starts
+        after it, and none whose wait would end past it."""
 
         def retryable(exc: BaseException) -> bool:
             return isinstance(exc, AbpRateLimited) or (safe and isinstance(exc, AbpUnavailable))
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= self._config.max_attempts:
+                return True
+            # tenacity computes the wait before asking stop (upcoming_sleep)
+            return deadline is not None and time.time() + state.upcoming_sleep > deadline
 
         def log_retry(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -122,22 +138,27 @@ class AbpClient:
         retrying = AsyncRetrying(
             retry=retry_if_exception(retryable),
             wait=self._wait,
-            stop=stop_after_attempt(self._config.max_attempts),
+            stop=stop,
             before_sleep=log_retry,
             reraise=True,
         )
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         async for attempt in retrying:
             with attempt:
-                return await self._once(method, path, clean, json)
+                return await self._once(method, path, clean, json, timeout)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _once(self, method: str, path: str, params: dict[str, Any], json: Any) -> tuple[int, Any]:
+    async def _once(
+        self, method: str, path: str, params: dict[str, Any], json: Any, timeout: float | None = None
+    ) -> tuple[int, Any]:
         async with self._limiter:
             try:
                 content = None if json is None else orjson.dumps(json)
                 headers = None if json is None else {"content-type": "application/json"}
-                response = await self._http.request(method, path, params=params, content=content, headers=headers)
+                response = await self._http.request(
+                    method, path, params=params, content=content, headers=headers,
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+                )
             except httpx.TimeoutException as exc:
                 raise AbpUnavailable(f"timeout: {exc!r}") from exc
             except httpx.TransportError as exc:
@@ -225,19 +246,28 @@ class AbpClient:
 
     # -- orders (docs/reference/abp.md §6.2-6.4) -----------------------------------------------
 
-    async def place_orders(self, orders: Sequence[dict[str, Any]]) -> PlaceOrdersResult:
-        """POST /place-orders with 1..100 PlaceOrderRequest bodies (camelCase dicts).
+    async def place_orders(
+        self, orders: Sequence[dict[str, Any]], *, deadline: datetime | None = None
+    ) -> PlaceOrdersResult:
+        """POST /place-orders with 1..100 PlaceOrderRequest bodies (camelCase dicts), with the
+        `place_timeout_seconds` timeout. A 429 is retried (it was not processed) only while the
+        wait ends before `deadline` (the batch's earliest expiresAt).
 
         Returns the result for 200 (accepted / partial-success) and 400 (all declined).
         Raises:
             ValueError: 0 or more than 100 orders.
             AbpConflict: 409, every order a duplicate; read `duplicate_uuids`.
+            AbpRateLimited: 429 on the last try: nothing was placed.
             AbpUnavailable: timeout, connection error or 5xx: the outcome is unknown.
             AbpValidationError: 422, see `field_errors`.
         """
         if not 1 <= len(orders) <= MAX_ORDERS_PER_REQUEST:
             raise ValueError(f"place-orders takes 1..{MAX_ORDERS_PER_REQUEST} orders, got {len(orders)}")
-        status, body = await self._request("POST", "/place-orders", json={"orders": list(orders)}, safe=False)
+        status, body = await self._request(
+            "POST", "/place-orders", json={"orders": list(orders)}, safe=False,
+            timeout=self._config.place_timeout_seconds,
+            deadline=None if deadline is None else deadline.timestamp(),
+        )
         if not isinstance(body, dict):
             raise AbpProtocolError("place-orders answer is not an object", status, body)
         return PlaceOrdersResult(

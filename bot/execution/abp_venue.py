@@ -1,8 +1,16 @@
-"""AbpVenue: the `Venue` protocol over ABP's REST API (AbpClient) and WebSocket (AbpStream)."""
+"""AbpVenue: the `Venue` protocol over ABP's REST API (AbpClient) and WebSocket (AbpStream).
+
+Errors become the venue's terms: no usable answer -> `VenueUnavailable`; 401/403 ->
+`VenueAuthError` (a placement answers it as PlaceReply(401/403) instead: nothing was created);
+409 and 429 on a placement are PlaceReplys (both mean "not placed by this request").
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
@@ -11,9 +19,31 @@ from bot.clock import Clock
 from bot.execution.abp_client import AbpClient
 from bot.execution.abp_stream import AbpStream
 from bot.execution.config import AbpConfig
-from bot.execution.errors import AbpConflict, AbpError, AbpUnavailable
-from bot.execution.venue import OnVenueMessage, PlaceReply, VenueUnavailable
+from bot.execution.errors import AbpAuthError, AbpConflict, AbpError, AbpRateLimited, AbpUnavailable
+from bot.execution.venue import OnVenueMessage, PlaceReply, Recovery, VenueAuthError, VenueUnavailable
 from bot.ledger.store import Ledger
+
+EMERGENCY_WAIT_SLACK_SECONDS = 1.0  # beyond the stream's own wait: a login in progress
+
+
+def _venue_error(exc: AbpError) -> VenueUnavailable:
+    return VenueAuthError(str(exc)) if isinstance(exc, AbpAuthError) else VenueUnavailable(str(exc))
+
+
+def earliest_expiry(orders: Sequence[dict[str, Any]]) -> datetime | None:
+    """The earliest `expiresAt` of a batch (None if no order carries a readable one)."""
+    found = []
+    for order in orders:
+        raw = order.get("expiresAt")
+        if not isinstance(raw, str):
+            continue
+        try:
+            at = datetime.fromisoformat(raw)
+        except ValueError:
+            logger.warning("order {} has an unreadable expiresAt {!r}", order.get("requestUuid"), raw)
+            continue
+        found.append(at if at.tzinfo else at.replace(tzinfo=UTC))  # ABP times are UTC
+    return min(found, default=None)
 
 
 class AbpVenue:
@@ -31,6 +61,7 @@ class AbpVenue:
         self._ledger = ledger
         self._use_stream = stream
         self.stream: AbpStream | None = None
+        self.recovery: Recovery | None = Recovery(config.recovery_interval_seconds, config.recovery_days)
 
     async def connect(self, on_message: OnVenueMessage) -> None:
         if self._use_stream:
@@ -43,10 +74,13 @@ class AbpVenue:
         await self.client.aclose()
 
     async def place_orders(self, orders: Sequence[dict[str, Any]]) -> PlaceReply:
+        """POST /place-orders; a 429 is not waited out past the batch's earliest expiresAt."""
         try:
-            result = await self.client.place_orders(orders)
+            result = await self.client.place_orders(orders, deadline=earliest_expiry(orders))
         except AbpConflict as exc:
             return PlaceReply(409, exc.body)
+        except AbpRateLimited as exc:
+            return PlaceReply(429, exc.body, exc.retry_after)
         except AbpUnavailable as exc:
             raise VenueUnavailable(str(exc)) from exc
         except AbpError as exc:
@@ -59,31 +93,52 @@ class AbpVenue:
         try:
             return await self.client.get_orders(request_uuids=list(request_uuids))
         except AbpError as exc:
-            raise VenueUnavailable(str(exc)) from exc
+            raise _venue_error(exc) from exc
+
+    async def find_bets(self, order_ids: Sequence[int]) -> list[Any]:
+        try:
+            return await self.client.get_bets(order_ids=list(order_ids))
+        except AbpError as exc:
+            raise _venue_error(exc) from exc
 
     async def cancel_orders(self, request_uuids: Sequence[str]) -> list[Any]:
         try:
             return (await self.client.cancel_orders(request_uuids=list(request_uuids))).cancelled
         except AbpError as exc:
-            raise VenueUnavailable(str(exc)) from exc
+            raise _venue_error(exc) from exc
 
     async def cancel_all_orders(self) -> list[Any]:
         try:
             return (await self.client.cancel_all_orders()).cancelled
         except AbpError as exc:
-            raise VenueUnavailable(str(exc)) from exc
+            raise _venue_error(exc) from exc
 
     async def emergency_active(self) -> bool | None:
-        """From the stream when it knows; else GET /status (R2); None (fail closed) if neither."""
-        if self.stream is not None and self.stream.emergency is not None:
-            return self.stream.emergency
+        """The venue's emergency state; None (fail closed) while unknown. After a (re)connect the
+        stream knows it from the first emergency/status frame, or takes it as clear
+        `emergency_wait_seconds` after login (docs/architecture.md "Live venue"), so an order
+        waits for that (bounded) rather than being declined. GET /status is asked only with
+        `status_endpoint`: it is not in the ABP documents."""
+        stream = self.stream
+        if stream is not None and stream.emergency is not None:
+            return stream.emergency
+        if self._config.status_endpoint:
+            active = await self._status_emergency()
+            if active is not None:
+                return active
+        if stream is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._config.emergency_wait_seconds + EMERGENCY_WAIT_SLACK_SECONDS):
+                await stream.emergency_known.wait()
+        return stream.emergency
+
+    async def _status_emergency(self) -> bool | None:
         try:
             status = await self.client.system_status()
         except AbpError as exc:
-            logger.warning("emergency state unknown: {}", exc)
+            logger.warning("emergency state unknown: GET /status failed: {}", exc)
             return None
         emergency = status.get("emergency")
-        active = emergency.get("active") if isinstance(emergency, dict) else None
-        if isinstance(active, bool) and self.stream is not None and self.stream.logged_in.is_set():
-            self.stream.emergency = active
+        active = emergency.get("active") if isinstance(emergency, dict) else emergency
         return active if isinstance(active, bool) else None

@@ -1,14 +1,25 @@
 """Executor: exactly-once placement, tracking and reconciliation (docs/architecture.md,
 Invariants > Exactly-once placement; docs/reference/abp.md §8.4, §13.4, §14).
 
-Rules:
+Rules (docs/architecture.md, "Live venue (ABP)"):
 - every order row is committed with a fresh requestUuid (status INTENT) BEFORE the request leaves;
 - no answer (timeout, connection error, 5xx) -> UNKNOWN, resolved with GET /orders?requestUuids=;
-- the SAME requestUuid is sent again only when the venue does not know it and the order has
-  neither expired nor passed `resend_window_seconds`; otherwise it is closed as EXPIRED;
-- 409 (all duplicates) or a UUID missing from both answer lists -> look it up, never re-place
-  under a new id;
-- `start()` reconciles every non-final order before `submit()` lets anything new leave;
+  no order is closed without the venue's word: one a lookup does not find is sent again (SAME
+  requestUuid) only before its expiresAt and within `resend_window_seconds`, and closed EXPIRED
+  only by a lookup made `unknown_grace_seconds` after its expiresAt; until then it stays UNKNOWN
+  and is asked again (a slow venue may store it late);
+- 409 (all duplicates), a "Duplicate requestUuid" decline (R1: already in flight) or a UUID missing
+  from both answer lists -> look it up, never re-place under a new id (docs/reference/abp.md §8.4);
+- a 429 was not processed: an order never sent before is closed EXPIRED when the wait would pass
+  its expiresAt ("rate limited until expiry; never placed"), otherwise looked up and resent;
+- one owner per order at a time: a placement owns its orders from the INTENT commit to the
+  applied answer; the reconcile pass skips them and re-checks after its lookup; a final status is
+  never revived;
+- `start()` runs `recover()` before `submit()` lets anything new leave; `recover()` (also after
+  every RESYNC and every `Venue.recovery` interval) looks up the orders not final and applies
+  GET /bets of recent orders, so fills and settlements the stream missed reach the ledger;
+- DELETE on `bets` / `orders` takes the bet out of exposure (a CANCELLED Fill, ledger event
+  venue.bet_deleted); emergency frames and venue failures reach risk as `VenueAlert`s;
 - venue data that does not parse (missing/wrong fields, unknown statuses) is logged and stored
   raw in the event log, and the order goes UNKNOWN until a clean answer resolves it.
 """
@@ -16,7 +27,9 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -27,11 +40,22 @@ from pydantic import ValidationError
 
 from bot.clock import Clock
 from bot.execution.config import ExecutionConfig
+from bot.execution.currency import CurrencyRates, MissingRate
+from bot.execution.errors import error_text
 from bot.execution.models import AbpBet, AbpOrder, DeclinedOrder
-from bot.execution.venue import RESYNC, PlaceReply, Venue, VenueMessage, VenueUnavailable
+from bot.execution.venue import (
+    RESYNC,
+    PlaceReply,
+    Recovery,
+    Venue,
+    VenueAuthError,
+    VenueMessage,
+    VenueUnavailable,
+)
 from bot.ledger.models import BetRow, OrderRow, SettlementRow
-from bot.ledger.store import Ledger
+from bot.ledger.store import OPEN_BET_STATUSES, Ledger
 from bot.types import (
+    BetStatus,
     ExecutionEvent,
     Fill,
     OrderIntent,
@@ -40,6 +64,8 @@ from bot.types import (
     Settlement,
     SettlementStatus,
     Side,
+    VenueAlert,
+    VenueAlertKind,
 )
 
 OnEvent = Callable[[ExecutionEvent], Awaitable[None]]
@@ -51,10 +77,42 @@ _RANK = {
 }
 _FINAL_RANK = 5
 _POLLED = {OrderStatus.INTENT, OrderStatus.SENT, OrderStatus.UNKNOWN, OrderStatus.PENDING, OrderStatus.PROCESSING}
+_UNPLACED = frozenset({OrderStatus.INTENT, OrderStatus.SENT, OrderStatus.UNKNOWN})  # the venue has not answered
+_IDS_PER_REQUEST = 100  # ids per GET /orders or GET /bets filter, as per POST /place-orders (abp.md §6.2)
+# Decline categories (docs/reference/abp.md §10, free text: matched loosely, raw text kept).
+_DUPLICATE = "duplicate"
+_BOOK_DOWN = "bookmaker not available"
+_LIMIT = re.compile(r"exceeds available limit\s+(\d+(?:\.\d+)?)\s*([A-Za-z]{3})?", re.IGNORECASE)
 
 
 def _rank(status: OrderStatus) -> int:
     return _FINAL_RANK if status.final else _RANK[status]
+
+
+def _books(rows: Sequence[OrderRow]) -> tuple[str, ...]:
+    """The target bookmakers of orders (ABP slugs; none = any book)."""
+    return tuple(sorted({b for r in rows for b in r.bookmakers.split(",") if b and b != "*"}))
+
+
+def _stake_limit(reason: str) -> tuple[str, str | None] | None:
+    """(limit, currency) of a "Stake exceeds limit" decline ("... exceeds available limit 50.00
+    USD", docs/reference/abp.md §10); None for any other text."""
+    match = _LIMIT.search(reason)
+    return None if match is None else (match.group(1), match.group(2))
+
+
+def _emergency_flag(channel: str, payload: Any) -> tuple[bool | None, str]:
+    """(active, reason) of an `emergency` frame {active, reason, ts} or a `status` frame with
+    {"emergency": {active, reason}} or {"emergency": bool} (docs/reference/abp.md §13.2);
+    active is None when the frame carries no flag."""
+    if not isinstance(payload, dict):
+        return None, ""
+    flag: Any = payload if channel == "emergency" else payload.get("emergency")
+    if isinstance(flag, dict):
+        active, reason = flag.get("active"), flag.get("reason")
+    else:
+        active, reason = flag, payload.get("reason")
+    return (active if isinstance(active, bool) else None), str(reason or "")
 
 
 class Executor:
@@ -68,14 +126,23 @@ class Executor:
         clock: Clock,
         config: ExecutionConfig,
         on_event: OnEvent,
+        *,
+        rates: CurrencyRates | None = None,
     ) -> None:
+        """`rates` converts bets into `config.currency` (shared with AbpUpkeep, which adds the
+        rates of GET /accounts); the `currencies` channel updates it."""
         self._venue = venue
+        self._rates = rates or CurrencyRates(config.currency)
         self._ledger = ledger
         self._clock = clock
         self._config = config
         self._on_event = on_event
         self._ready = asyncio.Event()
-        self._sending: set[str] = set()  # request_uuids with a placement request in flight
+        self._sending: set[str] = set()  # request_uuids a placement owns (INTENT commit .. answer applied)
+        # The venue's REST recovery cadence and window; venues without one (in process) lose nothing.
+        self._recovery: Recovery | None = getattr(venue, "recovery", None)
+        self._recover_due = False  # a RESYNC asked for `recover()`
+        self._emergency: bool | None = None  # last emergency state alerted (None: none seen yet)
         self._idle = asyncio.Event()
         self._idle.set()
         self._inflight = 0
@@ -88,10 +155,12 @@ class Executor:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect the venue's updates, reconcile EVERY non-final ledger order, then accept
-        submissions and poll unresolved orders every `reconcile_interval_seconds`."""
+        """Connect the venue's updates, `recover()` (EVERY non-final ledger order looked up, and
+        the bets of recent orders), then accept submissions and poll unresolved orders every
+        `reconcile_interval_seconds`."""
         await self._venue.connect(self._on_message)
-        await self.reconcile()
+        self._recover_due = False  # the recovery below covers a RESYNC of the connect
+        await self.recover()
         self._ready.set()
         self._loop_task = asyncio.create_task(self._reconcile_loop(), name="executor-reconcile")
 
@@ -122,15 +191,19 @@ class Executor:
             return []
         await self._ready.wait()
         self._begin()
+        uuids: list[str] = []
         try:
             now = self._clock.now()
             rows = [self._row(intent, now) for intent in intents]
             self._ledger.add_orders(rows)  # committed before anything leaves
+            uuids = [r.request_uuid for r in rows]
+            self._sending.update(uuids)  # owned from the commit: the reconcile pass keeps off
             sendable = await self._screen(rows)
             for i in range(0, len(sendable), self._config.max_batch):
                 await self._send(sendable[i : i + self._config.max_batch])
-            return [r.request_uuid for r in rows]
+            return uuids
         finally:
+            self._sending.difference_update(uuids)
             self._end()
 
     def _row(self, intent: OrderIntent, now: datetime) -> OrderRow:
@@ -144,7 +217,7 @@ class Executor:
             selection=sig.selection.key,
             sport=sig.selection.fixture.sport,
             fixture=str(sig.selection.fixture),
-            bookmakers=",".join(sig.bookmakers),
+            bookmakers=",".join(sig.bookmakers if intent.bookmakers is None else intent.bookmakers),
             fixture_id=inst.fixture_id if inst else None,
             outcome_id=inst.outcome_id if inst else None,
             player_id=inst.player_id if inst else 0,
@@ -197,40 +270,58 @@ class Executor:
         return body
 
     async def _send(self, rows: list[OrderRow]) -> None:
-        """Place one batch (rows already committed); apply whatever comes back."""
-        uuids = [r.request_uuid for r in rows]
-        self._sending.update(uuids)
+        """Place one batch of committed orders the caller owns; apply whatever comes back. An
+        order a lookup or the stream answered meanwhile is not sent (a final status is never
+        revived), nor a resend at or past its expiresAt (lookups decide those)."""
+        now = self._clock.now()
+        batch: list[OrderRow] = []
+        for row in rows:
+            current = self._ledger.get_order(row.request_uuid)
+            if current is None or OrderStatus(current.status) not in _UNPLACED:
+                continue
+            if current.attempts and now >= self._expiry(current):
+                continue
+            batch.append(self._ledger.update_order(
+                current.request_uuid, status=OrderStatus.SENT.value, attempts=current.attempts + 1))
+        if not batch:
+            return
+        uuids = [r.request_uuid for r in batch]
+        bodies = [self.order_body(r) for r in batch]
+        self._ledger.append_event("place.request", {"orders": bodies})
         try:
-            bodies = []
-            for row in rows:
-                self._ledger.update_order(row.request_uuid, status=OrderStatus.SENT.value, attempts=row.attempts + 1)
-                bodies.append(self.order_body(row))
-            self._ledger.append_event("place.request", {"orders": bodies})
-            try:
-                reply = await self._venue.place_orders(bodies)
-            except VenueUnavailable as exc:
-                logger.warning("placement of {} orders got no answer ({}): UNKNOWN, reconciling", len(rows), exc)
-                self._ledger.append_event("place.no_answer", {"error": str(exc), "requestUuids": uuids})
-                for u in uuids:
-                    await self._set(u, OrderStatus.UNKNOWN, reason=f"no answer: {exc}"[:200])
-                self._kick.set()
-                return
-            self._ledger.append_event("place.response", {"status": reply.status, "body": reply.body})
-            await self._apply_reply(uuids, reply)
-        finally:
-            self._sending.difference_update(uuids)
+            reply = await self._venue.place_orders(bodies)
+        except VenueUnavailable as exc:
+            logger.warning("placement of {} orders got no answer ({}): UNKNOWN, reconciling", len(batch), exc)
+            self._ledger.append_event("place.no_answer", {"error": str(exc), "requestUuids": uuids})
+            await self._venue_failed(exc, _books(batch))
+            await self._mark_unknown(uuids, f"no answer: {exc}"[:200])
+            self._kick.set()
+            return
+        self._ledger.append_event("place.response", {"status": reply.status, "body": reply.body})
+        await self._apply_reply(batch, reply)
 
-    async def _apply_reply(self, uuids: list[str], reply: PlaceReply) -> None:
+    async def _apply_reply(self, rows: list[OrderRow], reply: PlaceReply) -> None:
+        uuids = [r.request_uuid for r in rows]
         body = reply.body if isinstance(reply.body, dict) else {}
         if reply.status == 409:
             logger.warning("409 duplicates for {} orders: looking them up", len(uuids))
             await self._lookup(uuids)
             return
+        if reply.status == 429:
+            await self._rate_limited(uuids, reply.retry_after)
+            return
         if reply.status not in (200, 400) or (reply.status == 400 and "declinedOrders" not in body):
-            # The request itself was refused (422, 400, 401/403, 501): ABP created nothing.
-            text = str(reply.body)[:300]
-            for u in uuids:
-                await self._set(u, OrderStatus.DECLINED, reason=f"HTTP {reply.status}: {text}")
+            # The request itself was refused (422, 400, 401/403, 501): it created nothing, but an
+            # earlier send of a resent order may have: lookups decide those.
+            if reply.status in (401, 403):
+                await self._emit(VenueAlert(VenueAlertKind.AUTH_FAILED, f"HTTP {reply.status}: "
+                                            f"{error_text(reply.body)}"[:300], self._clock.now()))
+            reason = f"HTTP {reply.status}: {str(reply.body)[:300]}"
+            for row in rows:
+                if row.attempts > 1:
+                    await self._mark_unknown([row.request_uuid], f"resend refused ({reason})")
+                else:
+                    await self._set(row.request_uuid, OrderStatus.DECLINED, reason=reason)
             return
         accepted, declined = body.get("acceptedOrders"), body.get("declinedOrders")
         if not isinstance(accepted, list) or not isinstance(declined, list):
@@ -239,69 +330,170 @@ class Executor:
         answered: set[str] = set()
         for raw in accepted:
             answered.update(await self._apply_order(raw, "place.accepted"))
+        ours = {r.request_uuid: r for r in rows}
         for raw in declined:
             try:
                 d = DeclinedOrder.model_validate(raw)
             except ValidationError as exc:
                 await self._bad_input("place.declined", raw, uuids, str(exc))
                 continue
-            if d.request_uuid in uuids:
-                answered.add(d.request_uuid)
-                await self._set(d.request_uuid, OrderStatus.DECLINED, reason=d.decline_reason or "declined")
+            order = ours.get(d.request_uuid)
+            if order is None:
+                continue
+            why = d.decline_reason or "declined"
+            if _DUPLICATE in why.lower():  # R1: "already in flight": the venue has it; look it up
+                self._ledger.append_event("place.duplicate", {"reason": why}, d.request_uuid)
+                continue
+            answered.add(d.request_uuid)
+            await self._declined(order, why)
         missing = [u for u in uuids if u not in answered]
-        if missing:  # R2: duplicates are skipped silently; or an item was unreadable
+        if missing:  # duplicates (R1 decline, R2 silent skip), or an item was unreadable
             await self._lookup(missing)
+
+    async def _declined(self, row: OrderRow, reason: str) -> None:
+        """Close a declined order; a bookmaker that is down reaches risk as a VenueAlert, a stake
+        limit is recorded with its figure (ledger event venue.stake_limit)."""
+        if _BOOK_DOWN in reason.lower():
+            await self._emit(VenueAlert(VenueAlertKind.BOOKMAKER_UNAVAILABLE, reason, self._clock.now(),
+                                        _books([row]), {"request_uuid": row.request_uuid}))
+        limit = _stake_limit(reason)
+        if limit is not None:
+            self._ledger.append_event("venue.stake_limit", {
+                "limit": limit[0], "currency": limit[1] or row.currency, "stake": row.stake, "reason": reason,
+            }, row.request_uuid)
+        await self._set(row.request_uuid, OrderStatus.DECLINED, reason=reason)
+
+    async def _rate_limited(self, uuids: list[str], retry_after: float | None) -> None:
+        """429: the request was not processed (docs/reference/abp.md §2). An order this was the
+        only send of is closed EXPIRED when waiting would pass its expiresAt; the rest are
+        looked up (an earlier send may have reached the venue) and resent before expiry."""
+        now = self._clock.now()
+        wait = timedelta(seconds=retry_after or 0)
+        for u in uuids:
+            row = self._ledger.get_order(u)
+            if row is None:
+                continue
+            if row.attempts <= 1 and now + wait >= self._expiry(row):
+                await self._set(u, OrderStatus.EXPIRED, reason="rate limited until expiry; never placed")
+            else:
+                await self._mark_unknown([u], "rate limited (HTTP 429): not placed by this request")
+        self._kick.set()
+
+    def _expiry(self, row: OrderRow) -> datetime:
+        """When the venue stops trying the order: its expiresAt (ABP's default is 5 s after it
+        arrives, docs/reference/abp.md §8.3)."""
+        return row.expires_at or (row.created_at or self._clock.now()) + timedelta(seconds=self._config.expiry_seconds)
 
     # -- reconciliation -----------------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """Resolve every non-final ledger order against the venue (REST), resending only orders
-        the venue does not know that are still within their expiry and resend window."""
+        """Resolve every non-final ledger order against the venue (REST): see the module
+        docstring for what happens to an order the venue does not know."""
         async with self._reconcile_lock:
             rows = [r for r in self._ledger.open_orders() if r.request_uuid not in self._sending]
             await self._reconcile_rows(rows)
+
+    async def recover(self) -> None:
+        """REST recovery (docs/reference/abp.md §13.4 "Gaps", §14 item 5): `reconcile()`, then
+        GET /bets for the orders whose bets may still change (`_recovery_order_ids`), at most
+        100 orderIds per request, applied as stream bets are (idempotent: a bet already known
+        changes nothing). Fills, voids and settlements sent while the stream was down so reach
+        the ledger. A venue that cannot answer is asked again at the next recovery."""
+        await self.reconcile()
+        ids = self._recovery_order_ids()
+        for i in range(0, len(ids), _IDS_PER_REQUEST):
+            try:
+                bets = await self._venue.find_bets(ids[i : i + _IDS_PER_REQUEST])
+            except VenueUnavailable as exc:
+                logger.warning("bet recovery failed ({}); retried at the next recovery", exc)
+                await self._venue_failed(exc, ())
+                return
+            for raw in bets:
+                await self._apply_bet(raw, "bets.recovery")
+        logger.debug("recovered the bets of {} orders", len(ids))
+
+    def _recovery_order_ids(self) -> list[int]:
+        """ABP ids of the orders created within `recovery.days` (all, for a venue without a
+        recovery policy) whose bets may still change: not final, or a bet still open, or a
+        filled stake with no bet seen. An order whose every known bet is closed is not asked."""
+        since = None if self._recovery is None else self._clock.now() - timedelta(days=self._recovery.days)
+        bets: defaultdict[str, list[BetRow]] = defaultdict(list)
+        for bet in self._ledger.bets():
+            bets[bet.request_uuid].append(bet)
+        ids = []
+        for order in self._ledger.orders():
+            if order.order_id is None or (since is not None and order.created_at is not None
+                                          and order.created_at < since):
+                continue
+            known = bets[order.request_uuid]
+            open_bet = any(b.bet_status in OPEN_BET_STATUSES and b.settlement_status == SettlementStatus.UNSETTLED
+                           for b in known)
+            if not OrderStatus(order.status).final or open_bet or (order.filled_stake > 0 and not known):
+                ids.append(order.order_id)
+        return ids
 
     async def _reconcile_rows(self, rows: list[OrderRow]) -> None:
         if not rows:
             return
         logger.info("reconciling {} orders", len(rows))
+        asked = self._clock.now()
         found = await self._lookup([r.request_uuid for r in rows], resolve_missing=False)
         if found is None:
             return
-        now = self._clock.now()
-        window = timedelta(seconds=self._config.resend_window_seconds)
         resend = []
         for row in rows:
-            if row.request_uuid in found:
-                continue
-            status = OrderStatus(row.status)
-            if status not in (OrderStatus.INTENT, OrderStatus.SENT, OrderStatus.UNKNOWN):
-                await self._set(row.request_uuid, OrderStatus.UNKNOWN, reason="venue no longer knows this order")
-                continue
-            created = row.created_at or now
-            if (row.expires_at is None or now < row.expires_at) and now - created < window:
-                resend.append(row)
-            else:
-                await self._set(row.request_uuid, OrderStatus.EXPIRED, reason="never reached the venue; expired")
+            if row.request_uuid in found or row.request_uuid in self._sending:
+                continue  # answered, or a placement took it over during the lookup
+            current = self._ledger.get_order(row.request_uuid)
+            if current is not None and not OrderStatus(current.status).final and await self._not_found(current, asked):
+                resend.append(current)
         if resend:
-            logger.warning("resending {} orders the venue does not know (same requestUuid)", len(resend))
-            fresh = [self._ledger.get_order(r.request_uuid) or r for r in resend]
-            for i in range(0, len(fresh), self._config.max_batch):
-                await self._send(fresh[i : i + self._config.max_batch])
+            await self._resend(resend)
+
+    async def _not_found(self, row: OrderRow, asked: datetime) -> bool:
+        """An order the lookup made at `asked` did not find. True: resend it (same requestUuid)
+        while its expiresAt is ahead and within the resend window. Otherwise it is closed EXPIRED
+        only when `asked` is `unknown_grace_seconds` past its expiresAt, else it stays UNKNOWN and
+        is asked again: a venue still processing a slow request may store it late."""
+        status = OrderStatus(row.status)
+        if status not in _UNPLACED:
+            await self._set(row.request_uuid, OrderStatus.UNKNOWN, reason="venue no longer knows this order")
+            return False
+        now, expiry = self._clock.now(), self._expiry(row)
+        if now < expiry and now - (row.created_at or now) < timedelta(seconds=self._config.resend_window_seconds):
+            return True
+        grace = self._config.unknown_grace_seconds
+        if asked >= expiry + timedelta(seconds=grace):
+            await self._set(row.request_uuid, OrderStatus.EXPIRED,
+                            reason=f"not at the venue {grace:g} s after expiresAt: never placed")
+        else:
+            await self._set(row.request_uuid, OrderStatus.UNKNOWN,
+                            reason="not at the venue yet: asked again until expiresAt + grace")
+        return False
+
+    async def _resend(self, rows: list[OrderRow]) -> None:
+        """Send again (same requestUuid) the orders no placement owns meanwhile."""
+        claimed = [r for r in rows if r.request_uuid not in self._sending]
+        uuids = {r.request_uuid for r in claimed}
+        self._sending.update(uuids)
+        try:
+            logger.warning("resending {} orders the venue does not know (same requestUuid)", len(claimed))
+            for i in range(0, len(claimed), self._config.max_batch):
+                await self._send(claimed[i : i + self._config.max_batch])
+        finally:
+            self._sending.difference_update(uuids)
 
     async def _lookup(self, uuids: list[str], resolve_missing: bool = True) -> set[str] | None:
         """GET /orders by requestUuid and apply what comes back; returns the UUIDs the venue
         knows (None when it could not answer). Unknown ones go UNKNOWN if `resolve_missing`."""
         try:
             found_rows: list[Any] = []
-            for i in range(0, len(uuids), 100):
-                found_rows += await self._venue.find_orders(uuids[i : i + 100])
+            for i in range(0, len(uuids), _IDS_PER_REQUEST):
+                found_rows += await self._venue.find_orders(uuids[i : i + _IDS_PER_REQUEST])
         except VenueUnavailable as exc:
             logger.warning("order lookup failed ({}); will retry", exc)
-            for u in uuids:
-                row = self._ledger.get_order(u)
-                if row is not None and OrderStatus(row.status) is OrderStatus.SENT:
-                    await self._set(u, OrderStatus.UNKNOWN, reason="lookup failed")
+            await self._venue_failed(exc, ())
+            await self._mark_unknown(uuids, "lookup failed")
             return None
         # Known = named in the answer, readable or not: an unreadable order is not a missing one.
         found = {
@@ -314,61 +506,104 @@ class Executor:
         for raw in found_rows:
             await self._apply_order(raw, "orders.lookup")
         if resolve_missing:
-            for u in uuids:
-                if u not in found:
-                    await self._set(u, OrderStatus.UNKNOWN, reason="not in the venue's answer")
+            await self._mark_unknown([u for u in uuids if u not in found], "not in the venue's answer")
             self._kick.set()
         return found
 
+    async def _mark_unknown(self, uuids: list[str], reason: str) -> None:
+        """UNKNOWN for the orders still INTENT or SENT (a venue answer that came meanwhile stands)."""
+        for u in uuids:
+            row = self._ledger.get_order(u)
+            if row is not None and OrderStatus(row.status) in (OrderStatus.INTENT, OrderStatus.SENT):
+                await self._set(u, OrderStatus.UNKNOWN, reason=reason)
+
     async def _reconcile_loop(self) -> None:
-        """Poll orders that are unresolved or still working; also on a stream gap/reconnect."""
+        """Poll orders that are unresolved or still working every `reconcile_interval_seconds`
+        (at once when kicked); run `recover()` after a RESYNC and every `recovery.interval_seconds`."""
+        loop = asyncio.get_running_loop()
+        interval = None if self._recovery is None else self._recovery.interval_seconds
+        next_recovery = None if interval is None else loop.time() + interval
         while not self._stopping:
+            wait = self._config.reconcile_interval_seconds
+            if next_recovery is not None:
+                wait = max(0.0, min(wait, next_recovery - loop.time()))
             try:  # asyncio.timeout, not wait_for: wait_for can swallow a cancel on 3.11
-                async with asyncio.timeout(self._config.reconcile_interval_seconds):
+                async with asyncio.timeout(wait):
                     await self._kick.wait()
             except TimeoutError:
                 pass
             full = self._kick.is_set()
             self._kick.clear()
+            due = self._recover_due or (next_recovery is not None and loop.time() >= next_recovery)
             try:
-                async with self._reconcile_lock:
-                    now = self._clock.now()
-                    rows = [
-                        r for r in self._ledger.open_orders()
-                        if r.request_uuid not in self._sending
-                        and (full or OrderStatus(r.status) in _POLLED
-                             or (r.expires_at is not None and r.expires_at > now))
-                    ]
-                    await self._reconcile_rows(rows)
+                if due:
+                    self._recover_due = False
+                    next_recovery = None if interval is None else loop.time() + interval
+                    await self.recover()
+                else:
+                    await self._poll(full)
             except Exception:  # noqa: BLE001 - the loop must survive anything a venue does
                 logger.exception("reconcile pass failed")
+
+    async def _poll(self, full: bool) -> None:
+        """Look up the orders not final (only the unresolved or unexpired ones unless `full`)."""
+        async with self._reconcile_lock:
+            now = self._clock.now()
+            rows = [
+                r for r in self._ledger.open_orders()
+                if r.request_uuid not in self._sending
+                and (full or OrderStatus(r.status) in _POLLED or (r.expires_at is not None and r.expires_at > now))
+            ]
+            await self._reconcile_rows(rows)
 
     # -- cancellation ---------------------------------------------------------------------------
 
     async def cancel(self, request_uuids: Sequence[str]) -> int:
         """Cancel orders by requestUuid; returns how many the venue cancelled."""
-        cancelled = await self._venue.cancel_orders(list(request_uuids))
+        try:
+            cancelled = await self._venue.cancel_orders(list(request_uuids))
+        except VenueAuthError as exc:
+            await self._venue_failed(exc, ())
+            raise
         for raw in cancelled:
             await self._apply_order(raw, "cancel")
         return len(cancelled)
 
     async def cancel_all(self) -> int:
         """POST /cancel-all-orders; returns how many were cancelled (confirm via stream/REST)."""
-        cancelled = await self._venue.cancel_all_orders()
+        try:
+            cancelled = await self._venue.cancel_all_orders()
+        except VenueAuthError as exc:
+            await self._venue_failed(exc, ())
+            raise
         for raw in cancelled:
             await self._apply_order(raw, "cancel")
         self._kick.set()
         return len(cancelled)
 
+    async def _venue_failed(self, exc: VenueUnavailable, books: tuple[str, ...]) -> None:
+        """Breaker news for risk (docs/architecture.md "Live venue (ABP)", Breakers): a refused
+        key is AUTH_FAILED (risk halts); any other failure UNAVAILABLE for the venue and `books`."""
+        now = self._clock.now()
+        if isinstance(exc, VenueAuthError):
+            await self._emit(VenueAlert(VenueAlertKind.AUTH_FAILED, str(exc)[:300], now))
+        else:
+            await self._emit(VenueAlert(VenueAlertKind.UNAVAILABLE, str(exc)[:300], now, books))
+
     # -- applying venue data --------------------------------------------------------------------
 
     async def _on_message(self, msg: VenueMessage) -> None:
         try:
-            if msg.channel == RESYNC:
+            if msg.channel == RESYNC:  # the stream lost messages: REST recovery (abp.md §13.4)
+                self._recover_due = True
                 self._kick.set()
                 return
             self._ledger.append_event(f"ws.{msg.channel}", {"event": msg.event, "payload": msg.payload})
-            if msg.channel == "orders":
+            if msg.event == "DELETE" and msg.channel == "orders":
+                await self._delete_order(msg.payload)
+            elif msg.event == "DELETE" and msg.channel == "bets":
+                await self._delete_bet(msg.payload)
+            elif msg.channel == "orders":
                 await self._apply_order(msg.payload, "ws.orders")
             elif msg.channel in ("bets", "settlements"):
                 await self._apply_bet(msg.payload, f"ws.{msg.channel}")
@@ -377,8 +612,10 @@ class Executor:
                     str(msg.payload.get("bookmaker", "")), Decimal(str(msg.payload.get("balance", 0))),
                     str(msg.payload.get("currency") or "USD"), str(msg.payload.get("username") or ""),
                 )
-            elif msg.channel == "emergency":
-                logger.warning("venue emergency state: {}", msg.payload)
+            elif msg.channel in ("emergency", "status"):
+                await self._emergency_news(msg.channel, msg.payload)
+            elif msg.channel == "currencies":
+                self._rates.update(msg.payload)
         except Exception as exc:  # noqa: BLE001 - bad input never stops the stream
             await self._bad_input(f"ws.{msg.channel}", msg.payload, [], repr(exc))
 
@@ -410,10 +647,7 @@ class Executor:
             u = raw.get("requestUuid") if isinstance(raw, dict) else None
             await self._bad_input(source, raw, [u] if isinstance(u, str) else [], str(exc))
             return
-        uuid_ = bet.request_uuid or order_uuid
-        row = self._ledger.get_order(uuid_) if uuid_ else None
-        if row is None and bet.order_id is not None:
-            row = self._ledger.get_order_by_order_id(bet.order_id)
+        row = self._order_of(bet, order_uuid)
         if row is None:
             self._ledger.append_event("venue.foreign_bet", {"source": source, "raw": raw})
             return
@@ -423,26 +657,101 @@ class Executor:
             await self._bad_input(source, raw, [row.request_uuid], "bet without placedStake/placedPrice")
             return
         now = self._clock.now()
+        currency = bet.placed_currency or "USD"  # account currency (docs/reference/abp.md §11)
+        try:  # into the bot's one currency at the rate known now; the originals stay on the rows
+            stake = self._rates.convert(bet.placed_stake, currency)
+            amount = None if bet.settlement_amount is None else self._rates.convert(bet.settlement_amount, currency)
+        except MissingRate as exc:  # fail closed: not applied; recovery re-applies it once the rate is known
+            logger.error("bet {} at {} not applied: {}", bet.bet_id, bet.bookmaker, exc)
+            self._ledger.append_event("venue.missing_rate", {"source": source, "currency": exc.currency, "raw": raw},
+                                      row.request_uuid)
+            await self._emit(VenueAlert(VenueAlertKind.MISSING_RATE, str(exc), now, (bet.bookmaker,), {
+                "currency": exc.currency, "bet_id": bet.bet_id, "request_uuid": row.request_uuid}))
+            return
         stored, previous = self._ledger.upsert_bet(BetRow(
             bet_id=bet.bet_id, order_id=bet.order_id or row.order_id, request_uuid=row.request_uuid,
-            bookmaker=bet.bookmaker, placed_stake=bet.placed_stake, placed_price=bet.placed_price,
-            placed_currency=bet.placed_currency or "USD", bet_status=bet.bet_status.value,
-            settlement_status=bet.settlement_status.value, settlement_amount=bet.settlement_amount,
+            bookmaker=bet.bookmaker, placed_stake=stake, placed_price=bet.placed_price,
+            placed_currency=self._rates.account_currency, bet_status=bet.bet_status.value,
+            settlement_status=bet.settlement_status.value, settlement_amount=amount,
+            venue_currency=currency, venue_stake=bet.placed_stake, venue_amount=bet.settlement_amount,
             placed_at=bet.placed_at, settled_at=bet.settled_at,
         ))
         if previous is None or previous.bet_status != stored.bet_status:
-            await self._emit(Fill(bet.bet_id, row.request_uuid, bet.bookmaker, bet.placed_stake,
+            await self._emit(Fill(bet.bet_id, row.request_uuid, bet.bookmaker, stake,
                                   bet.placed_price, bet.bet_status, bet.placed_at or now, stored.order_id))
-        if bet.settlement_status is not SettlementStatus.UNSETTLED and bet.settlement_amount is not None:
-            pnl = bet.settlement_amount - bet.placed_stake
+        if bet.settlement_status is not SettlementStatus.UNSETTLED and amount is not None:
+            pnl = amount - stake
             at = bet.settled_at or now
             if self._ledger.add_settlement(SettlementRow(
                 bet_id=bet.bet_id, request_uuid=row.request_uuid, strategy=row.strategy,
                 bookmaker=bet.bookmaker, sport=row.sport, status=bet.settlement_status.value,
-                stake=bet.placed_stake, amount=bet.settlement_amount, pnl=pnl, at=at,
+                stake=stake, amount=amount, pnl=pnl, at=at, currency=self._rates.account_currency,
+                venue_currency=currency, venue_stake=bet.placed_stake, venue_amount=bet.settlement_amount,
             )):
-                await self._emit(Settlement(bet.bet_id, row.request_uuid, bet.settlement_status,
-                                            bet.settlement_amount, pnl, at))
+                await self._emit(Settlement(bet.bet_id, row.request_uuid, bet.settlement_status, amount, pnl, at))
+
+    def _order_of(self, bet: AbpBet, order_uuid: str | None = None) -> OrderRow | None:
+        """The ledger order of a bet: by requestUuid, else by ABP orderId."""
+        uuid_ = bet.request_uuid or order_uuid
+        row = self._ledger.get_order(uuid_) if uuid_ else None
+        if row is None and bet.order_id is not None:
+            row = self._ledger.get_order_by_order_id(bet.order_id)
+        return row
+
+    async def _delete_bet(self, raw: Any) -> None:
+        """`bets` DELETE: the venue removed the bet (docs/reference/abp.md §13.3, "remove on
+        DELETE"), so it leaves exposure."""
+        try:
+            bet = AbpBet.model_validate(raw)
+        except ValidationError as exc:
+            u = raw.get("requestUuid") if isinstance(raw, dict) else None
+            await self._bad_input("ws.bets", raw, [u] if isinstance(u, str) else [], str(exc))
+            return
+        row = self._order_of(bet)
+        if row is None:
+            self._ledger.append_event("venue.foreign_bet", {"source": "ws.bets", "raw": raw})
+            return
+        await self._remove_bet(row, bet.bet_id, raw)
+
+    async def _delete_order(self, raw: Any) -> None:
+        """`orders` DELETE: its bets leave exposure and an order not final is closed CANCELLED."""
+        try:
+            order = AbpOrder.model_validate(raw)
+        except ValidationError as exc:
+            u = raw.get("requestUuid") if isinstance(raw, dict) else None
+            await self._bad_input("ws.orders", raw, [u] if isinstance(u, str) else [], str(exc))
+            return
+        row = self._ledger.get_order(order.request_uuid)
+        if row is None:
+            self._ledger.append_event("venue.foreign_order", {"source": "ws.orders", "raw": raw})
+            return
+        self._ledger.append_event("venue.order_deleted", {"raw": raw}, row.request_uuid)
+        for bet in self._ledger.bets(row.request_uuid):
+            await self._remove_bet(row, bet.bet_id, raw)
+        await self._set(row.request_uuid, OrderStatus.CANCELLED, reason="deleted by the venue")
+
+    async def _remove_bet(self, row: OrderRow, bet_id: int, raw: Any) -> None:
+        """Record a deleted bet (ledger event venue.bet_deleted, bet row CANCELLED) and emit a
+        CANCELLED Fill, which takes it out of exposure (bot/risk/positions.py `apply_fill`)."""
+        self._ledger.append_event("venue.bet_deleted", {"betId": bet_id, "raw": raw}, row.request_uuid)
+        known = next((b for b in self._ledger.bets(row.request_uuid) if b.bet_id == bet_id), None)
+        if known is None or known.bet_status == BetStatus.CANCELLED.value:
+            return
+        self._ledger.upsert_bet(BetRow.model_validate({**known.model_dump(exclude={"id"}),
+                                                       "bet_status": BetStatus.CANCELLED.value}))
+        await self._emit(Fill(bet_id, row.request_uuid, known.bookmaker, known.placed_stake, known.placed_price,
+                              BetStatus.CANCELLED, self._clock.now(), known.order_id))
+
+    async def _emergency_news(self, channel: str, payload: Any) -> None:
+        """An emergency flag on the `emergency` or `status` channel -> VenueAlert EMERGENCY_ON /
+        EMERGENCY_OFF, once per change (a repeat of the last state is not news)."""
+        active, reason = _emergency_flag(channel, payload)
+        if active is None or active == self._emergency:
+            return
+        self._emergency = active
+        logger.warning("venue emergency {} ({}): {}", "ON" if active else "OFF", channel, reason or "no reason given")
+        kind = VenueAlertKind.EMERGENCY_ON if active else VenueAlertKind.EMERGENCY_OFF
+        await self._emit(VenueAlert(kind, reason, self._clock.now(), details={"channel": channel}))
 
     async def _set(
         self,

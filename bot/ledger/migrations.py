@@ -10,14 +10,35 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from bot.ledger.models import SCHEMA_VERSION, SchemaVersionRow
 
 Migration = Callable[[Connection], None]
 
-# version -> step upgrading from version-1. Empty while the schema is at its first version.
-MIGRATIONS: dict[int, Migration] = {}
+
+
+def _venue_currency_columns(conn: Connection) -> None:
+    """Version 2: bets and settlements keep the venue's original amounts beside the bot-currency
+    ones (docs/reference/abp.md §11). Existing rows were stored unconverted, so they are filled
+    in as same-currency: the venue's amounts are the stored ones, in the bet's `placed_currency`
+    (USD for a settlement whose bet is missing)."""
+    for table, column, kind in (
+        ("bets", "venue_currency", "VARCHAR"), ("bets", "venue_stake", "VARCHAR"),
+        ("bets", "venue_amount", "VARCHAR"), ("settlements", "currency", "VARCHAR NOT NULL DEFAULT 'USD'"),
+        ("settlements", "venue_currency", "VARCHAR"), ("settlements", "venue_stake", "VARCHAR"),
+        ("settlements", "venue_amount", "VARCHAR"),
+    ):
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    conn.execute(text("UPDATE bets SET venue_currency = placed_currency, venue_stake = placed_stake, "
+                      "venue_amount = settlement_amount"))
+    conn.execute(text("UPDATE settlements SET currency = COALESCE((SELECT b.placed_currency FROM bets b "
+                      "WHERE b.bet_id = settlements.bet_id), 'USD')"))
+    conn.execute(text("UPDATE settlements SET venue_currency = currency, venue_stake = stake, venue_amount = amount"))
+
+
+# version -> step upgrading from version-1.
+MIGRATIONS: dict[int, Migration] = {2: _venue_currency_columns}
 
 
 class LedgerSchemaError(RuntimeError):

@@ -2,8 +2,11 @@
 settlements, balances, the append-only execution event log and persisted key/value state.
 
 Money is exact: `Money` columns store Decimal as TEXT and give Decimal back (never float
-arithmetic). Times are UTC. Order rows are keyed by `request_uuid` (unique), which is committed
-BEFORE the placement request leaves (docs/architecture.md, Invariants > Exactly-once placement).
+arithmetic). Times are UTC. Bets and settlements hold their amounts in the bot's one currency
+(`execution.currency`, what risk and PnL read) and, beside them, the venue's original amounts in
+the bookmaker account's currency (`venue_*`, docs/reference/abp.md §11). Order rows are keyed
+by `request_uuid` (unique), which is committed BEFORE the placement request leaves
+(docs/architecture.md, Invariants > Exactly-once placement).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, String, TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: venue_* columns on bets and settlements, settlements.currency
 
 
 class Money(TypeDecorator[Decimal]):
@@ -128,6 +131,12 @@ class OrderRow(SQLModel, table=True):
 
 
 class BetRow(SQLModel, table=True):
+    """A bet (fill). `placed_stake` and `settlement_amount` are in `placed_currency`, the bot's
+    currency; `venue_stake` / `venue_amount` are ABP's `placedStake` / `settlementAmount` in the
+    account currency `venue_currency` (ABP's `placedCurrency`). Left None they are taken as the
+    same currency when the row is first stored (`Ledger.upsert_bet`). Rows written before schema
+    version 2 were never converted: there `placed_currency` is the venue's currency."""
+
     __tablename__ = "bets"
     id: int | None = Field(default=None, primary_key=True)
     bet_id: int = Field(unique=True, index=True)
@@ -140,12 +149,18 @@ class BetRow(SQLModel, table=True):
     bet_status: str
     settlement_status: str = "UNSETTLED"
     settlement_amount: Decimal | None = money(nullable=True)
+    venue_currency: str | None = None
+    venue_stake: Decimal | None = money(nullable=True)
+    venue_amount: Decimal | None = money(nullable=True)
     placed_at: datetime | None = utc()
     settled_at: datetime | None = utc()
     updated_at: datetime | None = utc(nullable=False)
 
 
 class SettlementRow(SQLModel, table=True):
+    """A settled bet: `stake`, `amount` and `pnl` in `currency` (the bot's); `venue_stake` and
+    `venue_amount` as the venue settled them, in `venue_currency` (see `BetRow`)."""
+
     __tablename__ = "settlements"
     id: int | None = Field(default=None, primary_key=True)
     bet_id: int = Field(unique=True, index=True)
@@ -158,6 +173,10 @@ class SettlementRow(SQLModel, table=True):
     amount: Decimal = money(nullable=False)  # returned incl. stake
     pnl: Decimal = money(nullable=False)
     at: datetime | None = utc(nullable=False, index=True)
+    currency: str = "USD"
+    venue_currency: str | None = None
+    venue_stake: Decimal | None = money(nullable=True)
+    venue_amount: Decimal | None = money(nullable=True)
 
 
 class BalanceRow(SQLModel, table=True):

@@ -2,7 +2,10 @@
 
 Signals, risk decisions by reason code (a user check's own code too), orders by status, fills,
 open exposure, settled PnL and ROI (PnL / settled stake) by strategy, bookmaker and sport. Money
-is summed as Decimal and printed as strings in the JSON form. Exposure is the risk manager's
+is summed as Decimal and printed as strings in the JSON form, in the bot's one currency
+(`currency`: that of its orders, settlements and bets; bets at a book in another currency were
+converted when stored, docs/reference/abp.md §11; rows kept before conversion existed keep their
+own currency and show up as a second one, e.g. "EUR+USD"). Exposure is the risk manager's
 figure (bot/risk/positions.py: a lay counts its liability; open orders are `Ledger.open_orders`),
 read from the ledger opened read-only.
 
@@ -42,6 +45,7 @@ GAME_OVER_AFTER = timedelta(hours=4)
 DEDUPE_WINDOW_SECONDS = 3600.0
 """Default window of the repeated-orders check, in seconds (`risk.duplicate_window_seconds`)."""
 SHOWN = 5  # examples listed per failed check
+CENT = Decimal("0.01")
 
 # Why an open bet past kickoff has not settled (`Unresolved.reason`).
 NO_RESULTS_SOURCE = "no results source"
@@ -220,7 +224,9 @@ def fill_mismatches(orders: Iterable[OrderRow], bets: Iterable[BetRow]) -> list[
         rows = sorted(placed.get(uuid, []), key=lambda b: (b.placed_at or datetime.min.replace(tzinfo=UTC), b.bet_id))
         same_currency = [b for b in rows if b.placed_currency == order.currency]
         staked = sum((b.placed_stake for b in same_currency), Decimal(0))
-        if staked > order.stake:
+        # a stake converted from the account currency may be off by the venue's rounding to cents
+        slack = CENT if any(b.venue_currency not in (None, b.placed_currency) for b in same_currency) else 0
+        if staked > order.stake + slack:
             problem(order, uuid, "stake", f"bets placed {staked} {order.currency} above order stake {order.stake}")
         if not order.back or not rows:
             continue
@@ -294,11 +300,13 @@ def build_report(
     repeats = repeated_orders(orders, dedupe_window_seconds)
     mismatches = fill_mismatches(orders, bets)
 
+    currencies = {o.currency for o in orders} | {r.currency for r in settlements} | {b.placed_currency for b in bets}
     by_status = Counter(o.status for o in orders)
     settled_stake = sum((r.stake for r in settlements), Decimal(0))
     settled_pnl = sum((r.pnl for r in settlements), Decimal(0))
     return {
         "ledger": str(db_path),
+        "currency": "+".join(sorted(currencies)) or "USD",
         "signals": {"total": sum(signals.values()), "by_strategy": signals},
         "decisions": {
             "total": sum(n for *_, n in decisions),
@@ -341,7 +349,7 @@ def build_report(
 
 def render_report(report: dict[str, Any], console: Console) -> None:
     """Print the report as rich tables."""
-    console.print(f"[bold]Ledger[/bold] {report['ledger']}")
+    console.print(f"[bold]Ledger[/bold] {report['ledger']} (amounts in {report['currency']})")
     summary = Table(title="Summary", show_header=False)
     summary.add_row("signals", str(report["signals"]["total"]))
     summary.add_row("decisions", str(report["decisions"]["total"]))

@@ -135,6 +135,11 @@ class Ledger:
                 self.close()
                 raise LedgerSchemaError(f"ledger schema version {self.schema_version} is newer than this "
                                         f"bot's {SCHEMA_VERSION}; upgrade the bot")
+            if self.schema_version < SCHEMA_VERSION:  # its tables lack columns this bot reads
+                self.close()
+                raise LedgerSchemaError(f"ledger error: {path}: schema version {self.schema_version} is older than "
+                                        f"this bot's {SCHEMA_VERSION}; fix: run `bot risk status` once (it opens "
+                                        "the ledger writable and migrates it), or start the bot")
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         self._engine = create_engine(f"sqlite:///{path}")
@@ -384,7 +389,8 @@ class Ledger:
     def upsert_bet(self, bet: BetRow) -> tuple[BetRow, BetRow | None]:
         """Insert or update a bet by `bet_id`; returns (stored row, previous copy or None).
 
-        Fields left None on `bet` (placed_at, settled_at, settlement_amount) keep their value.
+        Fields left None on `bet` (placed_at, settled_at, settlement_amount, venue_*) keep their
+        value; a bet without `venue_*` is taken as placed in its `placed_currency`.
         """
         with self._session() as s:
             row = s.exec(select(BetRow).where(BetRow.bet_id == bet.bet_id)).first()
@@ -395,6 +401,10 @@ class Ledger:
                 for name, value in bet.model_dump(exclude={"id"}).items():
                     if value is not None:
                         setattr(row, name, value)
+            row.venue_currency = row.venue_currency or row.placed_currency
+            if row.venue_currency == row.placed_currency:  # same currency: the venue's amounts are ours
+                row.venue_stake = row.placed_stake if row.venue_stake is None else row.venue_stake
+                row.venue_amount = row.settlement_amount if row.venue_amount is None else row.venue_amount
             row.updated_at = self._now()
             s.add(row)
             s.commit()
@@ -419,10 +429,14 @@ class Ledger:
             return list(s.exec(q))
 
     def add_settlement(self, row: SettlementRow) -> bool:
-        """Store a settlement once per `bet_id`; returns False if it was already stored."""
+        """Store a settlement once per `bet_id`; returns False if it was already stored. Without
+        `venue_*` it is taken as settled in its own `currency`."""
         with self._session() as s:
             if s.exec(select(SettlementRow.id).where(SettlementRow.bet_id == row.bet_id)).first():
                 return False
+            row.venue_currency = row.venue_currency or row.currency
+            row.venue_stake = row.stake if row.venue_stake is None else row.venue_stake
+            row.venue_amount = row.amount if row.venue_amount is None else row.venue_amount
             s.add(row)
             s.commit()
             return True

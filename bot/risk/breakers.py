@@ -6,13 +6,31 @@ State machine (timed by the engine clock):
     OPEN --(cooldown elapsed)--> HALF_OPEN
     HALF_OPEN --(one probe order allowed; success)--> CLOSED
     HALF_OPEN --(probe fails)--> OPEN (cooldown restarts)
-A failure is a declined / rejected / failed order or bet; a success is a placed bet.
+
+What counts (bot/risk/tracking.py):
+- failure, global and each named book: a declined, rejected or failed order (it names a book only
+  when it targeted exactly one), a rejected or failed bet, and a venue that gave no usable answer
+  (5xx, timeout, connection error: `VenueAlert` UNAVAILABLE with the orders' books; without
+  books, e.g. a failed lookup, it counts globally only);
+- failure, that book only: ABP declined "Bookmaker not available" (docs/reference/abp.md §10: no
+  odds there, or ABP's own breaker for the book is open). The `VenueAlert` BOOKMAKER_UNAVAILABLE
+  counts it for each of the order's books; the decline itself then counts globally only, so a
+  single-book order is not counted twice;
+- success: a placed bet (global and its book).
+Half-open probe: once the cooldown has elapsed, the first approved signal that targets the breaker
+becomes its probe (`begin_probe`) and every other signal is rejected BREAKER_OPEN while it is in
+flight. The next outcome the breaker records decides (the probe's, or e.g. an UNAVAILABLE alert):
+a success closes it and the counts start afresh, a failure re-opens it for another cooldown. A
+probe that ends without an outcome (cancelled, expired, never sent) frees the slot (`end_probe`).
+
+Book names are made canonical first (`canonical`, in live mode the ABP slug of
+bot/execution/bookmakers.py), so a feed's `ps3838` and ABP's `pinnacle` share one breaker.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -119,23 +137,27 @@ class Breaker:
 
 
 class Breakers:
-    """The global breaker and one per bookmaker (made on first use). An order targets the global
-    breaker and the breaker of each of its bookmakers."""
+    """The global breaker and one per bookmaker (made on first use, named `canonical(name)`). An
+    order targets the global breaker and the breaker of each of its bookmakers."""
 
-    def __init__(self, *, global_config: BreakerConfig, bookmaker_config: BreakerConfig, clock: Clock) -> None:
+    def __init__(self, *, global_config: BreakerConfig, bookmaker_config: BreakerConfig, clock: Clock,
+                 canonical: Callable[[str], str] | None = None) -> None:
         self._clock = clock
         self._book_config = bookmaker_config
+        self._canonical = canonical or str
         self._global = Breaker(GLOBAL, global_config, clock)
         self._books: dict[str, Breaker] = {}
 
     def book(self, name: str) -> Breaker:
+        name = self._canonical(name)
         if name not in self._books:
             self._books[name] = Breaker(name, self._book_config, self._clock)
         return self._books[name]
 
     def targets(self, bookmakers: Iterable[str]) -> list[Breaker]:
-        """The global breaker, then each bookmaker's."""
-        return [self._global, *(self.book(b) for b in bookmakers)]
+        """The global breaker, then each bookmaker's (once, however many names it has)."""
+        books = {b.name: b for b in map(self.book, bookmakers)}
+        return [self._global, *books.values()]
 
     def blocking(self, bookmakers: Iterable[str]) -> Breaker | None:
         """The first target breaker that lets no order through, if any."""
@@ -149,9 +171,11 @@ class Breakers:
         for breaker in self.targets(bookmakers):
             breaker.end_probe(signal_id)
 
-    def record(self, bookmakers: Iterable[str], failed: bool) -> None:
-        """An outcome: counted by the global breaker and each named bookmaker's."""
-        for breaker in self.targets(bookmakers):
+    def record(self, bookmakers: Iterable[str], failed: bool, *, venue: bool = True) -> None:
+        """An outcome: counted by each named bookmaker's breaker (once each) and, unless `venue`
+        is False (the venue as a whole answered), by the global one."""
+        targets = self.targets(bookmakers)
+        for breaker in targets if venue else targets[1:]:
             breaker.record(failed=failed)
 
     def states(self) -> dict[str, str]:

@@ -11,25 +11,27 @@ it gives) and a user's own by class path. The default order:
      5. DRAWDOWN           peak settled equity - settled equity >= max_drawdown (forces HALTED)
      6. REDUCING_ONLY      state is REDUCING and the signal does not reduce an open position
      7. UNMAPPED           the venue requires an instrument and the signal has none
-     8. INVALID_SIGNAL     stake <= 0, price <= 1 or not finite
-     9. SIGNAL_EXPIRED     expires_at has passed on the engine clock
-    10. ODDS_OUT_OF_RANGE  price or min_price outside [min_price, max_price]
-    11. STAKE_BELOW_MIN, STAKE_ABOVE_MAX   (above max: resized down when resize_to_fit)
-    12. SUSPENDED, PRICE_STALE, PRICE_MOVED   no usable quote at the target books, or best < min_price
-    13. DUPLICATE_SIGNAL   signal_id approved before, the same strategy/selection/side/books in flight,
+     8. BOOKMAKER_UNAVAILABLE  live: none of the signal's books is one ABP can reach for this key
+                           (bot/execution/bookmakers.py), or that is not known yet (fail closed)
+     9. INVALID_SIGNAL     stake <= 0, price <= 1 or not finite
+    10. SIGNAL_EXPIRED     expires_at has passed on the engine clock
+    11. ODDS_OUT_OF_RANGE  price or min_price outside [min_price, max_price]
+    12. STAKE_BELOW_MIN, STAKE_ABOVE_MAX   (above max: resized down when resize_to_fit)
+    13. SUSPENDED, PRICE_STALE, PRICE_MOVED   no usable quote at the target books, or best < min_price
+    14. DUPLICATE_SIGNAL   signal_id approved before, the same strategy/selection/side/books in flight,
                            or the same strategy/selection/side/books/price acted on by an earlier
                            process within duplicate_window_seconds (restored from the ledger)
-    14. BREAKER_OPEN       global breaker, then each target bookmaker's breaker
-    15. RATE_LIMIT         approvals per strategy per window
-    16. EXPOSURE_SELECTION, _FIXTURE, _BOOKMAKER, _STRATEGY, _TOTAL   (resized to fit when configured)
+    15. BREAKER_OPEN       global breaker, then each target bookmaker's breaker
+    16. RATE_LIMIT         approvals per strategy per window
+    17. EXPOSURE_SELECTION, _FIXTURE, _BOOKMAKER, _STRATEGY, _TOTAL   (resized to fit when configured)
 RISK_UNAVAILABLE is not a check but the frame around them (bot/risk/manager.py): when the ledger
 cannot record the signal or a check raises anything else, the signal is rejected (fail closed).
 
 A user check is a subclass of `Check` with an uppercase `reason` code and a `check(candidate)`
 method that returns to pass, calls `self.reject(**details)` to reject, or
 `candidate.resize(self.reason, stake, numbers)` to lower the stake. `self.ctx` (a `RiskContext`)
-holds the config, clock, odds book, ledger, positions (bot/risk/positions.py), trading control
-and breakers. A check that raises anything else rejects with RISK_UNAVAILABLE. In `my_checks.py`:
+holds the config, clock, odds book, ledger, positions (bot/risk/positions.py), trading control,
+breakers and, live, the bookmaker route. A check that raises anything else rejects with RISK_UNAVAILABLE. In `my_checks.py`:
 
     from zoneinfo import ZoneInfo
     from bot.risk.checks import Candidate, Check
@@ -77,6 +79,7 @@ from bot.risk.reasons import Reason
 from bot.types import Instrument, Side, Signal
 
 if TYPE_CHECKING:
+    from bot.execution.bookmakers import BookmakerRoute
     from bot.ledger.store import Ledger
     from bot.market.book import OddsBook, Quote
 
@@ -191,6 +194,7 @@ class RiskContext:
     breakers: Breakers
     approvals: ApprovalLog
     requires_mapping: bool
+    route: BookmakerRoute | None = None  # the ABP books this key reaches; None: paper, no such check
 
 
 class Check:
@@ -289,6 +293,24 @@ class UnmappedCheck(Check):
     def check(self, candidate: Candidate) -> None:
         if self.ctx.requires_mapping and candidate.instrument is None:
             self.reject(selection=candidate.signal.selection.key)
+
+
+class BookmakerUnavailableCheck(Check):
+    """Live only: a signal must name a book ABP can reach for this key (GET /bookmakers, active
+    accounts; docs/reference/abp.md §12, §10 "No active accounts"), else ABP would only decline
+    it. No books means any book. Until the route has loaded, nothing passes (fail closed)."""
+
+    reason = Reason.BOOKMAKER_UNAVAILABLE
+
+    def check(self, candidate: Candidate) -> None:
+        route, books = self.ctx.route, candidate.signal.bookmakers
+        if route is None:
+            return
+        if not route.loaded:
+            self.reject(bookmakers=list(books), why="the books ABP reaches are not loaded yet", error=route.error)
+        if not route.abp_books(books):
+            self.reject(bookmakers=list(books), abp={b: route.abp_of(b) for b in books},
+                        offered=list(route.offered), accounts=None if route.accounts is None else list(route.accounts))
 
 
 class InvalidSignalCheck(Check):
@@ -468,10 +490,10 @@ BUILTIN_CHECKS: dict[str, type[Check]] = {
     cls.reason.lower(): cls
     for cls in (
         EmergencyCheck, KillSwitchCheck, TradingHaltedCheck, LossLimitCheck, DrawdownCheck, ReducingOnlyCheck,
-        UnmappedCheck, InvalidSignalCheck, SignalExpiredCheck, OddsRangeCheck, StakeBelowMinCheck,
-        StakeAboveMaxCheck, SuspendedCheck, PriceStaleCheck, PriceMovedCheck, DuplicateSignalCheck,
-        BreakerOpenCheck, RateLimitCheck, ExposureSelectionCheck, ExposureFixtureCheck, ExposureBookmakerCheck,
-        ExposureStrategyCheck, ExposureTotalCheck,
+        UnmappedCheck, BookmakerUnavailableCheck, InvalidSignalCheck, SignalExpiredCheck, OddsRangeCheck,
+        StakeBelowMinCheck, StakeAboveMaxCheck, SuspendedCheck, PriceStaleCheck, PriceMovedCheck,
+        DuplicateSignalCheck, BreakerOpenCheck, RateLimitCheck, ExposureSelectionCheck, ExposureFixtureCheck,
+        ExposureBookmakerCheck, ExposureStrategyCheck, ExposureTotalCheck,
     )
 }
 

@@ -45,7 +45,9 @@ def _open(config: Path, state_dir: Path | None) -> tuple[Ledger, TradingControl]
     except (LedgerUnavailable, LedgerSchemaError) as exc:  # one line naming the file and the fix
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    return ledger, TradingControl(ledger, WallClock(), zone=settings.risk.day_timezone, state_dir=state_dir)
+    risk = settings.risk
+    return ledger, TradingControl(ledger, WallClock(), zone=risk.day_timezone, state_dir=state_dir,
+                                  emergency_action=risk.emergency_action, emergency_resume=risk.emergency_resume)
 
 
 def status_figures(ledger: Ledger, control: TradingControl) -> dict[str, Any]:

@@ -10,6 +10,7 @@ ones by name (DEFAULT_CHECKS, each named after its reason code) and a user's own
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -20,7 +21,7 @@ from bot.config.base import Section
 # The built-in checks in their default order (docs/architecture.md, "Risk").
 DEFAULT_CHECKS: tuple[str, ...] = (
     "emergency", "kill_switch", "trading_halted", "loss_limit", "drawdown", "reducing_only", "unmapped",
-    "invalid_signal", "signal_expired", "odds_out_of_range", "stake_below_min", "stake_above_max",
+    "bookmaker_unavailable", "invalid_signal", "signal_expired", "odds_out_of_range", "stake_below_min", "stake_above_max",
     "suspended", "price_stale", "price_moved", "duplicate_signal", "breaker_open", "rate_limit",
     "exposure_selection", "exposure_fixture", "exposure_bookmaker", "exposure_strategy", "exposure_total",
 )
@@ -67,6 +68,10 @@ class RiskConfig(Section):
     max_exposure_strategy: Decimal = Field(Decimal(5000), gt=0)
     max_exposure_total: Decimal = Field(Decimal(10000), gt=0)
     daily_loss_limit: Decimal = Field(Decimal(1000), gt=0)
+    emergency_action: Literal["halt", "reduce"] = Field(
+        "halt", description="What a venue emergency does at once: halt (cancel pending orders) or reduce only")
+    emergency_resume: Literal["operator", "auto"] = Field(
+        "operator", description="After the emergency clears: wait for an operator resume, or resume by itself")
     max_drawdown: Decimal = Field(Decimal(2000), gt=0)
     day_timezone: str = "UTC"
     resize_to_fit: bool = Field(

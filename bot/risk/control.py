@@ -2,13 +2,22 @@
 trading day (docs/architecture.md, "Risk" and Invariants > Fail closed).
 
     ACTIVE <--reduce()/resume()--> REDUCING
-    ACTIVE | REDUCING --halt(): operator, loss limit, drawdown, emergency, kill switch--> HALTED
+    ACTIVE | REDUCING --halt(): operator, loss limit, drawdown, emergency, kill switch, venue--> HALTED
     HALTED --resume() by the operator (CLI, MQTT)--> ACTIVE
-HALTED is left ONLY by an operator resume, refused while the venue emergency is active or the kill
-file exists. A resume acknowledges the losses so far: the day's loss limit counts from the resume
-point and the drawdown peak is reset to current equity (otherwise the next check would halt again).
-An ABP emergency needs that manual resume too (docs/reference/abp.md §8.3, the two-tier emergency):
-clearing it does not resume.
+    HALTED | REDUCING --the emergency that caused it clears, risk.emergency_resume: auto--> ACTIVE
+HALTED is left by an operator resume, refused while the venue emergency is active or the kill file
+exists. A resume acknowledges the losses so far: the day's loss limit counts from the resume point
+and the drawdown peak is reset to current equity (otherwise the next check would halt again).
+
+The venue emergency (`set_emergency`): ABP has two tiers (docs/reference/abp.md §8.3), a soft pause
+that blocks new orders and recovers by itself, and an emergency that also cancels pending orders
+and needs a manual resume; both arrive on the one `emergency` channel, so the bot cannot tell them
+apart and takes the cautious reading. While it is active every signal is rejected EMERGENCY (ABP
+declines orders anyway) and an operator resume is refused. On start it moves to HALTED (pending
+orders cancelled, `risk.emergency_action: halt`) or REDUCING (pending orders left to the venue,
+`reduce`). When it clears, the state stays until an operator resumes (`risk.emergency_resume:
+operator`), or, with `auto`, goes back to ACTIVE if the emergency is still what put it there (a
+halt by the loss limit or an operator in the meantime stays); an auto resume acknowledges no loss.
 
 The record lives in the ledger under key `risk` (Ledger.get_state/set_state) so it survives a
 restart; `rev` increases on every change so a running bot notices a change made by the CLI.
@@ -39,6 +48,7 @@ if TYPE_CHECKING:
 STATE_KEY = "risk"
 KILL_FILE = "KILL"
 ZERO = Decimal(0)
+EMERGENCY = "venue emergency: "  # reason prefix of a state the emergency caused
 
 HaltCallback = Callable[[str], Awaitable[None] | None]
 
@@ -138,11 +148,16 @@ class TradingControl:
         clock: stamps transitions and places `now` in a trading day.
         zone: IANA time zone of the trading day (`risk.day_timezone`).
         state_dir: the folder of the kill file.
+        emergency_action: "halt" or "reduce" when the venue emergency starts (`risk.emergency_action`).
+        emergency_resume: "operator" or "auto" when it clears (`risk.emergency_resume`).
     """
 
-    def __init__(self, ledger: Ledger, clock: Clock, *, zone: str, state_dir: Path) -> None:
+    def __init__(self, ledger: Ledger, clock: Clock, *, zone: str, state_dir: Path,
+                 emergency_action: str = "halt", emergency_resume: str = "operator") -> None:
         self._ledger = ledger
         self._clock = clock
+        self._emergency_action = emergency_action
+        self._emergency_resume = emergency_resume
         self.zone = ZoneInfo(zone)
         self.kill_path = Path(state_dir) / KILL_FILE
         self.record = TradingRecord.from_dict(ledger.get_state(STATE_KEY))
@@ -164,11 +179,21 @@ class TradingControl:
     # -- transitions -----------------------------------------------------------------------
 
     def halt(self, reason: str) -> None:
+        self._claim(TradingState.HALTED, reason)
         if self.record.transition(TradingState.HALTED, reason, self._clock.now()) and self._persist():
             self._fire_halt(reason)
 
     def reduce(self, reason: str) -> None:
+        self._claim(TradingState.REDUCING, reason)
         if self.record.transition(TradingState.REDUCING, reason, self._clock.now()):
+            self._persist()
+
+    def _claim(self, state: TradingState, reason: str) -> None:
+        """Another cause (operator, limit, kill switch) for the state the emergency already put
+        us in becomes its reason, so the emergency's clearing no longer resumes it."""
+        if self.state is state and self.record.reason.startswith(EMERGENCY) and not reason.startswith(EMERGENCY):
+            self.record.reason = reason
+            self.record.rev += 1
             self._persist()
 
     def resume(self) -> None:
@@ -184,7 +209,9 @@ class TradingControl:
 
     def set_emergency(self, active: bool, reason: str) -> None:
         """The venue's emergency channel (ABP docs, WebSocket > Channels > Global channels,
-        `emergency`): active forces HALTED; clearing it does not resume."""
+        `emergency`; the two tiers of docs/reference/abp.md §8.3): on start HALTED or REDUCING as
+        `emergency_action` says; on clear a resume only with `emergency_resume` "auto" (see the
+        module docstring). A repeat of the current state changes nothing."""
         if self.record.emergency == active:
             return
         self.record.emergency = active
@@ -192,7 +219,21 @@ class TradingControl:
         self.record.rev += 1
         self._persist()
         if active:
-            self.halt(f"venue emergency: {reason}")
+            if self._emergency_action == "halt":
+                self.halt(f"{EMERGENCY}{reason}")
+            else:
+                self.reduce(f"{EMERGENCY}{reason}")
+            return
+        logger.warning("risk: venue emergency cleared ({}); trading state {} ({})", reason or "no reason given",
+                       self.state.value, "resuming" if self._auto_resumes() else "an operator resumes")
+        if self._auto_resumes():
+            self.record.transition(TradingState.ACTIVE, f"venue emergency cleared: {reason}", self._clock.now())
+            self._persist()
+
+    def _auto_resumes(self) -> bool:
+        """`emergency_resume` auto, the state is still the emergency's, and no kill file."""
+        return (self._emergency_resume == "auto" and self.state is not TradingState.ACTIVE
+                and self.record.reason.startswith(EMERGENCY) and not self.kill_file_present())
 
     def new_day(self) -> None:
         """Day boundary: the loss limit counts anew (a HALTED state stays until a resume)."""

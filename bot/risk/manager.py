@@ -32,6 +32,7 @@ from bot.risk.tracking import VenueTracker
 from bot.types import Decision, ExecutionEvent, Instrument, Signal, Verdict
 
 if TYPE_CHECKING:
+    from bot.execution.bookmakers import BookmakerRoute
     from bot.ledger.store import Ledger
     from bot.market.book import OddsBook
 
@@ -41,28 +42,32 @@ _SATURATION = {Reason.EXPOSURE_STRATEGY, Reason.EXPOSURE_TOTAL, Reason.EXPOSURE_
 
 class RiskManager:
     """See the module docstring. All money in the order currency. `check_dirs` are searched for a
-    `file.py:Class` entry of `risk.checks`.
+    `file.py:Class` entry of `risk.checks`. `route` (live) is what BOOKMAKER_UNAVAILABLE checks
+    and names the breakers' books by their ABP slugs; None (paper) skips that check.
 
     Raises:
         CheckLoadError: a `risk.checks` entry cannot be loaded (one line naming it).
     """
 
     def __init__(self, config: RiskConfig, *, clock: Clock, book: OddsBook, ledger: Ledger,
-                 requires_mapping: bool, state_dir: Path, check_dirs: Iterable[Path] = ()) -> None:
+                 requires_mapping: bool, state_dir: Path, check_dirs: Iterable[Path] = (),
+                 route: BookmakerRoute | None = None) -> None:
         self.config = config
         self._clock = clock
         self._ledger = ledger
         self._lock = asyncio.Lock()
-        self.control = TradingControl(ledger, clock, zone=config.day_timezone, state_dir=Path(state_dir))
+        self.control = TradingControl(ledger, clock, zone=config.day_timezone, state_dir=Path(state_dir),
+                                      emergency_action=config.emergency_action,
+                                      emergency_resume=config.emergency_resume)
         self._positions = PositionBook.from_ledger(ledger)
         self._breakers = Breakers(global_config=config.global_breaker, bookmaker_config=config.bookmaker_breaker,
-                                  clock=clock)
+                                  clock=clock, canonical=None if route is None else route.book_map.canonical)
         self._approvals = ApprovalLog()
         self._approvals.restore(ledger.acted_signals(clock.now() - timedelta(seconds=config.duplicate_window_seconds)))
         for order in self._positions.orders():
             self._approvals.remember(order.signal_id)
         ctx = RiskContext(config, clock, book, ledger, self._positions, self.control, self._breakers,
-                          self._approvals, requires_mapping)
+                          self._approvals, requires_mapping, route)
         self._checks = load_checks(config.checks, ctx, check_dirs)
         self.counters: Counter[str] = Counter()  # verdicts and reason codes
         self._saturated: Counter[str] = Counter()  # book-wide cap rejections per reason and strategy
@@ -170,7 +175,8 @@ class RiskManager:
         return self.tracker.sweep()
 
     def on_execution_event(self, event: ExecutionEvent) -> None:
-        """Keep exposure, breakers and limits in step with the venue. Never raises."""
+        """Keep exposure, breakers, limits and the trading state in step with the venue (a
+        `VenueAlert`: bot/risk/tracking.py). Never raises."""
         self.tracker.on_execution_event(event)
 
     # -- status ----------------------------------------------------------------------------

@@ -40,5 +40,6 @@ class Reason(StrEnum):
     KILL_SWITCH = "KILL_SWITCH"  # state_dir/KILL exists
     # plumbing
     UNMAPPED = "UNMAPPED"
+    BOOKMAKER_UNAVAILABLE = "BOOKMAKER_UNAVAILABLE"  # no target book is one the venue can reach
     GROUP_INCOMPLETE = "GROUP_INCOMPLETE"  # another leg of the same all-or-none group was rejected
     RISK_UNAVAILABLE = "RISK_UNAVAILABLE"  # ledger or book could not answer: fail closed

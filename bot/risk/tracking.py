@@ -2,6 +2,15 @@
 settlements move exposure in the PositionBook (bot/risk/positions.py), feed the circuit breakers
 (bot/risk/breakers.py), and re-run the loss limits after each settlement. Reservations whose
 orders never reached the ledger are released after `reservation_ttl_seconds` (`sweep`).
+
+Venue alerts (`VenueAlert`, docs/architecture.md "Live venue (ABP)"), each counted as
+`alert_<kind>` in the RiskManager's counters:
+    EMERGENCY_ON / _OFF    TradingControl.set_emergency (HALTED or REDUCING; resume as configured)
+    UNAVAILABLE            a failure of the global breaker and of each named book's
+    BOOKMAKER_UNAVAILABLE  a failure of each named book's breaker
+    AUTH_FAILED            HALTED: the key is refused, nothing can be placed or cancelled
+    MISSING_RATE           HALTED: amounts in that currency cannot be converted
+    MISMATCH               a warning with the figures (ledger and venue disagree)
 """
 
 from __future__ import annotations
@@ -18,13 +27,28 @@ from bot.risk.breakers import Breakers
 from bot.risk.checks import DrawdownCheck, LossLimitCheck, Rejected
 from bot.risk.control import TradingControl, TradingState
 from bot.risk.positions import PositionBook
-from bot.types import FINAL_ORDER_STATUSES, BetStatus, ExecutionEvent, Fill, OrderStatus, OrderUpdate, Settlement
+from bot.types import (
+    FINAL_ORDER_STATUSES,
+    BetStatus,
+    ExecutionEvent,
+    Fill,
+    OrderStatus,
+    OrderUpdate,
+    Settlement,
+    VenueAlert,
+    VenueAlertKind,
+)
 
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
 
 _FAILED_BETS = {BetStatus.REJECTED, BetStatus.FAILED}
 _FAILED_ORDERS = {OrderStatus.DECLINED, OrderStatus.REJECTED, OrderStatus.FAILED}
+_BOOK_DOWN = "bookmaker not available"  # docs/reference/abp.md §10; the book counts via its alert
+
+
+def _book_down(reason: str | None) -> bool:
+    return _BOOK_DOWN in (reason or "").lower()
 
 
 class VenueTracker:
@@ -48,6 +72,8 @@ class VenueTracker:
                     self._breakers.record([event.bookmaker], failed=True)
             elif isinstance(event, Settlement):
                 self._on_settlement(event)
+            elif isinstance(event, VenueAlert):
+                self._on_alert(event)
         except Exception:  # noqa: BLE001 - see the docstring
             self._counters["event_errors"] += 1
             logger.opt(exception=True).error("risk: cannot apply execution event {!r:.300}", event)
@@ -72,7 +98,7 @@ class VenueTracker:
         # a decline names no book unless the order targeted exactly one
         books = res.scope.bookmakers if res is not None and len(res.scope.bookmakers) == 1 else ()
         if ev.status in _FAILED_ORDERS:
-            self._breakers.record(books, failed=True)
+            self._breakers.record(() if _book_down(ev.reason) else books, failed=True)
         if res is not None and ev.status in FINAL_ORDER_STATUSES:
             self._breakers.end_probe(res.signal_id, books)
             self._positions.order_ended(res.signal_id, ev.filled_stake)
@@ -86,3 +112,23 @@ class VenueTracker:
                 limit.check(None)
         except Rejected as rej:
             self._counters[rej.reason] += 1
+
+    def _on_alert(self, alert: VenueAlert) -> None:
+        kind, books = alert.kind, alert.bookmakers
+        self._counters[f"alert_{kind.value.lower()}"] += 1
+        if kind is VenueAlertKind.EMERGENCY_ON:
+            self._control.set_emergency(True, alert.reason)
+        elif kind is VenueAlertKind.EMERGENCY_OFF:
+            self._control.set_emergency(False, alert.reason)
+        elif kind is VenueAlertKind.UNAVAILABLE:
+            self._breakers.record(books, failed=True)
+        elif kind is VenueAlertKind.BOOKMAKER_UNAVAILABLE:
+            self._breakers.record(books, failed=True, venue=False)
+        elif kind is VenueAlertKind.AUTH_FAILED:
+            self._control.halt(f"ABP refused the API key: {alert.reason}")
+        elif kind is VenueAlertKind.MISSING_RATE:
+            currency = alert.details.get("currency")
+            self._control.halt(f"no exchange rate for {currency}: amounts cannot be converted" if currency
+                               else f"missing exchange rate: {alert.reason}")
+        elif kind is VenueAlertKind.MISMATCH:
+            logger.warning("risk: ledger and venue disagree: {} {}", alert.reason, alert.details)

@@ -3,8 +3,16 @@ cited as § below; revisions R1 and R2 as that file names them).
 
 Deterministic: time comes from the engine Clock, prices from a `QuoteSource`, ids count up from 1.
 What it follows:
-- 1..100 orders per call; requestUuid dedup within `dedup_window_seconds` (R2: duplicates are
-  skipped silently, 409 only when all are duplicates; declined UUIDs count as processed, §8.4);
+- 1..100 orders per call; requestUuid dedup within `dedup_window_seconds`, answered per
+  `place(duplicate_reply=...)`: "skip" (R2: skipped silently, 409 only when all are duplicates),
+  "409" (R1 spec: any duplicate rejects the whole request with 409, nothing of it is stored) or
+  "decline" (R1 Errors page: declined "Duplicate requestUuid"); declined UUIDs count as processed (§8.4, §15);
+- `bookmakers`: the books the key can reach (None = any the quote source prices): an order naming
+  none of them is declined "Bookmaker not available", named books outside them are ignored (§10, §12);
+- account currencies (`book_currencies`, rates in `currencies` = units per USD, §11): a bet's
+  placedStake and settlementAmount are in its book's account currency (`placedCurrency`); a book
+  whose currency has no rate is not used, and an order left with no book is declined
+  "Currency conversion failed";
 - business declines as `declinedOrders[].declineReason` with ABP's texts (§10), emergency included;
 - stake-limit cascade max = account.maxStake -> bookmaker.maxStake -> odds limit (here the paper
   default), min = account.minStake -> bookmaker.minStake -> default min -> 0 (§8.3); limits are
@@ -18,7 +26,8 @@ What it follows:
 - cancel: only PENDING / PARTIALLY_FILLED; bets stay; cancel-all leaves orders with bets in
   notCancelled (R1 rule, §8.5);
 - settle(bet_id, status) computes settlementAmount: WON stake*price, LOST 0, VOID/PUSH stake,
-  HALF_WON stake/2*price + stake/2, HALF_LOST stake/2 (§9).
+  HALF_WON stake/2*price + stake/2, HALF_LOST stake/2 (§9);
+- delete_bet(bet_id) removes a bet from every view and emits a `bets` DELETE (§13.2).
 Orders with fixtureId/outcomeId null are accepted (unmapped selections priced via meta.selection).
 """
 
@@ -36,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.clock import Clock
 from bot.execution.config import PaperConfig
-from bot.execution.venue import OnVenueMessage, PlaceReply, VenueMessage
+from bot.execution.venue import OnVenueMessage, PlaceReply, Recovery, VenueMessage
 from bot.types import BetStatus, OrderStatus, SettlementStatus
 
 CENT = Decimal("0.01")
@@ -105,22 +114,28 @@ class _Bet:
     bet_id: int
     order: _Order
     bookmaker: str
-    stake: Decimal  # account currency (USD)
+    stake: Decimal  # USD: what limits and the order's filled stake count
     price: float
     placed_at: datetime
     status: BetStatus = BetStatus.CONFIRMED
     settlement: SettlementStatus = SettlementStatus.UNSETTLED
-    amount: Decimal | None = None
+    amount: Decimal | None = None  # account currency
     settled_at: datetime | None = None
     updated_at: datetime | None = None
+    currency: str = "USD"  # the book's account currency (placedCurrency)
+    placed: Decimal | None = None  # placedStake in `currency`; None = `stake` (USD account)
+
+    def __post_init__(self) -> None:
+        if self.placed is None:
+            self.placed = self.stake
 
     def row(self) -> dict[str, Any]:
         o = self.order
         return {
             "betId": self.bet_id, "orderId": o.order_id, "bookmaker": self.bookmaker,
             "bookmakerBetId": f"paper-{self.bet_id}", "betStatus": self.status.value,
-            "settlementStatus": self.settlement.value, "placedStake": float(self.stake),
-            "placedPrice": self.price, "placedCurrency": "USD", "account": f"{self.bookmaker}_paper",
+            "settlementStatus": self.settlement.value, "placedStake": float(self.placed or 0),
+            "placedPrice": self.price, "placedCurrency": self.currency, "account": account_name(self.bookmaker),
             "requestUuid": o.body.requestUuid, "userRef": o.body.userRef, "testBet": o.body.testOrder,
             "client": "paper", "clientName": "paper",
             "settlementAmount": None if self.amount is None else float(self.amount),
@@ -173,6 +188,11 @@ class _Order:
         return row
 
 
+def account_name(bookmaker: str) -> str:
+    """The username of the one account the simulated key holds at a bookmaker."""
+    return f"{bookmaker}_main"
+
+
 def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
 
@@ -191,6 +211,7 @@ class PaperVenue:
 
     name = "paper"
     accepts_unmapped = True
+    recovery: Recovery | None = None  # in process: no message is ever lost
 
     def __init__(
         self,
@@ -202,17 +223,25 @@ class PaperVenue:
         accounts: Mapping[str, StakeLimits] | None = None,
         currencies: Mapping[str, Decimal] | None = None,
         conflict_shape: str = "r2",
+        bookmakers: Sequence[str] | None = None,
+        book_currencies: Mapping[str, str] | None = None,
     ) -> None:
         """`accounts`: bookmaker -> account limits; None = an account at every bookmaker.
-        `currencies`: units per USD accepted as orderCurrency. `conflict_shape`: the 409 body,
-        "r2" ({"detail": {...}}), "r1" (top level) or "text" ({"detail": "Duplicate request - ..."})."""
+        `currencies`: units per USD (docs/reference/abp.md §11) of every currency the venue can
+        convert (order and account currencies). `conflict_shape`: the 409 body, "r2"
+        ({"detail": {...}}), "r1" (top level) or "text" ({"detail": "Duplicate request - ..."}).
+        `bookmakers`: the books offered to the key (None = any). `book_currencies`: account
+        currency per book (default USD)."""
         self._clock = clock
         self._quotes = quotes
         self._config = config or PaperConfig()
         self._book_limits = dict(bookmaker_limits or {})
         self._accounts = None if accounts is None else dict(accounts)
         self._currencies = {k: Decimal(v) for k, v in (currencies or {"USD": Decimal(1)}).items()}
+        self._currencies["USD"] = Decimal(1)
         self._conflict_shape = conflict_shape
+        self._offered = None if bookmakers is None else tuple(bookmakers)
+        self._book_currencies = dict(book_currencies or {})
         self._orders: dict[str, _Order] = {}
         self._working: dict[str, _Order] = {}  # orders advance() may still fill or expire
         self._by_id: dict[int, _Order] = {}
@@ -249,6 +278,10 @@ class PaperVenue:
         # would depend on wall-time polling. The engine calls advance() when its clock moves.
         await self.flush()
         return self.orders(request_uuids=request_uuids)
+
+    async def find_bets(self, order_ids: Sequence[int]) -> list[Any]:
+        await self.flush()  # read-only, like find_orders
+        return self.bets(order_ids=order_ids)
 
     async def cancel_orders(self, request_uuids: Sequence[str]) -> list[Any]:
         result = self.cancel(request_uuids=request_uuids)
@@ -341,10 +374,47 @@ class PaperVenue:
                 raise ValueError("CASHOUT needs the amount returned")
             bet.amount = amount
         else:
-            bet.amount = settlement_amount(bet.stake, bet.price, status)
+            bet.amount = settlement_amount(bet.placed or bet.stake, bet.price, status)
         bet.settlement = status
         bet.settled_at = bet.updated_at = self._clock.now()
         self._emit("settlements", "SETTLED", bet.row())
+
+    def delete_bet(self, bet_id: int) -> dict[str, Any]:
+        """Remove a bet from every view (GET /bets, its order's bets, positions) and emit a `bets`
+        DELETE with its last row (docs/reference/abp.md §13.2). Returns that row.
+
+        Raises:
+            KeyError: unknown bet.
+        """
+        bet = self._bets.pop(bet_id)
+        bet.order.bets.remove(bet)
+        row = bet.row()
+        self._emit("bets", "DELETE", row)
+        return row
+
+    @property
+    def offered(self) -> tuple[str, ...] | None:
+        """The books the key can reach; None = any book the quote source prices."""
+        return self._offered
+
+    @property
+    def rates(self) -> dict[str, Decimal]:
+        """Units of each currency per 1 USD (docs/reference/abp.md §11)."""
+        return dict(self._currencies)
+
+    def set_rates(self, changes: Mapping[str, Decimal | float | None]) -> None:
+        """Change rates (units per USD); None removes a rate (conversions to it then fail)."""
+        for currency, value in changes.items():
+            if currency == "USD":
+                continue  # USD is the reference: always 1
+            if value is None:
+                self._currencies.pop(currency, None)
+            else:
+                self._currencies[currency] = Decimal(str(value))
+
+    def book_currency(self, bookmaker: str) -> str:
+        """The account currency at a bookmaker."""
+        return self._book_currencies.get(bookmaker, "USD")
 
     def advance(self) -> None:
         """Retry open orders against current quotes and expire those past `expiresAt`. Call it
@@ -359,8 +429,10 @@ class PaperVenue:
 
     # -- ABP bodies (also served by the local ABP server) -----------------------------------------
 
-    def place(self, request: Any) -> tuple[int, dict[str, Any]]:
-        """POST /place-orders: (HTTP status, body) exactly as ABP answers (docs/reference/abp.md §6.2, §8.4)."""
+    def place(self, request: Any, duplicate_reply: str = "skip") -> tuple[int, dict[str, Any]]:
+        """POST /place-orders: (HTTP status, body) exactly as ABP answers (docs/reference/abp.md §6.2,
+        §8.4). `duplicate_reply` picks the documented answer to a duplicate requestUuid: "skip" (R2),
+        "409" (R1 spec: the whole request is rejected) or "decline" (R1 Errors page)."""
         try:
             parsed = PlaceOrdersIn.model_validate(request)
         except ValidationError as exc:
@@ -369,25 +441,26 @@ class PaperVenue:
             ]}
         self.advance()
         now = self._clock.now()
-        window = timedelta(seconds=self._config.dedup_window_seconds)
-        accepted, declined, duplicates, in_progress = [], [], [], []
+        if duplicate_reply == "409":
+            dups = self._duplicates(parsed.orders, now)
+            if dups:
+                every = len(dups) == len(parsed.orders)
+                return 409, self._conflict_body(dups, self._in_progress(dups), every)
+        accepted, declined, duplicates = [], [], []
         for body in parsed.orders:
-            first = self._processed.get(body.requestUuid)
-            if first is not None and now - first < window:
+            if self._duplicates([body], now):
                 duplicates.append(body.requestUuid)
-                existing = self._orders.get(body.requestUuid)
-                if existing is not None and not existing.status.final:
-                    in_progress.append(body.requestUuid)
+                if duplicate_reply == "decline":
+                    declined.append(self._declined(body, "Duplicate requestUuid"))
                 continue  # R2: silently skipped
             self._processed[body.requestUuid] = now
             reason = self._decline_reason(body)
             if reason is not None:
-                echo = body.model_dump(mode="json", exclude_none=True)
-                declined.append({**echo, "declineReason": reason})
+                declined.append(self._declined(body, reason))
                 continue
             accepted.append(self._accept(body, now).row())
         if duplicates and not accepted and not declined:
-            return 409, self._conflict_body(duplicates, in_progress)
+            return 409, self._conflict_body(duplicates, self._in_progress(duplicates))
         status = "accepted" if not declined else ("partial-success" if accepted else "declined")
         body_out = {"status": status, "acceptedOrders": accepted, "declinedOrders": declined}
         return (400 if status == "declined" else 200), body_out
@@ -465,8 +538,28 @@ class PaperVenue:
 
     # -- placement internals -------------------------------------------------------------------
 
-    def _conflict_body(self, duplicates: list[str], in_progress: list[str]) -> dict[str, Any]:
-        inner = {"error": "All orders are duplicates", "duplicateUuids": duplicates, "inProgressUuids": in_progress}
+    def _duplicates(self, orders: Sequence[PlaceOrderIn], now: datetime) -> list[str]:
+        """requestUuids already processed within the dedup window, or repeated in `orders`."""
+        window = timedelta(seconds=self._config.dedup_window_seconds)
+        seen: set[str] = set()
+        found = []
+        for body in orders:
+            first = self._processed.get(body.requestUuid)
+            if body.requestUuid in seen or (first is not None and now - first < window):
+                found.append(body.requestUuid)
+            seen.add(body.requestUuid)
+        return found
+
+    def _in_progress(self, uuids: Sequence[str]) -> list[str]:
+        return [u for u in uuids if (o := self._orders.get(u)) is not None and not o.status.final]
+
+    @staticmethod
+    def _declined(body: PlaceOrderIn, reason: str) -> dict[str, Any]:
+        return {**body.model_dump(mode="json", exclude_none=True), "declineReason": reason}
+
+    def _conflict_body(self, duplicates: list[str], in_progress: list[str], every: bool = True) -> dict[str, Any]:
+        error = "All orders are duplicates" if every else "Duplicate requestUuid"
+        inner = {"error": error, "duplicateUuids": duplicates, "inProgressUuids": in_progress}
         if self._conflict_shape == "r1":
             return inner
         if self._conflict_shape == "text":
@@ -477,10 +570,19 @@ class PaperVenue:
         sel = (body.meta or {}).get("selection")
         return str(sel) if sel else f"{body.fixtureId}:{body.outcomeId}:{body.playerId}"
 
-    def _targets(self, body: PlaceOrderIn) -> list[str] | None:
+    @staticmethod
+    def _named(body: PlaceOrderIn) -> list[str] | None:
+        """The books an order names; None = any ("*" or absent)."""
         if body.bookmakers is None or body.bookmakers.strip() in ("", "*"):
             return None
         return [b.strip() for b in body.bookmakers.split(",") if b.strip()]
+
+    def _targets(self, body: PlaceOrderIn) -> list[str] | None:
+        """The books an order may use: those it names that the key can reach (None = any)."""
+        named = self._named(body)
+        if self._offered is None:
+            return named
+        return list(self._offered) if named is None else [b for b in named if b in self._offered]
 
     def _limits(self, bookmaker: str) -> tuple[Decimal, Decimal]:
         """(min, max) stake in USD by the cascade account -> bookmaker -> odds/default
@@ -493,7 +595,7 @@ class PaperVenue:
         lo = next(v for v in (acc.min_stake, book.min_stake, default_min, Decimal(0)) if v is not None)
         return lo, hi
 
-    def _offers(self, body: PlaceOrderIn) -> dict[str, float]:
+    def _priced(self, body: PlaceOrderIn) -> dict[str, float]:
         """Usable prices at targeted bookmakers where we hold an account."""
         prices = self._quotes.quotes(body.model_dump(mode="json"))
         targets = self._targets(body)
@@ -502,6 +604,10 @@ class PaperVenue:
             if p is not None and p > 1.0 and (targets is None or b in targets)
             and (self._accounts is None or b in self._accounts)
         }
+
+    def _offers(self, body: PlaceOrderIn) -> dict[str, float]:
+        """Priced books whose account currency converts (docs/reference/abp.md §11: no guessing)."""
+        return {b: p for b, p in self._priced(body).items() if self.book_currency(b) in self._currencies}
 
     def _decline_reason(self, body: PlaceOrderIn) -> str | None:
         """ABP decline texts (docs/reference/abp.md §10); None when the order is accepted."""
@@ -514,15 +620,21 @@ class PaperVenue:
         if fx is None:
             return f"Currency conversion failed: no rate for {cur}"
         targets = self._targets(body)
+        if targets == []:
+            return f"Bookmaker not available: {body.bookmakers or '*'} not available for this key"
         if self._accounts is not None and not [b for b in (targets or self._accounts) if b in self._accounts]:
             return "No active accounts for this market"
         prices = self._quotes.quotes(body.model_dump(mode="json"))
-        if targets is not None:
-            missing = [b for b in targets if prices.get(b) is None]
-            if len(missing) == len(targets):
+        named = targets if self._named(body) is not None else None
+        if named is not None:
+            missing = [b for b in named if prices.get(b) is None]
+            if len(missing) == len(named):
                 return f"Bookmaker not available: {','.join(missing)} has no odds for this selection"
         offers = self._offers(body)
         if not offers:
+            unconvertible = sorted({self.book_currency(b) for b in self._priced(body)})
+            if unconvertible:
+                return f"Currency conversion failed: no rate for account currency {','.join(unconvertible)}"
             return "Invalid odds: price not available or market suspended"
         stake_usd = body.orderStake / fx
         limits = {b: self._limits(b) for b in offers}
@@ -575,7 +687,10 @@ class PaperVenue:
             if stake <= 0 or stake / order.fx < lo:
                 continue
             fill_price = price if (body.acceptBetterOdds or p <= floor) else float(floor)
-            bet = _Bet(self._next_bet, order, book, (stake / order.fx).quantize(CENT), fill_price, now)
+            currency = self.book_currency(book)
+            native = (stake / order.fx * self._currencies[currency]).quantize(CENT)
+            bet = _Bet(self._next_bet, order, book, (stake / order.fx).quantize(CENT), fill_price, now,
+                       currency=currency, placed=native)
             self._next_bet += 1
             self._bets[bet.bet_id] = bet
             order.bets.append(bet)

@@ -26,7 +26,7 @@ from loguru import logger
 from bot.clock import Clock
 from bot.strategy.api import Interests, Strategy, StrategyContext
 from bot.strategy.loader import StrategyLoadError, check_markets, resolve_class, validate_params
-from bot.types import ExecutionEvent, Fill, FixtureKey, MarketKey, OddsUpdate, OrderUpdate, Settlement, Signal
+from bot.types import Fill, FixtureKey, MarketKey, OddsUpdate, OrderEvent, OrderUpdate, Settlement, Signal
 
 if TYPE_CHECKING:
     from bot.config.settings import StrategySpec
@@ -193,7 +193,7 @@ class StrategyHost:
             logger.opt(exception=True).error("ledger lookup of order {} failed", request_uuid)
             return None
 
-    async def on_execution_event(self, event: ExecutionEvent) -> None:
+    async def on_execution_event(self, event: OrderEvent) -> None:
         """Route an OrderUpdate / Fill / Settlement to the strategy that owns the order; the
         Signals its hook returns come out of the next `on_odds` / `on_markets` / `on_timer`."""
         order = self._order(event.request_uuid)

@@ -68,12 +68,13 @@ async def test_a_live_restart_places_nothing_on_what_it_holds(tmp_path: Path) ->
     updates, selections = await _paper_signals(tmp_path)
     assert updates > 100 and selections
     mapping = _mapping(tmp_path / "mapping.yaml", selections)
-    abp = LocalAbpServer(api_key=ABP_KEY)
+    abp = LocalAbpServer(api_key=ABP_KEY, bookmakers=["pinnacle"])
     base_url = await abp.start()
     state = tmp_path / "live"
     live = {"mode": "live", "mapping": {"file": str(mapping), "use_abp_markets": False},
             "abp": {"api_key": ABP_KEY, "base_url": base_url, "ws_url": base_url.replace("http", "ws") + "/ws",
-                    "requests_per_second": 1000}}
+                    "requests_per_second": 1000, "emergency_wait_seconds": 0.5,
+                    "bookmakers": {"draftkings": "pinnacle"}}}
     try:
         orders_by_run = []
         for _ in range(2):

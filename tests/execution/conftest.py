@@ -20,7 +20,7 @@ API_KEY = "local-test-key"
 async def server() -> AsyncIterator[LocalAbpServer]:
     srv = LocalAbpServer(
         api_key=API_KEY, paper=PaperConfig(default_max_stake=500, default_min_stake=1), faults=Faults(),
-        ping_seconds=0.2,
+        ping_seconds=0.2, bookmakers=["paper"], accounts=[],  # the book the intents name; no accounts yet
     )
     srv.base_url = await srv.start()
     yield srv
@@ -33,6 +33,7 @@ def abp_config(server: LocalAbpServer, **kw: Any) -> AbpConfig:
         "api_key": API_KEY, "timeout_seconds": 1.0, "requests_per_second": 500.0,
         "backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.05,
         "ws_ping_seconds": 0.2, "ws_reconnect_initial_seconds": 0.02, "ws_reconnect_max_seconds": 0.1,
+        "emergency_wait_seconds": 0.2, "ws_gap_wait_seconds": 0.3,
     }
     base.update(kw)
     return AbpConfig(**base)

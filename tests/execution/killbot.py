@@ -57,7 +57,7 @@ async def main(db: Path, url: str, mode: str, kill_at: int, seed: int) -> None:
     ledger = Ledger(db)
     config = AbpConfig(base_url=url, ws_url=url.replace("http", "ws", 1) + "/ws", api_key="kill-key",
                        timeout_seconds=2.0, requests_per_second=1000.0, backoff_initial_seconds=0.01,
-                       ws_reconnect_initial_seconds=0.05)
+                       ws_reconnect_initial_seconds=0.05, emergency_wait_seconds=0.2)
     venue = KillingVenue(config, ledger, mode=mode, kill_at=kill_at)
     ex = Executor(venue, ledger, WallClock(), ExecutionConfig(reconcile_interval_seconds=0.1), Events())
     await ex.start()

@@ -23,7 +23,7 @@ MODES = ("after_commit", "after_response", "loop")
 def _start_server() -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.execution.cli", "serve", "--port", "0", "--api-key", "kill-key",
-         "--max-stake", "1000000", "--delay", "0.02", "--ping-seconds", "1"],
+         "--max-stake", "1000000", "--delay", "0.02", "--ping-seconds", "1", "--bookmakers", "paper"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     line = proc.stdout.readline()

@@ -81,13 +81,13 @@ async def test_paper_expiry_and_emergency(tmp_path: Path) -> None:
 async def test_startup_reconciles_before_new_orders(tmp_path: Path) -> None:
     venue, ledger, clock, _events, ex = paper_setup(tmp_path, {"paper": 2.1})
     now = clock.now()
-    # left by a crashed run: committed, never sent; sent and stored; long expired
+    # left by a crashed run: committed, never sent; sent and stored; expired past the unknown grace
     never_sent = OrderRow(request_uuid="00000000-0000-4000-8000-000000000001", signal_id="a", strategy="value",
                           selection="x", order_price=2.0, stake=Decimal(5), status="INTENT",
                           fixture_id="id1", outcome_id=101, expires_at=now + timedelta(seconds=30))
     stale = OrderRow(request_uuid="00000000-0000-4000-8000-000000000002", signal_id="b", strategy="value",
                      selection="x", order_price=2.0, stake=Decimal(5), status="SENT",
-                     fixture_id="id1", outcome_id=101, expires_at=now - timedelta(seconds=1))
+                     fixture_id="id1", outcome_id=101, expires_at=now - timedelta(minutes=2))
     ledger.add_orders([never_sent, stale])
     stored = ex.order_body(ledger.get_order(never_sent.request_uuid) or never_sent)
     stored["requestUuid"] = "00000000-0000-4000-8000-000000000003"
@@ -97,7 +97,7 @@ async def test_startup_reconciles_before_new_orders(tmp_path: Path) -> None:
     venue.place({"orders": [stored]})  # the venue has this one already
     await ex.start()
     assert ledger.get_order(never_sent.request_uuid).status == "FILLED"  # resent, same uuid
-    assert ledger.get_order(stale.request_uuid).status == "EXPIRED"  # unknown to venue and expired
+    assert ledger.get_order(stale.request_uuid).status == "EXPIRED"  # unknown to venue, past expiry + grace
     assert ledger.get_order(stored["requestUuid"]).status == "FILLED"  # found, not re-placed
     assert len(venue.orders(request_uuids=[stored["requestUuid"]])) == 1
     assert venue.orders(request_uuids=[stale.request_uuid]) == []
@@ -251,7 +251,7 @@ async def test_emergency_on_no_order_leaves(tmp_path: Path, server: LocalAbpServ
 
 async def test_ws_drop_missing_fills_recovered_via_rest(tmp_path: Path) -> None:
     quotes = BookQuotes({"paper": 1.8})
-    server = LocalAbpServer(api_key="local-test-key", quotes=quotes, ping_seconds=0.2)
+    server = LocalAbpServer(api_key="local-test-key", quotes=quotes, ping_seconds=0.2, bookmakers=["paper"])
     server.base_url = await server.start()
     try:
         ledger, venue, events, ex = await abp_setup(tmp_path, server)

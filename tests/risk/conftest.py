@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bot.execution.bookmakers import BookmakerRoute
 from bot.risk.config import RiskConfig
 from tests.risk.factories import Env
 
@@ -14,8 +15,9 @@ from tests.risk.factories import Env
 def make_env(tmp_path: Path) -> Callable[..., Env]:
     made: list[Env] = []
 
-    def make(requires_mapping: bool = False, **config: Any) -> Env:
-        env = Env(tmp_path / f"env{len(made)}", config=RiskConfig(**config), requires_mapping=requires_mapping)
+    def make(requires_mapping: bool = False, route: BookmakerRoute | None = None, **config: Any) -> Env:
+        env = Env(tmp_path / f"env{len(made)}", config=RiskConfig(**config), requires_mapping=requires_mapping,
+                  route=route)
         made.append(env)
         return env
 

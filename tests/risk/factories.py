@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from bot.clock import ReplayClock
+from bot.execution.bookmakers import BookmakerRoute
 from bot.ledger.models import BetRow, OrderRow, SettlementRow
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
@@ -70,6 +71,7 @@ class Env:
     clock: ReplayClock = field(default_factory=lambda: ReplayClock(T0))
     config: RiskConfig = field(default_factory=RiskConfig)
     requires_mapping: bool = False
+    route: BookmakerRoute | None = None
 
     def __post_init__(self) -> None:
         self.state_dir = self.tmp / "state"
@@ -87,7 +89,7 @@ class Env:
 
     def new_risk(self) -> RiskManager:
         return RiskManager(self.config, clock=self.clock, book=self.book, ledger=self.ledger,
-                           requires_mapping=self.requires_mapping, state_dir=self.state_dir)
+                           requires_mapping=self.requires_mapping, state_dir=self.state_dir, route=self.route)
 
     def quote(self, sel: Selection, bookmaker: str = "bookA", price: float | None = 2.0,
               suspended: bool = False) -> None:

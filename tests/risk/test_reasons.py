@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.execution.bookmakers import BookmakerMap, BookmakerRoute
 from bot.ledger.models import SettlementRow
 from bot.risk.reasons import Reason
 from bot.types import Instrument, OrderStatus, Side, Verdict
@@ -255,6 +256,17 @@ async def test_unmapped(make_env) -> None:
     await _expect(env, make_signal(sel, env.clock.now()), Reason.UNMAPPED)
     ok = await env.risk.evaluate(make_signal(sel, env.clock.now()), Instrument("id1", 101))
     assert ok.approved
+
+
+async def test_bookmaker_unavailable_until_the_route_loads(make_env) -> None:
+    # old: no such check; a live signal went out although nothing said ABP reaches its book.
+    # Loaded routes: tests/risk/test_bookmaker_route.py (against the local ABP server).
+    env = make_env(requires_mapping=True, route=BookmakerRoute(BookmakerMap()))
+    sel = selection()
+    env.quote(sel, "pinnacle")
+    d = await _expect(env, make_signal(sel, env.clock.now(), bookmakers=("pinnacle",)), Reason.BOOKMAKER_UNAVAILABLE,
+                      Instrument("id1", 101))
+    assert d.details["why"] == "the books ABP reaches are not loaded yet"
 
 
 async def test_group_incomplete(env: Env) -> None:
