@@ -24,9 +24,11 @@ orders sharing a signal or a requestUuid), orphans (server orders the ledger doe
 fills (server bets missing in the ledger or with another stake), lost settlements (server-settled
 bets unsettled or different in the ledger), stuck orders (ledger orders not final whose server
 order is final or absent), wrong final status, ghost bets (ledger bets the server does not have)
-and the PnL difference (ledger settled PnL - GET /pnl totalNetPnl, to the cent). Exit 0 only when
-all are zero; 2 when the bot could not run (3 failed starts in a row). `--seed` reproduces the plan (faults, acts, kill delays); what they hit depends on
-timing. Each bot run's console log and each epoch's differences (diff.json) are kept in `--workdir`.
+and the PnL difference (ledger settled PnL - GET /pnl totalNetPnl, to the cent), then how many
+signals risk approved or rejected and why. Exit 0 only when all counters are zero; 2 when the bot
+could not run (3 failed starts in a row). `--seed` reproduces the plan (faults, acts, kill delays);
+what they hit depends on timing. Each bot run's console log and each epoch's differences and API
+request counts (diff.json) are kept in `--workdir`.
 
     python bench/chaos.py [--kills 200] [--seed S] [--workdir DIR] [--kills-per-epoch 20]
 """
@@ -46,7 +48,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -133,6 +135,10 @@ class Tally:
         self.decisions += other.decisions
         self.details += other.details
 
+    def counters(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ("kills", "server_orders", "ledger_orders", *self.ERRORS)} \
+            | {"pnl_diff": str(self.pnl_diff)}
+
     def flag(self, counter: str, line: str) -> None:
         setattr(self, counter, getattr(self, counter) + 1)
         self.details.append(f"{counter}: {line}")
@@ -176,7 +182,16 @@ class LedgerView:
 
     @property
     def pnl(self) -> Decimal:
-        return sum((Decimal(r["pnl"]) for r in self.settlements.values()), Decimal(0))
+        """Settled PnL in the venue's own units, summed as GET /pnl sums them (mixed currencies
+        unconverted, docs/reference/abp.md §11); the ledger keeps them beside the converted ones."""
+        return sum((Decimal(_venue(r, "venue_amount", "amount")) - Decimal(_venue(r, "venue_stake", "stake"))
+                    for r in self.settlements.values()), Decimal(0))
+
+
+def _venue(row: sqlite3.Row, column: str, fallback: str) -> Any:
+    """A ledger amount as the venue sent it (before conversion into the bot's currency)."""
+    value = row[column]
+    return row[fallback] if value is None else value
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -223,17 +238,18 @@ def compare(state: dict[str, Any], server_pnl: Decimal, ledger: LedgerView, now:
 def _compare_bets(t: Tally, bets: list[dict[str, Any]], ledger: LedgerView) -> None:
     for bet in bets:
         bet_id, row = bet["betId"], ledger.bets.get(bet["betId"])
-        if row is None or _dec(row["placed_stake"]) != _dec(bet["placedStake"]):
-            have = "missing" if row is None else f"stake {row['placed_stake']}"
+        if row is None or _dec(_venue(row, "venue_stake", "placed_stake")) != _dec(bet["placedStake"]):
+            have = "missing" if row is None else f"stake {_venue(row, 'venue_stake', 'placed_stake')}"
             t.flag("lost_fills", f"bet {bet_id} of {bet['requestUuid']} stake {bet['placedStake']}: ledger {have}")
         if bet["settlementStatus"] == "UNSETTLED":
             continue
         settled = ledger.settlements.get(bet_id)
         amount = _dec(bet["settlementAmount"])
         if row is None or row["settlement_status"] != bet["settlementStatus"] or settled is None \
-                or _dec(settled["amount"]) != amount or _dec(row["settlement_amount"]) != amount:
-            have = "no bet" if row is None else f"{row['settlement_status']} {row['settlement_amount']}, " \
-                f"settlement row {'none' if settled is None else settled['amount']}"
+                or _dec(_venue(settled, "venue_amount", "amount")) != amount \
+                or _dec(_venue(row, "venue_amount", "settlement_amount")) != amount:
+            have = "no bet" if row is None else f"{row['settlement_status']} {row['venue_amount']}, " \
+                f"settlement row {'none' if settled is None else settled['venue_amount']}"
             t.flag("lost_settlements", f"bet {bet_id} {bet['settlementStatus']} {bet['settlementAmount']}: "
                                        f"ledger {have}")
     on_server = {b["betId"] for b in bets}
@@ -401,9 +417,7 @@ class Epoch:
                 failures = failures + 1 if crashed else 0
                 if failures >= 3:
                     raise RuntimeError(f"epoch {self.number}: the bot failed 3 times in a row, see {self.folder}")
-            tally = await self._final()
-            tally.kills = killed
-            return tally
+            return await self._final(killed)
         finally:
             if self.bot is not None and self.bot.proc.returncode is None:  # the epoch failed half way
                 self.bot.proc.send_signal(signal.SIGKILL)
@@ -558,7 +572,7 @@ class Epoch:
 
     # -- the end: settle everything, a last recovery, compare -------------------------------------
 
-    async def _final(self) -> Tally:
+    async def _final(self, kills: int) -> Tally:
         await self._faults(self.defaults)
         if self.emergency:
             await self._emergency(False)
@@ -575,10 +589,12 @@ class Epoch:
         if code != 0:
             print(f"final bot exited {code}:\n{bot.tail()}", flush=True)
         tally = await self._compare()  # again, after the graceful stop
+        tally.kills = kills
+        tally.details = [f"epoch {self.number} {line}" for line in tally.details]
         requests = Counter(f"{r['method']} {r['path']}" for r in (await self.admin.get("/_admin/requests")).json())
         (self.folder / "diff.json").write_text(json.dumps(
-            {**{k: v for k, v in asdict(tally).items() if k != "details"}, "pnl_diff": str(tally.pnl_diff),
-             "ledger_pnl": str(tally.ledger_pnl), "server_pnl": str(tally.server_pnl), "details": tally.details,
+            {**tally.counters(), "ledger_pnl": str(tally.ledger_pnl), "server_pnl": str(tally.server_pnl),
+             "decisions": dict(tally.decisions), "details": tally.details,
              "api_requests": dict(requests.most_common())}, indent=2))
         print(f"epoch {self.number}: settled {settled} bets at the end; "
               + "; ".join(tally.lines()[1:]), flush=True)
@@ -630,7 +646,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None, help="default: a random one (printed)")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a new temporary folder")
     parser.add_argument("--kills-per-epoch", type=int, default=20,
-                        help="kills on one server and ledger (about 40 get a replay through)")
+                        help="kills on one server and ledger; once its replay is through, kills land on the idle bot")
     parser.add_argument("--min-delay", type=float, default=0.2, help="seconds after the bot's first log line")
     parser.add_argument("--max-delay", type=float, default=3.0)
     parser.add_argument("--settle-timeout", type=float, default=60.0,
@@ -653,8 +669,7 @@ def main() -> None:
     for line in total.details[:60]:
         print("  " + line)
     if args.json is not None:
-        counters = {name: getattr(total, name) for name in ("kills", "server_orders", "ledger_orders", *Tally.ERRORS)}
-        args.json.write_text(json.dumps({**counters, "pnl_diff": str(total.pnl_diff)}))
+        args.json.write_text(json.dumps(total.counters()))
     raise SystemExit(0 if total.clean else 1)
 
 

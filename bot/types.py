@@ -10,7 +10,7 @@ stakes and money are `Decimal` in the order currency; every datetime is timezone
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
@@ -240,13 +240,15 @@ class Decision:
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
     """An approved order, ready for the executor. `instrument` is None only for venues that
-    accept unmapped selections (the paper venue); `bookmakers` are the venue's slugs for the
-    signal's books (None: the signal's own, e.g. paper)."""
+    accept unmapped selections (the paper venue); `ttl` is how long the order may work, which the
+    executor turns into `expiresAt` on the venue's clock (docs/architecture.md, "Two clocks"; None:
+    `execution.expiry_seconds`); `bookmakers` are the venue's slugs for the signal's books (None:
+    the signal's own, e.g. paper)."""
 
     signal: Signal
     stake: Decimal
     instrument: Instrument | None
-    expires_at: datetime | None = None
+    ttl: timedelta | None = None
     bookmakers: tuple[str, ...] | None = None
 
 

@@ -354,7 +354,9 @@ class Engine:
             self._publish_event(decision)
             if decision.approved:
                 books = self.venue_books.abp_books(signal.bookmakers) if self.venue_books and signal.bookmakers else None
-                intents.append(OrderIntent(signal, decision.stake, instrument, signal.expires_at, books))
+                # the signal's expiry is on the trading clock; the venue's may differ (a replay live)
+                ttl = None if signal.expires_at is None else signal.expires_at - self.clock.now()
+                intents.append(OrderIntent(signal, decision.stake, instrument, ttl, books))
         if intents:
             # If submit fails before an order row is committed, risk.sweep() frees the
             # reservation after its TTL; committed rows are reconciled by the executor.

@@ -5,8 +5,8 @@
   pong); no frame at all for `ws_dead_after_seconds` counts the connection dead: close, reconnect;
 - `seq` (per subscription, strictly increasing, docs/reference/abp.md §13.3-13.4):
   - a re-send of a processed seq is acked again and dropped (at-least-once delivery);
-  - a new `subscriptionId` restarts the expected seq; so does seq 1 as the first frame after a
-    login while we had processed more (a server restart), then RESYNC "RENUMBERED" follows;
+  - a new `subscriptionId` restarts the expected seq; so does a first frame after a login numbered
+    at or below what we processed (a server restart), then RESYNC "RENUMBERED" follows;
   - a gap holds the later frames, asks `replay` from the last contiguous seq and acks only
     contiguous seqs; frames are processed in order as the gap closes. A gap still open after
     `ws_gap_wait_seconds` (replay cannot fill it past the 100-message buffer) is skipped: the held
@@ -201,8 +201,11 @@ class AbpStream:
         if self._emergency_due is not None and now >= self._emergency_due:
             self._emergency_due = None
             self.emergency = False
-            logger.info("no emergency frame within {} s: taking the emergency state as clear "
-                        "(ABP sends emergency on a change)", self._config.emergency_wait_seconds)
+            why = (f"no emergency frame within {self._config.emergency_wait_seconds} s: taking the emergency "
+                   "state as clear (ABP sends emergency on a change)")
+            logger.info(why)
+            # told like a frame, so an emergency that ended while we were away ends in risk too
+            await self._deliver(VenueMessage("emergency", "ASSUMED", {"active": False, "reason": why}))
         if self._gap_due is not None and now >= self._gap_due:
             await self._skip_gap(ws)
 
@@ -230,7 +233,7 @@ class AbpStream:
             await self._deliver(VenueMessage(RESYNC, "BAD_FRAME", {}))
             return
         first, self._first_after_login = self._first_after_login, False
-        if first and seq == 1 and self.last_seq >= 1:
+        if first and seq <= self.last_seq:  # the server restarted (and may have sent frames meanwhile)
             await self._renumbered(ws, frame)
         elif seq <= self.last_seq or seq in self._held:  # at-least-once delivery: a re-send
             await self._ack(ws)
@@ -242,10 +245,12 @@ class AbpStream:
             await self._hold(ws, frame)
 
     async def _renumbered(self, ws: ClientConnection, frame: dict[str, Any]) -> None:
-        """Seq 1 under the same subscription after a login: the server restarted its numbering."""
+        """The first frame after a login is numbered at or below what we processed, under the same
+        subscription: the server restarted its numbering, possibly sending frames while we were
+        away. Processed (a re-sent row applies idempotently), then REST recovery fills the rest."""
         before = self.last_seq
-        logger.warning("ABP stream seq restarted at 1 after a login (last seq {}): renumbered", before)
-        self.last_seq = 0
+        logger.warning("ABP stream seq {} after a login (last seq {}): renumbered", frame["seq"], before)
+        self.last_seq = frame["seq"] - 1
         await self._process(frame)
         await self._ack(ws)
         await self._deliver(VenueMessage(RESYNC, "RENUMBERED", {

@@ -209,7 +209,8 @@ class Executor:
     def _row(self, intent: OrderIntent, now: datetime) -> OrderRow:
         sig = intent.signal
         inst = intent.instrument
-        expires = intent.expires_at or sig.expires_at or now + timedelta(seconds=self._config.expiry_seconds)
+        ttl = intent.ttl if intent.ttl is not None else timedelta(seconds=self._config.expiry_seconds)
+        expires = now + ttl  # on the venue's clock, as is created_at (docs/architecture.md, "Two clocks")
         return OrderRow(
             request_uuid=str(uuid.uuid4()),
             signal_id=sig.signal_id,
@@ -228,6 +229,7 @@ class Executor:
             status=OrderStatus.INTENT.value,
             user_ref=sig.tag or sig.strategy,
             expires_at=expires,
+            created_at=now,
         )
 
     async def _screen(self, rows: list[OrderRow]) -> list[OrderRow]:
@@ -410,7 +412,20 @@ class Executor:
                 return
             for raw in bets:
                 await self._apply_bet(raw, "bets.recovery")
+            await self._drop_vanished_bets(ids[i : i + _IDS_PER_REQUEST], bets)
         logger.debug("recovered the bets of {} orders", len(ids))
+
+    async def _drop_vanished_bets(self, order_ids: list[int], answer: list[Any]) -> None:
+        """A bet the ledger holds that GET /bets no longer lists for its order was deleted while
+        its DELETE frame was lost (a gap, a silent stream, the bot down): removed as a DELETE is."""
+        listed = {raw.get("betId") for raw in answer if isinstance(raw, dict)}
+        for order_id in order_ids:
+            row = self._ledger.get_order_by_order_id(order_id)
+            if row is None:
+                continue
+            for bet in self._ledger.bets(row.request_uuid):
+                if bet.bet_id not in listed and bet.bet_status != BetStatus.CANCELLED.value:
+                    await self._remove_bet(row, bet.bet_id, {"source": "bets.recovery", "listed": False})
 
     def _recovery_order_ids(self) -> list[int]:
         """ABP ids of the orders created within `recovery.days` (all, for a venue without a

@@ -37,8 +37,8 @@ def intent(
         signal_id=str(uuid.uuid4()), strategy="value", selection=SEL, side=Side.BACK, stake=Decimal(stake),
         price=min_price + 0.05, min_price=min_price, bookmakers=books, created_at=now or datetime.now(UTC), tag=tag,
     )
-    expires = None if expires_in is None else (now or datetime.now(UTC)) + timedelta(seconds=expires_in)
-    return OrderIntent(sig, Decimal(stake), Instrument("id1000004461512432", 101) if mapped else None, expires)
+    ttl = None if expires_in is None else timedelta(seconds=expires_in)
+    return OrderIntent(sig, Decimal(stake), Instrument("id1000004461512432", 101) if mapped else None, ttl)
 
 
 class Events:

@@ -24,23 +24,30 @@ from tests.execution.helpers import Events, eventually, intent
 from tests.execution.test_executor_abp_outcomes import FAST, live
 
 
-def alerts(events: Events, kind: VenueAlertKind | None = None) -> list[VenueAlert]:
-    return [a for a in events.of(VenueAlert) if kind is None or a.kind is kind]
+def alerts(events: Events, kind: VenueAlertKind | None = None, *, assumed: bool = False) -> list[VenueAlert]:
+    """The alerts, without the all-clear assumed after each login unless `assumed`."""
+    return [a for a in events.of(VenueAlert) if (kind is None or a.kind is kind)
+            and (assumed or "no emergency frame" not in a.reason)]
 
 
 async def test_emergency_frames_become_alerts_once_per_change(tmp_path: Path, server: LocalAbpServer) -> None:
     # Old behaviour caught: emergency frames were only logged; risk got no VenueAlert.
     ledger, _venue, events, ex = await live(tmp_path, server)
+    # no frame after login: the state is taken as clear, and risk is told so (an emergency that
+    # ended while the bot was away must end in risk too)
+    await eventually(lambda: len(alerts(events, assumed=True)) == 1)
+    assumed = alerts(events, assumed=True)[0]
+    assert assumed.kind is VenueAlertKind.EMERGENCY_OFF and "no emergency frame" in assumed.reason
     server.venue.set_emergency(True, "upstream maintenance")
     server.venue.set_emergency(True, "upstream maintenance")  # a repeat is not news
     server.venue.set_emergency(False, "")
-    await eventually(lambda: len(alerts(events)) == 2)
-    assert [(a.kind, a.reason) for a in alerts(events)] == [
+    await eventually(lambda: len(alerts(events, assumed=True)) == 3)
+    assert [(a.kind, a.reason) for a in alerts(events, assumed=True)[1:]] == [
         (VenueAlertKind.EMERGENCY_ON, "upstream maintenance"), (VenueAlertKind.EMERGENCY_OFF, "")]
     async with httpx.AsyncClient(base_url=server.base_url) as http:  # the flag on the `status` channel
         await http.post("/_admin/status", json={"status": "degraded", "emergency": {"active": True, "reason": "db"}})
-    await eventually(lambda: len(alerts(events)) == 3)
-    assert (alerts(events)[-1].kind, alerts(events)[-1].reason) == (VenueAlertKind.EMERGENCY_ON, "db")
+    await eventually(lambda: len(alerts(events, assumed=True)) == 4)
+    assert (alerts(events, assumed=True)[-1].kind, alerts(events, assumed=True)[-1].reason) == (VenueAlertKind.EMERGENCY_ON, "db")
     await ex.stop(cancel_pending=False)
     ledger.close()
 

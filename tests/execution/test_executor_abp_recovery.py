@@ -85,3 +85,22 @@ async def test_deleted_bet_leaves_exposure(tmp_path: Path, server: LocalAbpServe
     assert ledger.bets(u)[0].bet_status == "CANCELLED" and len(events.of(Fill)) == 2
     await ex.stop(cancel_pending=False)
     ledger.close()
+
+
+async def test_a_bet_deleted_while_the_stream_was_down_leaves_at_the_next_recovery(
+        tmp_path: Path, server: LocalAbpServer) -> None:
+    # Old behaviour caught: the DELETE frame fell while the stream was down and GET /bets simply no
+    # longer listed the bet, so the ledger kept it CONFIRMED in exposure for ever (a ghost bet).
+    events = Exposure()
+    events.ledger = Ledger(tmp_path / "bot.db")
+    ledger, venue, _events, ex, u, bet_id = await _filled_bet(tmp_path, server, events, ledger=events.ledger)
+    logins = venue.stream.logins
+    server.drop_streams()  # the DELETE frame is lost (lose_while_down)
+    server.venue.delete_bet(bet_id)
+    await eventually(lambda: venue.stream.logins > logins)  # the reconnect's recovery finds it gone
+    await eventually(lambda: ledger.bets(u)[0].bet_status == "CANCELLED")
+    assert events.book.summary().total == 0
+    (deleted,) = ledger.events("venue.bet_deleted")
+    assert deleted.payload["betId"] == bet_id and deleted.payload["raw"] == {"source": "bets.recovery", "listed": False}
+    await ex.stop(cancel_pending=False)
+    ledger.close()
