@@ -25,7 +25,7 @@ from loguru import logger
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential, wait_random
 
 from bot.bus.auth import CommandRefused
-from bot.clock import Clock, ReplayClock
+from bot.clock import Clock, ReplayClock, WallClock
 from bot.config.settings import Settings
 from bot.engine.jobs import Jobs
 from bot.engine.ports import (
@@ -122,6 +122,9 @@ class Engine:
         self.replay = isinstance(clock, ReplayClock)
         self.stats = EngineStats()
         self.jobs = Jobs(clock)
+        # the venue's upkeep runs on wall time even in a replay: ABP keeps real time (a replay run
+        # live must not poll ABP on every event)
+        self.venue_jobs = Jobs(WallClock())
         self._stop = asyncio.Event()
         self._feed_tasks: list[asyncio.Task[None]] = []
         self._placing: set[asyncio.Task[list[str]]] = set()
@@ -153,6 +156,8 @@ class Engine:
         self._register_jobs()
         if not self.replay:
             self.jobs.start_live()
+        if self.upkeep:
+            self.venue_jobs.start_live()
         self._started = True
         self._publish_state()
         log.info("engine started: mode={} feeds={} replay={}", self.settings.mode,
@@ -288,6 +293,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._feed_tasks, return_exceptions=True)
         self.jobs.stop()
+        self.venue_jobs.stop()
         await self._wait_placements()
         if self._started:
             try:
@@ -408,7 +414,7 @@ class Engine:
         if self.settler is not None:
             self.jobs.every("paper_settlement", timedelta(minutes=30), self._settle)
         for name, interval, fn in self.upkeep:
-            self.jobs.every(name, interval, fn)
+            self.venue_jobs.every(name, interval, fn)
 
     async def _watch_control(self) -> None:
         """Every half second, whether or not a signal arrives: adopt a halt or resume

@@ -12,10 +12,13 @@ imported only when a paper venue is built (docs/architecture.md, "Simulators").
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -37,6 +40,10 @@ from bot.market.mapping import FixtureLookup, InstrumentMapper, MappingFile, Mar
 from bot.types import ExecutionEvent, VenueAlert
 
 log = logger.bind(stage="engine")
+
+
+if TYPE_CHECKING:
+    from bot.execution.abp_client import AbpClient
 
 
 class BuildError(Exception):
@@ -108,15 +115,39 @@ def _live_venue(settings: Settings, ledger: Ledger, on_alert: Callable[[VenueAle
     route = None
     if settings.abp.check_bookmakers:
         route = BookmakerRoute(BookmakerMap(settings.abp.bookmakers))
-
-        async def load_route() -> None:
-            if not await route.load(venue.client):
-                log.warning("ABP bookmakers not loaded ({}): signals are rejected BOOKMAKER_UNAVAILABLE "
-                            "until a reload succeeds", route.error)
-
-        hooks.insert(0, load_route)
-        jobs.append(("bookmakers_refresh", timedelta(seconds=settings.abp.recovery_interval_seconds), load_route))
+        start, job = _route_upkeep(route, venue.client, timedelta(seconds=settings.abp.recovery_interval_seconds))
+        hooks.insert(0, start)
+        jobs.append(job)
     return _VenueSide(venue, venue_clock, jobs, rates, markets_fetch=markets_fetch, start_hooks=hooks, route=route)
+
+
+ROUTE_START_ATTEMPTS = 3  # a start without the books would reject every signal: retry briefly
+ROUTE_RETRY = timedelta(seconds=10)  # while not loaded, the reload is tried this often
+
+
+def _route_upkeep(route: BookmakerRoute, client: AbpClient, every: timedelta) -> tuple[StartHook, UpkeepJob]:
+    """Load the reachable books at start (a few tries) and reload them every `every`, or every
+    ROUTE_RETRY while no load has succeeded (signals are rejected BOOKMAKER_UNAVAILABLE meanwhile)."""
+    last_load = [float("-inf")]
+
+    async def load() -> None:
+        last_load[0] = time.monotonic()
+        if not await route.load(client):
+            log.warning("ABP bookmakers not loaded ({}): signals are rejected BOOKMAKER_UNAVAILABLE until a reload "
+                        "succeeds", route.error)
+
+    async def start() -> None:
+        for attempt in range(ROUTE_START_ATTEMPTS):
+            await load()
+            if route.loaded or attempt == ROUTE_START_ATTEMPTS - 1:
+                return
+            await asyncio.sleep(1.0)
+
+    async def refresh() -> None:
+        if not route.loaded or time.monotonic() - last_load[0] >= every.total_seconds():
+            await load()
+
+    return start, ("bookmakers_refresh", ROUTE_RETRY, refresh)
 
 
 def _paper_venue(
