@@ -140,7 +140,7 @@ class Executor:
         self._ready = asyncio.Event()
         self._sending: set[str] = set()  # request_uuids a placement owns (INTENT commit .. answer applied)
         # The venue's REST recovery cadence and window; venues without one (in process) lose nothing.
-        self._recovery: Recovery | None = getattr(venue, "recovery", None)
+        self._recovery: Recovery | None = venue.recovery
         self._recover_due = False  # a RESYNC asked for `recover()`
         self._emergency: bool | None = None  # last emergency state alerted (None: none seen yet)
         self._idle = asyncio.Event()

@@ -109,6 +109,7 @@ class CorruptingVenue:
 
     name = "corrupt"
     accepts_unmapped = True
+    recovery = None
 
     def __init__(self, inner: PaperVenue) -> None:
         self.inner = inner
