@@ -3,31 +3,29 @@ report from the ledger, check the config, and the tools of each stage (feeds dis
 ABP server, risk state, MQTT commands, strategies).
 
 The stages' sub-apps are imported explicitly: a broken CLI module fails `bot` loudly instead of
-its command silently disappearing."""
+its command silently disappearing. They, and this module, stay light at import (typer, the
+standard library): each command imports what it runs, so `bot --help` loads no engine, ledger,
+HTTP or MQTT library (tests/test_cli_imports.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
-import orjson
 import typer
-from loguru import logger
-from pydantic import SecretStr
-from rich.console import Console
 
 from bot.bus.cli import app as mqtt_app
-from bot.config.errors import config_line
 from bot.config.options import DEFAULT_CONFIG, ConfigOpt, fail, load_or_exit
-from bot.config.settings import Mode, Settings
 from bot.execution.cli import app as abp_app
 from bot.feeds.cli import app as feeds_app
 from bot.risk.cli import app as risk_app
 from bot.strategy.cli import app as strategy_app
+
+if TYPE_CHECKING:
+    from bot.config.settings import Settings
 
 app = typer.Typer(help="Sports-betting execution bot: feeds -> strategies -> risk -> ABP (or paper).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -41,6 +39,8 @@ app.add_typer(strategy_app, name="strategy", help="Strategies: list the availabl
 
 
 def _masked(value: Any) -> Any:
+    from pydantic import SecretStr
+
     if isinstance(value, SecretStr):
         return "**********" if value.get_secret_value() else ""
     if isinstance(value, dict):
@@ -77,6 +77,8 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON schema of the config (for editor completion)."""
+    from bot.config.settings import Settings
+
     print(json.dumps(Settings.model_json_schema(), indent=2))
 
 
@@ -92,6 +94,13 @@ def run(
     """Run the bot until the replay ends or SIGINT/SIGTERM. One bot per ledger: a second one on
     the same state dir exits 2 naming the first. A replay this ledger already finished is refused
     (`--fresh` for a new ledger); an interrupted one resumes where it stopped, never betting twice."""
+    import asyncio
+
+    from loguru import logger
+
+    from bot.config.errors import config_line
+    from bot.config.settings import Mode
+
     if fresh and resume:
         fail("--fresh and --resume exclude each other: --fresh starts a new ledger, --resume continues this one")
     overrides: dict[str, Any] = {}
@@ -132,6 +141,8 @@ def run(
 
 
 async def _run(settings: Settings, config_path: Path, *, must_resume: bool) -> Any:
+    import asyncio
+
     from bot.engine.wiring import build_engine
 
     engine = await build_engine(settings, config_dir=config_path.resolve().parent, must_resume=must_resume)
@@ -149,6 +160,10 @@ def report(
     db: Annotated[Path | None, typer.Option(help="ledger file (default: state_dir/bot.db)")] = None,
 ) -> None:
     """Signals, decisions by reason, orders, fills, exposure, settled PnL and ROI."""
+    import orjson
+    from rich.console import Console
+
+    from bot.config.errors import config_line
     from bot.ledger.migrations import LedgerSchemaError
     from bot.ledger.report import build_report, render_report
     from bot.ledger.store import LedgerUnavailable

@@ -7,28 +7,32 @@ stops with its one-line errors and exit code 2."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiomqtt
-import orjson
 import typer
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from rich.console import Console
 
-from bot.bus.auth import COMMANDS, HMAC_PROPERTY, build_command
-from bot.bus.config import MqttConfig
-from bot.bus.connection import make_client
-from bot.bus.topics import Topics
 from bot.config.options import DEFAULT_CONFIG, ConfigOpt, load_or_exit
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.bus.config import MqttConfig
+
 app = typer.Typer(help="MQTT bus: operator commands and event watching.", no_args_is_help=True)
-console = Console()
 
 InstanceOpt = typer.Option(None, help="target instance (default: the config's `instance`)")
+# bot.bus.auth.COMMANDS, spelled out: importing it loads loguru and pydantic for `bot --help`
+# (tests/test_cli_imports.py holds the two equal)
+COMMANDS_HELP = "halt | resume | cancel-all | reload | status"
+
+
+@cache
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console()
 
 
 def _load(config: Path, instance: str | None) -> tuple[MqttConfig, str]:
@@ -40,6 +44,17 @@ async def send_command(config: MqttConfig, instance: str, command: str, args: di
                        timeout_s: float) -> dict[str, Any]:
     """Sign and send `command` to `instance`; the reply body. Raises TimeoutError when none
     comes within `timeout_s`, aiomqtt.MqttError when the broker is unreachable."""
+    import asyncio
+    import uuid
+
+    import orjson
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from bot.bus.auth import HMAC_PROPERTY, build_command
+    from bot.bus.connection import make_client
+    from bot.bus.topics import Topics
+
     if config.command_token is None:
         raise ValueError("mqtt.command_token is not configured: commands cannot be signed")
     payload, signature = build_command(config.command_token.get_secret_value(), command=command,
@@ -64,7 +79,7 @@ async def send_command(config: MqttConfig, instance: str, command: str, args: di
 
 @app.command()
 def send(
-    command: str = typer.Argument(..., help=" | ".join(COMMANDS)),
+    command: str = typer.Argument(..., help=COMMANDS_HELP),
     args: str = typer.Option("{}", "--args", help='JSON object, e.g. \'{"reason": "manual"}\''),
     reason: str | None = typer.Option(None, help="shortcut for halt's args.reason"),
     config: ConfigOpt = DEFAULT_CONFIG,
@@ -72,6 +87,14 @@ def send(
     timeout: float = typer.Option(10.0, help="seconds to wait for the reply"),
 ) -> None:
     """Send an HMAC-signed command and print the reply (exit 1 when refused, 3 on no reply)."""
+    import asyncio
+
+    import aiomqtt
+    import orjson
+
+    from bot.bus.auth import COMMANDS
+
+    console = _console()
     if command not in COMMANDS:
         console.print(f"[red]unknown command {command!r}; known: {', '.join(COMMANDS)}[/red]")
         raise typer.Exit(2)
@@ -109,6 +132,14 @@ def watch(
     count: int = typer.Option(0, help="stop after this many messages (0: until Ctrl-C)"),
 ) -> None:
     """Print every message under {prefix}/{instance}/ (topic and JSON body)."""
+    import asyncio
+
+    import aiomqtt
+
+    from bot.bus.connection import make_client
+    from bot.bus.topics import Topics
+
+    console = _console()
     mqtt, target = _load(config, instance)
 
     async def run() -> None:

@@ -34,6 +34,7 @@ from bot.bus.connection import make_client, run_reconnecting
 from bot.bus.odds_in import OddsPayloadError, decode_item
 from bot.bus.topics import odds_topic
 from bot.clock import Clock
+from bot.latency import frame_received
 from bot.types import FeedEvent, FeedStatus, OddsBatch, OddsUpdate
 
 EmitFn = Callable[[FeedEvent], Awaitable[None]]  # as bot.feeds.base.EmitFn
@@ -106,6 +107,7 @@ class MqttFeed:
             self._malformed(message, raw, f"not JSON: {exc}")
             return
         items: list[Any] = decoded if isinstance(decoded, list) else [decoded]
+        frame_received()  # the tick-to-order stamp (bot/latency.py)
         received_at = self._clock.now()
         updates: list[OddsUpdate] = []
         for index, item in enumerate(items):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from bot.config.settings import ConfigError, Settings, load_settings
+if TYPE_CHECKING:  # the settings models pull pydantic in: loaded when a command reads a config
+    from bot.config.settings import Settings
 
 DEFAULT_CONFIG = Path("config.yaml")
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file")]
@@ -29,6 +30,8 @@ def fail(*lines: str, code: int = 2) -> NoReturn:
 
 def load_or_exit(config: Path, **overrides: Any) -> Settings:
     """The settings of `config`; on a bad config its error lines and exit code 2."""
+    from bot.config.settings import ConfigError, load_settings
+
     try:
         return load_settings(config, **overrides)
     except ConfigError as exc:

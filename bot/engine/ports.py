@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.engine.jobs import JobFn
+from bot.latency import TickToOrder
 from bot.types import (
     Decision,
     ExecutionEvent,
@@ -115,6 +116,10 @@ class Execution(Protocol):
     async def reconcile(self) -> None: ...
 
     async def cancel_all(self) -> int: ...
+
+    @property
+    def latency(self) -> TickToOrder:
+        """Tick-to-order samples of the placements (bot/latency.py)."""
 
 
 class Bus(Protocol):

@@ -16,7 +16,7 @@ aiolimiter; retries with tenacity:
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Self
 
@@ -48,6 +48,8 @@ from bot.execution.models import (
     Pnl,
     Positions,
 )
+
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]  # httpcore request trace: (event, info)
 
 MAX_ORDERS_PER_REQUEST = 100  # docs/reference/abp.md §6.2
 
@@ -115,12 +117,14 @@ class AbpClient:
         safe: bool,
         timeout: float | None = None,
         deadline: float | None = None,
+        trace: Trace | None = None,
     ) -> tuple[int, Any]:
         """Send with pacing and retries; return (status, parsed body) for 2xx and for
         place-orders' all-declined 400. Raises the AbpError for anything else.
 
         `timeout` overrides the client's (seconds); `deadline` (epoch seconds): no retry starts
-        after it, and none whose wait would end past it."""
+        after it, and none whose wait would end past it; `trace` receives httpcore's request
+        events (the tick-to-order stamp)."""
 
         def retryable(exc: BaseException) -> bool:
             return isinstance(exc, AbpRateLimited) or (safe and isinstance(exc, AbpUnavailable))
@@ -145,11 +149,12 @@ class AbpClient:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         async for attempt in retrying:
             with attempt:
-                return await self._once(method, path, clean, json, timeout)
+                return await self._once(method, path, clean, json, timeout, trace)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(
-        self, method: str, path: str, params: dict[str, Any], json: Any, timeout: float | None = None
+        self, method: str, path: str, params: dict[str, Any], json: Any, timeout: float | None = None,
+        trace: Trace | None = None,
     ) -> tuple[int, Any]:
         async with self._limiter:
             try:
@@ -158,6 +163,7 @@ class AbpClient:
                 response = await self._http.request(
                     method, path, params=params, content=content, headers=headers,
                     timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+                    extensions=None if trace is None else {"trace": trace},
                 )
             except httpx.TimeoutException as exc:
                 raise AbpUnavailable(f"timeout: {exc!r}") from exc
@@ -263,10 +269,17 @@ class AbpClient:
         """
         if not 1 <= len(orders) <= MAX_ORDERS_PER_REQUEST:
             raise ValueError(f"place-orders takes 1..{MAX_ORDERS_PER_REQUEST} orders, got {len(orders)}")
+        written = 0
+
+        async def trace(event: str, _info: dict[str, Any]) -> None:  # httpcore's request trace
+            nonlocal written
+            if event.endswith("send_request_body.complete"):
+                written = time.perf_counter_ns()
+
         status, body = await self._request(
             "POST", "/place-orders", json={"orders": list(orders)}, safe=False,
             timeout=self._config.place_timeout_seconds,
-            deadline=None if deadline is None else deadline.timestamp(),
+            deadline=None if deadline is None else deadline.timestamp(), trace=trace,
         )
         if not isinstance(body, dict):
             raise AbpProtocolError("place-orders answer is not an object", status, body)
@@ -276,6 +289,7 @@ class AbpClient:
             accepted_orders=_list(body.get("acceptedOrders")),
             declined_orders=_list(body.get("declinedOrders")),
             raw=body,
+            written_ns=written,
         )
 
     async def cancel_orders(

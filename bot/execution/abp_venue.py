@@ -87,7 +87,7 @@ class AbpVenue:
             if exc.status is None:
                 raise VenueUnavailable(str(exc)) from exc
             return PlaceReply(exc.status, exc.body)
-        return PlaceReply(result.http_status, result.raw)
+        return PlaceReply(result.http_status, result.raw, written_ns=result.written_ns)
 
     async def find_orders(self, request_uuids: Sequence[str]) -> list[Any]:
         try:

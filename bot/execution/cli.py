@@ -7,14 +7,15 @@ command and needs the `sim` extra, so nothing in `bot.execution` imports `bot.si
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.config.options import DEFAULT_CONFIG, ConfigOpt, fail, load_or_exit
-from bot.execution.bookmakers import BookmakerMap, BookmakerRoute
-from bot.execution.config import AbpConfig, PaperConfig
+
+if TYPE_CHECKING:  # each command imports what it runs: `bot --help` stays light (bot/cli.py)
+    from bot.execution.bookmakers import BookmakerRoute
+    from bot.execution.config import AbpConfig
 
 app = typer.Typer(help="Local ABP server: a paper venue behind ABP's HTTP + WebSocket protocols.", no_args_is_help=True)
 
@@ -51,10 +52,12 @@ def serve(
     /_admin/ws-drop, /_admin/restart, /_admin/renumber, /_admin/emergency, /_admin/status,
     /_admin/rates, /_admin/settle, /_admin/delete-bet; GET /_admin/requests, /_admin/state
     (bot/sim/abp_server.py)."""
+    import asyncio
     from decimal import Decimal, InvalidOperation
 
     from pydantic import ValidationError
 
+    from bot.execution.config import PaperConfig
     from bot.sim.extra import require_sim_extra
 
     require_sim_extra("bot abp serve")
@@ -117,8 +120,12 @@ def bookmakers(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     `abp.api_key` set, also what ABP offers this key (GET /bookmakers), the books with an active
     account (GET /accounts) and so which are reachable (docs/reference/abp.md §12). Exit 1 when
     ABP cannot be asked."""
+    import asyncio
+
     from rich.console import Console
     from rich.table import Table
+
+    from bot.execution.bookmakers import BookmakerMap, BookmakerRoute
 
     settings = load_or_exit(config)
     try:

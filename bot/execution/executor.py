@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -52,8 +51,9 @@ from bot.execution.venue import (
     VenueMessage,
     VenueUnavailable,
 )
+from bot.latency import TickToOrder, frame_stamp
 from bot.ledger.models import BetRow, OrderRow, SettlementRow
-from bot.ledger.store import OPEN_BET_STATUSES, Ledger
+from bot.ledger.store import Ledger
 from bot.types import (
     BetStatus,
     ExecutionEvent,
@@ -151,6 +151,7 @@ class Executor:
         self._reconcile_lock = asyncio.Lock()
         self._stopping = False
         self.bad_input_count = 0
+        self.latency = TickToOrder()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -181,29 +182,35 @@ class Executor:
     # -- placement --------------------------------------------------------------------------
 
     async def submit(self, intents: Sequence[OrderIntent]) -> list[str]:
-        """Commit one INTENT row per intent, then place them together (<= max_batch per call).
+        """Commit one INTENT row per intent in one durable commit, then place them together
+        (<= max_batch per request: one request for a frame's orders).
 
         Returns the request_uuids in intent order. Orders that cannot leave (emergency active or
         unknown, an unmapped selection on a venue that needs ABP ids) are closed as DECLINED
-        with a reason, without a request.
+        with a reason, without a request. The frame's tick-to-order latency is recorded in
+        `latency` (bot/latency.py).
         """
         if not intents:
             return []
+        frame_ns = frame_stamp()
         await self._ready.wait()
         self._begin()
         uuids: list[str] = []
+        written: list[tuple[int, int]] = []
         try:
             now = self._clock.now()
             rows = [self._row(intent, now) for intent in intents]
-            self._ledger.add_orders(rows)  # committed before anything leaves
+            self._ledger.add_orders(rows)  # committed (fsync'd) before anything leaves
             uuids = [r.request_uuid for r in rows]
             self._sending.update(uuids)  # owned from the commit: the reconcile pass keeps off
             sendable = await self._screen(rows)
             for i in range(0, len(sendable), self._config.max_batch):
-                await self._send(sendable[i : i + self._config.max_batch])
+                batch = sendable[i : i + self._config.max_batch]
+                written.append((await self._send(batch, fresh=True), len(batch)))
             return uuids
         finally:
             self._sending.difference_update(uuids)
+            self.latency.record(frame_ns, [w for w in written if w[0]])
             self._end()
 
     def _row(self, intent: OrderIntent, now: datetime) -> OrderRow:
@@ -271,22 +278,22 @@ class Executor:
             body["bookmakers"] = row.bookmakers
         return body
 
-    async def _send(self, rows: list[OrderRow]) -> None:
-        """Place one batch of committed orders the caller owns; apply whatever comes back. An
-        order a lookup or the stream answered meanwhile is not sent (a final status is never
+    async def _send(self, rows: list[OrderRow], *, fresh: bool = False) -> int:
+        """Place one batch of committed orders the caller owns; apply whatever comes back.
+        Returns when the request was written (`PlaceReply.written_ns`, 0 unknown or not sent).
+
+        `fresh`: the rows were just committed by `submit` and never left, so nothing can have
+        answered them; they go out without a read and their SENT status is group-committed
+        (the intent commit is the one durable write per order, bot/ledger/store.py). Otherwise
+        an order a lookup or the stream answered meanwhile is not sent (a final status is never
         revived), nor a resend at or past its expiresAt (lookups decide those)."""
-        now = self._clock.now()
-        batch: list[OrderRow] = []
-        for row in rows:
-            current = self._ledger.get_order(row.request_uuid)
-            if current is None or OrderStatus(current.status) not in _UNPLACED:
-                continue
-            if current.attempts and now >= self._expiry(current):
-                continue
-            batch.append(self._ledger.update_order(
-                current.request_uuid, status=OrderStatus.SENT.value, attempts=current.attempts + 1))
+        if fresh:
+            batch = [r.model_copy(update={"status": OrderStatus.SENT.value, "attempts": 1}) for r in rows]
+            self._ledger.defer_order_update([r.request_uuid for r in batch], status=OrderStatus.SENT.value, attempts=1)
+        else:
+            batch = self._claim_resends(rows)
         if not batch:
-            return
+            return 0
         uuids = [r.request_uuid for r in batch]
         bodies = [self.order_body(r) for r in batch]
         self._ledger.append_event("place.request", {"orders": bodies})
@@ -298,9 +305,24 @@ class Executor:
             await self._venue_failed(exc, _books(batch))
             await self._mark_unknown(uuids, f"no answer: {exc}"[:200])
             self._kick.set()
-            return
+            return 0
         self._ledger.append_event("place.response", {"status": reply.status, "body": reply.body})
         await self._apply_reply(batch, reply)
+        return reply.written_ns
+
+    def _claim_resends(self, rows: list[OrderRow]) -> list[OrderRow]:
+        """The rows still unanswered and before their expiry, marked SENT with one more attempt."""
+        now = self._clock.now()
+        batch: list[OrderRow] = []
+        for row in rows:
+            current = self._ledger.get_order(row.request_uuid)
+            if current is None or OrderStatus(current.status) not in _UNPLACED:
+                continue
+            if current.attempts and now >= self._expiry(current):
+                continue
+            batch.append(self._ledger.update_order(
+                current.request_uuid, status=OrderStatus.SENT.value, attempts=current.attempts + 1))
+        return batch
 
     async def _apply_reply(self, rows: list[OrderRow], reply: PlaceReply) -> None:
         uuids = [r.request_uuid for r in rows]
@@ -429,23 +451,9 @@ class Executor:
 
     def _recovery_order_ids(self) -> list[int]:
         """ABP ids of the orders created within `recovery.days` (all, for a venue without a
-        recovery policy) whose bets may still change: not final, or a bet still open, or a
-        filled stake with no bet seen. An order whose every known bet is closed is not asked."""
+        recovery policy) whose bets may still change (`Ledger.recovery_order_ids`)."""
         since = None if self._recovery is None else self._clock.now() - timedelta(days=self._recovery.days)
-        bets: defaultdict[str, list[BetRow]] = defaultdict(list)
-        for bet in self._ledger.bets():
-            bets[bet.request_uuid].append(bet)
-        ids = []
-        for order in self._ledger.orders():
-            if order.order_id is None or (since is not None and order.created_at is not None
-                                          and order.created_at < since):
-                continue
-            known = bets[order.request_uuid]
-            open_bet = any(b.bet_status in OPEN_BET_STATUSES and b.settlement_status == SettlementStatus.UNSETTLED
-                           for b in known)
-            if not OrderStatus(order.status).final or open_bet or (order.filled_stake > 0 and not known):
-                ids.append(order.order_id)
-        return ids
+        return self._ledger.recovery_order_ids(since)
 
     async def _reconcile_rows(self, rows: list[OrderRow]) -> None:
         if not rows:

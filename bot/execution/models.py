@@ -87,6 +87,7 @@ class PlaceOrdersResult(BaseModel):
     accepted_orders: list[Any] = []
     declined_orders: list[Any] = []
     raw: Any = None
+    written_ns: int = 0  # when the request's last byte was written (bot/latency.py)
 
 
 class CancelOrdersResult(BaseModel):

@@ -32,11 +32,13 @@ OnVenueMessage = Callable[[VenueMessage], Awaitable[None]]
 class PlaceReply:
     """The raw answer to a placement: HTTP status (200 accepted/partial, 400 all declined,
     409 all duplicates, 429 rate limited: not processed, 401/403 key refused) and the body as ABP
-    sent it. `retry_after`: on a 429, the wait ABP asked for before the next try (seconds)."""
+    sent it. `retry_after`: on a 429, the wait ABP asked for before the next try (seconds).
+    `written_ns`: the tick-to-order stamp (bot/latency.py)."""
 
     status: int
     body: Any
     retry_after: float | None = None
+    written_ns: int = 0  # time.perf_counter_ns() when the request's last byte was written; 0 unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from bot.feeds.boltodds_decode import SOURCE, BoltOddsDecoder, BoltOddsStream
 from bot.feeds.boltodds_rest import BoltOddsRest, BoltOddsRestError, unknown_filters
 from bot.feeds.config import BoltOddsConfig
 from bot.feeds.recording import Recorder
+from bot.latency import frame_received
 from bot.types import FeedEvent, FeedStatus
 
 FILTERS = ("sports", "sportsbooks", "games", "markets")
@@ -134,6 +135,7 @@ class BoltOddsFeed:
                 logger.info("boltodds: connected and subscribed ({} filters)", len(subscribe_filters(self.config)))
                 while True:
                     frame = await self._recv(ws)
+                    frame_received()  # the tick-to-order stamp (bot/latency.py)
                     received = self.clock.now()
                     if self._recorder:
                         self._recorder.write(received, SOURCE, frame)

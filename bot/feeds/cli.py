@@ -7,23 +7,30 @@ the command and needs the `sim` extra, so nothing in `bot.feeds` imports `bot.si
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 from collections.abc import Awaitable, Callable
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import SecretStr
-from rich.console import Console
-from rich.table import Table
 
-from bot.feeds.boltodds_rest import BoltOddsRest, BoltOddsRestError, unknown_filters
-from bot.feeds.config import BoltOddsConfig
+if TYPE_CHECKING:  # each command imports what it runs: `bot --help` stays light (bot/cli.py)
+    from rich.console import Console
+
+    from bot.feeds.boltodds_rest import BoltOddsRest
+    from bot.feeds.config import BoltOddsConfig
 
 app = typer.Typer(help="Odds feeds: BoltOdds discovery and a local BoltOdds server.", no_args_is_help=True)
-console = Console()
+
+
+@cache
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console()
+
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml with a feeds.boltodds section")]
 KeyOpt = Annotated[str | None, typer.Option("--key", envvar="BOLTODDS_API_KEY", help="API key (overrides the config)")]
@@ -33,7 +40,10 @@ CsvList = Annotated[str | None, typer.Option(help="comma-separated names, exactl
 
 
 def _config(config: Path | None, key: str | None, rest_url: str | None) -> BoltOddsConfig:
+    from pydantic import SecretStr
+
     from bot.config.settings import ConfigError, load_settings
+    from bot.feeds.config import BoltOddsConfig
 
     section: dict[str, Any] = {}
     if config is not None or Path("config.yaml").is_file():
@@ -57,6 +67,10 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _call(cfg: BoltOddsConfig, fn: Callable[[BoltOddsRest], Awaitable[Any]]) -> Any:
+    import asyncio
+
+    from bot.feeds.boltodds_rest import BoltOddsRest, BoltOddsRestError
+
     async def go() -> Any:
         async with BoltOddsRest(cfg) as rest:
             return await fn(rest)
@@ -64,7 +78,7 @@ def _call(cfg: BoltOddsConfig, fn: Callable[[BoltOddsRest], Awaitable[Any]]) -> 
     try:
         return asyncio.run(go())
     except BoltOddsRestError as exc:
-        console.print(f"[red]BoltOdds request failed:[/red] {exc}")
+        _console().print(f"[red]BoltOdds request failed:[/red] {exc}")
         raise typer.Exit(1) from None
 
 
@@ -76,7 +90,7 @@ def get_info(config: ConfigOpt = None, key: KeyOpt = None, rest_url: RestOpt = N
         print(json.dumps(info, indent=2))
         return
     for field in ("sports", "sportsbooks"):
-        console.print(f"[bold]{field}[/bold] ({len(info.get(field, []))}): " + ", ".join(info.get(field, [])))
+        _console().print(f"[bold]{field}[/bold] ({len(info.get(field, []))}): " + ", ".join(info.get(field, [])))
 
 
 @app.command("get-games")
@@ -89,10 +103,12 @@ def get_games(
     if as_json:
         print(json.dumps(games, indent=2))
         return
+    from rich.table import Table
+
     table = Table("game (filter string)", "sport", "when (US Eastern)", "universal id")
     for name, game in sorted(games.items()):
         table.add_row(name, str(game.get("sport", "")), str(game.get("when", "")), str(game.get("universal_id", "")))
-    console.print(table)
+    _console().print(table)
 
 
 @app.command("get-markets")
@@ -105,16 +121,21 @@ def get_markets(
     if as_json:
         print(json.dumps(markets, indent=2))
         return
+    from rich.table import Table
+
     table = Table("sportsbook", "sport", "markets")
     for book, sports_ in sorted(markets.items()):
         for sport, names in sorted(sports_.items()):
             table.add_row(book, sport, ", ".join(names))
-    console.print(table)
+    _console().print(table)
 
 
 @app.command("check-filters")
 def check_filters(config: ConfigOpt = None, key: KeyOpt = None, rest_url: RestOpt = None) -> None:
     """Report configured filter names the feed would silently ignore; exit 1 if any."""
+    from bot.feeds.boltodds_rest import unknown_filters
+
+    console = _console()
     cfg = _config(config, key, rest_url)
     problems = _call(cfg, lambda r: unknown_filters(cfg, r))
     for line in problems:
@@ -134,6 +155,8 @@ def serve_boltodds(
     ping_interval: Annotated[float, typer.Option(help="seconds between pings")] = 15.0,
 ) -> None:
     """Serve a recording with the BoltOdds protocol. Send SIGUSR1 to drop every connection."""
+    import asyncio
+
     from bot.sim.extra import require_sim_extra
 
     require_sim_extra("bot feeds serve-boltodds")
@@ -144,7 +167,7 @@ def serve_boltodds(
                               interval=interval, ping_interval=ping_interval) as server:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGUSR1, lambda: loop.create_task(server.drop()))
-            console.print(f"serving {len(server.frames)} frames on {server.url} (REST {server.rest_url}); "
+            _console().print(f"serving {len(server.frames)} frames on {server.url} (REST {server.rest_url}); "
                           "SIGUSR1 drops connections, Ctrl-C stops")
             await asyncio.Event().wait()
 

@@ -2,7 +2,10 @@
 one is brought forward by running each registered step in order, each in its own transaction.
 
 A step is `MIGRATIONS[n]`: it upgrades a database at version n-1 to version n (ALTER TABLE,
-back-fills). New tables need no step: `SQLModel.metadata.create_all` adds them.
+back-fills). New tables need no step: `SQLModel.metadata.create_all` adds them. Indexes need no
+version either: after the steps, every index the models declare that the file lacks is created
+(`ensure_indexes`), so an index added to a model reaches existing ledgers on their next writable
+open, and a ledger that only gained indexes still opens read-only with an older bot.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
+from sqlmodel import SQLModel
 
 from bot.ledger.models import SCHEMA_VERSION, SchemaVersionRow
 
@@ -79,7 +83,26 @@ def migrate(
         with engine.begin() as conn:
             migrations[step](conn)
             _stamp(conn, step)
+    with engine.begin() as conn:
+        ensure_indexes(conn)
     return target
+
+
+def ensure_indexes(conn: Connection) -> list[str]:
+    """Create every index the models declare (bot/ledger/models.py) that the database lacks;
+    returns their names. Tables the database lacks are skipped (`create_all` makes them whole)."""
+    inspector = inspect(conn)
+    tables = set(inspector.get_table_names())
+    created = []
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name not in tables:
+            continue
+        present = {ix["name"] for ix in inspector.get_indexes(table.name)}
+        for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+            if index.name not in present:
+                index.create(conn)
+                created.append(str(index.name))
+    return created
 
 
 def _stamp(conn: Connection, version: int) -> None:

@@ -147,14 +147,14 @@ class BetRow(SQLModel, table=True):
     placed_price: float
     placed_currency: str = "USD"
     bet_status: str
-    settlement_status: str = "UNSETTLED"
+    settlement_status: str = Field(default="UNSETTLED", index=True)  # open bets are found by it
     settlement_amount: Decimal | None = money(nullable=True)
     venue_currency: str | None = None
     venue_stake: Decimal | None = money(nullable=True)
     venue_amount: Decimal | None = money(nullable=True)
     placed_at: datetime | None = utc()
     settled_at: datetime | None = utc()
-    updated_at: datetime | None = utc(nullable=False)
+    updated_at: datetime | None = utc(nullable=False, index=True)  # paper settlement reads changes by it
 
 
 class SettlementRow(SQLModel, table=True):

@@ -1,7 +1,20 @@
-"""The ledger: one SQLite file in WAL mode, written by the event loop only (sync calls, each one
-transaction). Orders are keyed by `request_uuid`, committed BEFORE the placement request leaves
-(docs/architecture.md, Invariants > Exactly-once placement); bets are the fills; settlements carry
-the realised PnL. Tools that only read (`bot report`) open it with `read_only=True`.
+"""The ledger: one SQLite file in WAL mode, written by the event loop only (sync calls on one
+connection). Orders are keyed by `request_uuid`, committed durably BEFORE the placement request
+leaves (docs/architecture.md, Invariants > Exactly-once placement); bets are the fills;
+settlements carry the realised PnL. Tools that only read (`bot report`) open it with
+`read_only=True`.
+
+Durability where it buys exactly-once (docs/architecture.md, "Ledger writes"): the connection runs
+`synchronous=NORMAL` (a commit survives the process being killed; only an OS crash or power loss
+can take back the last commits) and the intent commit of `add_orders` alone runs with
+`synchronous=FULL` (fsync'd before the request leaves). Signals, decisions, the event log, order
+status changes made with `defer_order_update`, run checkpoints and balances are group-committed:
+queued and written in one transaction `GROUP_COMMIT_MAX_AGE` after the first of them (a timer on
+the event loop; when the loop does not yield, as in a replay, at the next write past that age),
+when `GROUP_COMMIT_MAX_OPS` are queued, and before any read or immediate write, so every read sees
+every write. A crash loses at most those few milliseconds of queue, none of which reconciliation
+needs: the orders themselves, bets and settlements are written at
+once, and the venue answers for the rest.
 
 An OPEN order is one `open_orders()` returns: its status is not final, except a PARTIALLY_FILLED
 order more than `PARTIAL_CLOSED_AFTER` past its expiry. Everything that needs open orders (risk,
@@ -13,15 +26,20 @@ Money is Decimal throughout; times are UTC-aware.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, inspect, or_
+from loguru import logger
+from sqlalchemy import and_, event, func, inspect, or_, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.clock import Clock, WallClock
@@ -48,13 +66,19 @@ _FINAL = [s.value for s in FINAL_ORDER_STATUSES]
 PARTIAL_CLOSED_AFTER = timedelta(hours=1)
 OPEN_BET_STATUSES = (BetStatus.PENDING.value, BetStatus.PLACED.value, BetStatus.CONFIRMED.value)
 _IN_CHUNK = 500  # SQLite host parameters per IN (...) query, well under its limit
+GROUP_COMMIT_MAX_OPS = 1000  # queued writes that force a group commit
+_SETTLED_KEPT = 8  # `since` values whose settled PnL is kept current
+GROUP_COMMIT_MAX_AGE = 0.005  # seconds a queued write may wait when the loop never yields (a replay)
+
+Op = Callable[[Session], object]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    # FULL: a commit is on disk before we send the request it guards (exactly-once placement).
-    cur.execute("PRAGMA synchronous=FULL")
+    # NORMAL in WAL mode: a commit survives the process being killed, not an OS crash; the
+    # intent commit alone runs FULL (Ledger.add_orders), see the module docstring.
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
@@ -113,6 +137,15 @@ class Ledger:
         path = Path(path)
         self.path = path
         self._clock = clock or WallClock()
+        self._read_only = read_only
+        self._closed = False
+        self._pending: list[Op] = []
+        self._pending_since = 0.0
+        self._flush_soon = False
+        self._data_version: int | None = None
+        self.refused_writes = 0  # queued writes the database refused (logged; see flush)
+        self.write_error: str | None = None  # why the last write failed, until one succeeds
+        self._settled: dict[datetime | None, Decimal] = {}  # since -> settled PnL, kept current
         try:
             self._open(path, read_only=read_only)
         except (SQLAlchemyError, OSError) as exc:
@@ -142,7 +175,9 @@ class Ledger:
                                         "the ledger writable and migrates it), or start the bot")
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._engine = create_engine(f"sqlite:///{path}")
+        # One connection for every write and read of this process (the event loop's): `PRAGMA
+        # data_version` on it then changes only when ANOTHER process commits (`changed_elsewhere`).
+        self._engine = create_engine("sqlite://", creator=self._connect, poolclass=StaticPool)
         event.listen(self._engine, "connect", _sqlite_pragmas)
         fresh = not inspect(self._engine).has_table(OrderRow.__tablename__)
         SQLModel.metadata.create_all(self._engine)
@@ -150,12 +185,139 @@ class Ledger:
         with self._engine.connect() as conn:  # the write lock, once: waits busy_timeout, then refuses
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             conn.exec_driver_sql("ROLLBACK")
+        self.changed_elsewhere()  # from here on: what others write after this open
 
     def close(self) -> None:
-        self._engine.dispose()
+        """Write what is queued, then close. Safe to call twice."""
+        if not self._read_only and not self._closed:
+            try:
+                self.flush()
+            except SQLAlchemyError as exc:  # shutdown goes on; what is lost is said
+                logger.error("ledger: {} queued writes (signals, decisions, events) could not be written "
+                             "at close: {}", len(self._pending), self.write_error or exc)
+        self._closed = True
+        self._engine.dispose()  # closes the connection; a later read opens a new one
 
     def _session(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
+
+    def _connect(self) -> sqlite3.Connection:
+        self._conn = sqlite3.connect(self.path, check_same_thread=False)
+        return self._conn
+
+    def _pragma(self, statement: str) -> Any:
+        """Run a PRAGMA on the one connection (opened if needed) and return its first value."""
+        with self._engine.connect():  # makes sure the pool's connection exists
+            row = self._conn.execute(statement).fetchone()
+        return None if row is None else row[0]
+
+    # -- group commit ------------------------------------------------------------------------
+
+    def _defer(self, op: Op) -> None:
+        """Queue a write for the next group commit (see the module docstring)."""
+        if not self._pending:
+            self._pending_since = time.monotonic()
+            self._schedule_flush()
+        self._pending.append(op)
+        if len(self._pending) >= GROUP_COMMIT_MAX_OPS or time.monotonic() - self._pending_since > GROUP_COMMIT_MAX_AGE:
+            self.flush()
+
+    def _schedule_flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (tools, tests): write at once
+            self._flush_soon = False
+            return
+        if not self._flush_soon:
+            self._flush_soon = True
+            # not call_soon: a placement task started in this turn runs first, and its intent
+            # commit takes the queue along; the rest waits at most this long
+            loop.call_later(GROUP_COMMIT_MAX_AGE, self._flush_turn)
+
+    def _flush_turn(self) -> None:
+        self._flush_soon = False
+        if self._closed:
+            return
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - the queue is kept; the next write or read retries it
+            logger.opt(exception=True).error("ledger: group commit failed; {} writes kept queued", len(self._pending))
+
+    def flush(self) -> None:
+        """Commit every queued write in one transaction (nothing to do when none is queued).
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the commit failed; the queue is kept for a retry.
+        """
+        if not self._pending:
+            return
+        try:
+            with self._session() as s:
+                self._apply_pending(s)
+                s.commit()
+        except SQLAlchemyError as exc:
+            if _environmental(exc):  # the database cannot write at all: keep the queue, say so
+                self.write_error = str(exc).splitlines()[0][:200]
+                raise
+            # one bad row must not block every later write: commit the rest one by one
+            logger.error("ledger: group commit refused ({}); writing its {} items one by one", exc, len(self._pending))
+            self._write_singly()
+        self.write_error = None
+        self._pending.clear()
+
+    def _write_singly(self) -> None:
+        """Each queued write in its own transaction; one the database refuses on its own is
+        logged with its error and counted in `refused_writes`, the rest are kept."""
+        for op in self._pending:
+            try:
+                with self._session() as s:
+                    op(s)
+                    s.commit()
+            except SQLAlchemyError as exc:
+                if _environmental(exc):
+                    raise
+                self.refused_writes += 1
+                logger.error("ledger: write refused and dropped: {}", exc)
+
+    def _apply_pending(self, s: Session) -> None:
+        for op in self._pending:
+            op(s)
+        s.flush()
+
+    def _write(self, op: Callable[[Session], Any], *, durable: bool = False) -> Any:
+        """Run `op` after the queued writes, in one transaction, committed now; `durable`
+        commits with synchronous=FULL (fsync'd). Returns what `op` returns."""
+        if durable:
+            self._pragma("PRAGMA synchronous=FULL")
+        try:
+            with self._session() as s:
+                self._apply_pending(s)
+                result = op(s)
+                s.commit()
+        except SQLAlchemyError as exc:
+            if _environmental(exc):
+                self.write_error = str(exc).splitlines()[0][:200]
+            raise
+        finally:
+            if durable:
+                self._pragma("PRAGMA synchronous=NORMAL")
+        self._pending.clear()
+        self.write_error = None
+        return result
+
+    def _read(self) -> Session:
+        """A session for a read that sees every write: the queue is committed first."""
+        self.flush()
+        return self._session()
+
+    def changed_elsewhere(self) -> bool:
+        """True when another process committed to the ledger since the last call (or since the
+        ledger was opened); costs one `PRAGMA data_version`, no query of the tables."""
+        if self._read_only:
+            return True
+        version = self._pragma("PRAGMA data_version")
+        changed, self._data_version = version != self._data_version, version
+        return changed
 
     def _now(self) -> datetime:
         return self._clock.now()
@@ -163,54 +325,54 @@ class Ledger:
     # -- signals and decisions -------------------------------------------------------------
 
     def record_signal(self, signal: Signal) -> None:
-        """Store a signal; a second call with the same `signal_id` is a no-op."""
-        with self._session() as s:
-            if s.exec(select(SignalRow.id).where(SignalRow.signal_id == signal.signal_id)).first():
-                return
-            sel = signal.selection
-            s.add(
-                SignalRow(
-                    signal_id=signal.signal_id,
-                    strategy=signal.strategy,
-                    selection=sel.key,
-                    sport=sel.fixture.sport,
-                    fixture=str(sel.fixture),
-                    market=str(sel.market),
-                    outcome=sel.outcome,
-                    side=signal.side.value,
-                    stake=signal.stake,
-                    price=signal.price,
-                    min_price=signal.min_price,
-                    edge=signal.edge,
-                    bookmakers=",".join(signal.bookmakers),
-                    reason=signal.reason,
-                    tag=signal.tag,
-                    group=signal.group,
-                    created_at=signal.created_at,
-                )
+        """Store a signal (group-committed); a second call with the same `signal_id` is a no-op."""
+        self._defer(lambda s: self._add_signal(s, signal))
+
+    @staticmethod
+    def _add_signal(s: Session, signal: Signal) -> None:
+        s.flush()  # an earlier queued copy of the same signal is then found
+        if s.exec(select(SignalRow.id).where(SignalRow.signal_id == signal.signal_id)).first():
+            return
+        sel = signal.selection
+        s.add(
+            SignalRow(
+                signal_id=signal.signal_id,
+                strategy=signal.strategy,
+                selection=sel.key,
+                sport=sel.fixture.sport,
+                fixture=str(sel.fixture),
+                market=str(sel.market),
+                outcome=sel.outcome,
+                side=signal.side.value,
+                stake=signal.stake,
+                price=signal.price,
+                min_price=signal.min_price,
+                edge=signal.edge,
+                bookmakers=",".join(signal.bookmakers),
+                reason=signal.reason,
+                tag=signal.tag,
+                group=signal.group,
+                created_at=signal.created_at,
             )
-            s.commit()
+        )
 
     def record_decision(self, decision: Decision) -> None:
-        """Store a risk decision (and its signal, if not stored yet)."""
+        """Store a risk decision and its signal, if not stored yet (group-committed)."""
         self.record_signal(decision.signal)
-        with self._session() as s:
-            s.add(
-                DecisionRow(
-                    signal_id=decision.signal.signal_id,
-                    strategy=decision.signal.strategy,
-                    verdict=decision.verdict.value,
-                    reason=decision.reason,
-                    requested_stake=decision.signal.stake,
-                    approved_stake=decision.stake,
-                    details=_jsonable(decision.details),
-                    at=decision.at or self._now(),
-                )
-            )
-            s.commit()
+        row = DecisionRow(
+            signal_id=decision.signal.signal_id,
+            strategy=decision.signal.strategy,
+            verdict=decision.verdict.value,
+            reason=decision.reason,
+            requested_stake=decision.signal.stake,
+            approved_stake=decision.stake,
+            details=_jsonable(decision.details),
+            at=decision.at or self._now(),
+        )
+        self._defer(lambda s: s.add(row))
 
     def decisions(self, signal_id: str | None = None) -> list[DecisionRow]:
-        with self._session() as s:
+        with self._read() as s:
             q = select(DecisionRow).order_by(col(DecisionRow.id))
             if signal_id is not None:
                 q = q.where(DecisionRow.signal_id == signal_id)
@@ -218,28 +380,36 @@ class Ledger:
 
     def decision_counts(self) -> list[tuple[str, str | None, int]]:
         """(verdict, reason code, decisions) for every pair that occurs."""
-        with self._session() as s:
+        with self._read() as s:
             q = (select(DecisionRow.verdict, col(DecisionRow.reason), func.count())
                  .group_by(DecisionRow.verdict, col(DecisionRow.reason)))
             return [(verdict, reason, n) for verdict, reason, n in s.exec(q)]
 
     def signal_counts(self) -> dict[str, int]:
         """Signals per strategy."""
-        with self._session() as s:
+        with self._read() as s:
             return dict(s.exec(select(SignalRow.strategy, func.count()).group_by(SignalRow.strategy)).all())
 
     def signals(self, strategy: str | None = None) -> list[SignalRow]:
-        with self._session() as s:
+        with self._read() as s:
             q = select(SignalRow).order_by(col(SignalRow.id))
             if strategy is not None:
                 q = q.where(SignalRow.strategy == strategy)
             return list(s.exec(q))
 
+    def signalled_prices(self, strategy: str) -> list[tuple[str, str, float]]:
+        """(selection key, comma-joined bookmakers, price) of every signal of `strategy`, oldest
+        first: columns only, no row objects (the strategy's `last_price` seed at start)."""
+        with self._read() as s:
+            q = (select(SignalRow.selection, SignalRow.bookmakers, SignalRow.price)
+                 .where(SignalRow.strategy == strategy).order_by(col(SignalRow.id)))
+            return [(key, books, price) for key, books, price in s.exec(q)]
+
     def acted_signals(self, since: datetime) -> list[tuple[tuple[str, str, str, str], float, datetime, str]]:
         """Signals created at or after `since` that became orders, oldest first, as
         ((strategy, selection key, side, bookmakers), price, created_at, signal_id): what the
         risk manager restores for DUPLICATE_SIGNAL (bot/risk/checks.py `ApprovalLog`)."""
-        with self._session() as s:
+        with self._read() as s:
             q = (select(SignalRow).where(col(SignalRow.signal_id).in_(select(OrderRow.signal_id)))
                  .where(col(SignalRow.created_at) >= since).order_by(col(SignalRow.id)))
             return [((r.strategy, r.selection, r.side, r.bookmakers), r.price, r.created_at, r.signal_id)
@@ -248,12 +418,13 @@ class Ledger:
     # -- key/value state and the event log -------------------------------------------------
 
     def get_state(self, key: str) -> dict | None:
-        with self._session() as s:
+        with self._read() as s:
             row = s.get(StateRow, key)
             return None if row is None else dict(row.value)
 
     def set_state(self, key: str, value: dict) -> None:
-        with self._session() as s:
+        """Store `value` under `key`, committed at once (another process may be waiting for it)."""
+        def op(s: Session) -> None:
             row = s.get(StateRow, key)
             if row is None:
                 s.add(StateRow(key=key, value=_jsonable(value), updated_at=self._now()))
@@ -261,22 +432,17 @@ class Ledger:
                 row.value = _jsonable(value)
                 row.updated_at = self._now()
                 s.add(row)
-            s.commit()
+        self._write(op)
 
     def append_event(self, kind: str, payload: dict, request_uuid: str | None = None) -> None:
-        """Append to the execution event log (raw wire data is kept as given, made JSON-safe,
-        with every configured secret and credential query parameter masked by
+        """Append to the execution event log, group-committed (raw wire data is kept as given,
+        made JSON-safe, with every configured secret and credential query parameter masked by
         bot.config.secrets.mask: docs/architecture.md, "Invariants > Secrets never leave")."""
-        with self._session() as s:
-            s.add(
-                EventRow(
-                    at=self._now(), kind=kind, request_uuid=request_uuid, payload=mask(_jsonable(payload))
-                )
-            )
-            s.commit()
+        row = EventRow(at=self._now(), kind=kind, request_uuid=request_uuid, payload=mask(_jsonable(payload)))
+        self._defer(lambda s: s.add(row))
 
     def events(self, kind: str | None = None, request_uuid: str | None = None) -> list[EventRow]:
-        with self._session() as s:
+        with self._read() as s:
             q = select(EventRow).order_by(col(EventRow.id))
             if kind is not None:
                 q = q.where(EventRow.kind == kind)
@@ -287,26 +453,29 @@ class Ledger:
     # -- orders ----------------------------------------------------------------------------
 
     def add_orders(self, rows: Iterable[OrderRow]) -> None:
-        """Insert order rows in ONE committed transaction (the INTENT commit before sending).
+        """Insert order rows in ONE durable transaction, fsync'd (synchronous=FULL): the INTENT
+        commit before sending, the one durable write per batch of orders. Queued writes (their
+        signals and decisions) go in the same transaction.
 
         Raises:
             sqlalchemy.exc.IntegrityError: a `request_uuid` already exists (nothing is written).
         """
         now = self._now()
-        with self._session() as s:
+
+        def op(s: Session) -> None:
             for row in rows:
                 row.created_at = row.created_at or now
                 row.updated_at = now
                 s.add(row)
-            s.commit()
+        self._write(op, durable=True)
 
     def get_order(self, request_uuid: str) -> OrderRow | None:
-        with self._session() as s:
+        with self._read() as s:
             return s.exec(select(OrderRow).where(OrderRow.request_uuid == request_uuid)).first()
 
     def get_order_by_order_id(self, order_id: int) -> OrderRow | None:
         """The order with ABP's `orderId` (set once the venue answered)."""
-        with self._session() as s:
+        with self._read() as s:
             return s.exec(select(OrderRow).where(OrderRow.order_id == order_id)).first()
 
     def update_order(self, request_uuid: str, **fields: Any) -> OrderRow:
@@ -315,7 +484,7 @@ class Ledger:
         Raises:
             KeyError: no order with this `request_uuid`.
         """
-        with self._session() as s:
+        def op(s: Session) -> OrderRow:
             row = s.exec(select(OrderRow).where(OrderRow.request_uuid == request_uuid)).first()
             if row is None:
                 raise KeyError(request_uuid)
@@ -323,8 +492,16 @@ class Ledger:
                 setattr(row, name, value)
             row.updated_at = self._now()
             s.add(row)
-            s.commit()
             return row
+        result: OrderRow = self._write(op)
+        return result
+
+    def defer_order_update(self, request_uuids: Collection[str], **fields: Any) -> None:
+        """Set the same fields on these orders in the next group commit (an order status the
+        venue answers for, such as SENT: see the module docstring)."""
+        values = {**fields, "updated_at": self._now()}
+        statement = update(OrderRow).where(col(OrderRow.request_uuid).in_(list(request_uuids))).values(**values)
+        self._defer(lambda s: s.execute(statement))
 
     def open_orders(self) -> list[OrderRow]:
         """The open orders (the one definition, see the module docstring): status not final
@@ -333,7 +510,7 @@ class Ledger:
         `expiresAt` (docs/reference/abp.md §8.3), so they can change no more, and start-up
         reconciliation stays bounded on a bot that runs for weeks."""
         cutoff = self._now() - PARTIAL_CLOSED_AFTER
-        with self._session() as s:
+        with self._read() as s:
             q = (
                 select(OrderRow)
                 .where(col(OrderRow.status).not_in(_FINAL))
@@ -343,18 +520,34 @@ class Ledger:
             )
             return list(s.exec(q))
 
+    def recovery_order_ids(self, since: datetime | None) -> list[int]:
+        """ABP ids of the orders created at or after `since` (None: any time) whose bets may
+        still change: not final, or a bet still open, or a filled stake with no bet seen. An
+        order whose every known bet is closed is not asked (bot/execution/executor.py `recover`)."""
+        open_bet = (select(BetRow.request_uuid).where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
+                    .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value))
+        any_bet = select(BetRow.request_uuid)
+        with self._read() as s:
+            q = (select(OrderRow.order_id).where(col(OrderRow.order_id).is_not(None))
+                 .where(or_(col(OrderRow.status).not_in(_FINAL), col(OrderRow.request_uuid).in_(open_bet),
+                            and_(col(OrderRow.filled_stake) > 0, col(OrderRow.request_uuid).not_in(any_bet))))
+                 .order_by(col(OrderRow.id)))
+            if since is not None:
+                q = q.where(col(OrderRow.created_at) >= since)
+            return [order_id for order_id in s.exec(q) if order_id is not None]
+
     def orders_by_uuid(self, request_uuids: Collection[str]) -> dict[str, OrderRow]:
         """The orders with these `request_uuid`s (missing ones are absent from the result)."""
         wanted = sorted(request_uuids)
         found: dict[str, OrderRow] = {}
-        with self._session() as s:
+        with self._read() as s:
             for i in range(0, len(wanted), _IN_CHUNK):
                 q = select(OrderRow).where(col(OrderRow.request_uuid).in_(wanted[i:i + _IN_CHUNK]))
                 found.update((o.request_uuid, o) for o in s.exec(q))
         return found
 
     def orders(self, strategy: str | None = None) -> list[OrderRow]:
-        with self._session() as s:
+        with self._read() as s:
             q = select(OrderRow).order_by(col(OrderRow.id))
             if strategy is not None:
                 q = q.where(OrderRow.strategy == strategy)
@@ -363,22 +556,16 @@ class Ledger:
     # -- runs ------------------------------------------------------------------------------
 
     def add_run(self, row: RunRow) -> None:
-        with self._session() as s:
-            s.add(row)
-            s.commit()
+        self._write(lambda s: s.add(row))
 
     def update_run(self, run_id: str, **fields: Any) -> None:
-        """Set `fields` on the run (e.g. last_event_seq, outcome, ended_at)."""
-        with self._session() as s:
-            row = s.exec(select(RunRow).where(RunRow.run_id == run_id)).one()
-            for name, value in fields.items():
-                setattr(row, name, value)
-            s.add(row)
-            s.commit()
+        """Set `fields` on the run (e.g. last_event_seq, outcome, ended_at), group-committed."""
+        statement = update(RunRow).where(col(RunRow.run_id) == run_id).values(**fields)
+        self._defer(lambda s: s.execute(statement))
 
     def runs(self, source: str | None = None) -> list[RunRow]:
         """Runs in start order, optionally of one `source`."""
-        with self._session() as s:
+        with self._read() as s:
             q = select(RunRow).order_by(col(RunRow.id))
             if source is not None:
                 q = q.where(RunRow.source == source)
@@ -392,7 +579,7 @@ class Ledger:
         Fields left None on `bet` (placed_at, settled_at, settlement_amount, venue_*) keep their
         value; a bet without `venue_*` is taken as placed in its `placed_currency`.
         """
-        with self._session() as s:
+        def op(s: Session) -> tuple[BetRow, BetRow | None]:
             row = s.exec(select(BetRow).where(BetRow.bet_id == bet.bet_id)).first()
             previous = None if row is None else BetRow.model_validate(row.model_dump())
             if row is None:
@@ -407,11 +594,12 @@ class Ledger:
                 row.venue_amount = row.settlement_amount if row.venue_amount is None else row.venue_amount
             row.updated_at = self._now()
             s.add(row)
-            s.commit()
             return row, previous
+        result: tuple[BetRow, BetRow | None] = self._write(op)
+        return result
 
     def bets(self, request_uuid: str | None = None) -> list[BetRow]:
-        with self._session() as s:
+        with self._read() as s:
             q = select(BetRow).order_by(col(BetRow.bet_id))
             if request_uuid is not None:
                 q = q.where(BetRow.request_uuid == request_uuid)
@@ -419,7 +607,7 @@ class Ledger:
 
     def open_bets(self) -> list[BetRow]:
         """Bets PENDING, PLACED or CONFIRMED and still UNSETTLED (see OPEN_BET_STATUSES)."""
-        with self._session() as s:
+        with self._read() as s:
             q = (
                 select(BetRow)
                 .where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
@@ -429,50 +617,61 @@ class Ledger:
             return list(s.exec(q))
 
     def add_settlement(self, row: SettlementRow) -> bool:
-        """Store a settlement once per `bet_id`; returns False if it was already stored. Without
-        `venue_*` it is taken as settled in its own `currency`."""
-        with self._session() as s:
+        """Store a settlement once per `bet_id`, committed at once; returns False if it was
+        already stored. Without `venue_*` it is taken as settled in its own `currency`."""
+        def op(s: Session) -> bool:
             if s.exec(select(SettlementRow.id).where(SettlementRow.bet_id == row.bet_id)).first():
                 return False
             row.venue_currency = row.venue_currency or row.currency
             row.venue_stake = row.stake if row.venue_stake is None else row.venue_stake
             row.venue_amount = row.amount if row.venue_amount is None else row.venue_amount
             s.add(row)
-            s.commit()
             return True
+        added: bool = self._write(op)
+        if added:
+            at = None if row.at is None else _utc(row.at)
+            for since in self._settled:
+                if since is None or (at is not None and at >= since):
+                    self._settled[since] += row.pnl
+        return added
 
     def settlements(self) -> list[SettlementRow]:
-        with self._session() as s:
+        with self._read() as s:
             return list(s.exec(select(SettlementRow).order_by(col(SettlementRow.id))))
 
     def settled_pnl(self, since: datetime | None = None, strategy: str | None = None) -> Decimal:
-        """Sum of settlement PnL (amount - stake) settled at or after `since`, exact Decimal."""
-        with self._session() as s:
+        """Sum of settlement PnL (amount - stake) settled at or after `since`, exact Decimal.
+
+        Without `strategy`, a writable ledger sums once per `since` and keeps the sum current
+        as `add_settlement` stores (this process is the ledger's only writer: bot/ledger/lock.py),
+        so the risk limits read it in O(1) however long the history."""
+        since = None if since is None else _utc(since)
+        cached = strategy is None and not self._read_only
+        if cached and since in self._settled:
+            return self._settled[since]
+        with self._read() as s:
             q = select(col(SettlementRow.pnl))
             if since is not None:
                 q = q.where(col(SettlementRow.at) >= since)
             if strategy is not None:
                 q = q.where(SettlementRow.strategy == strategy)
-            return sum(s.exec(q), Decimal(0))
+            total = sum(s.exec(q), Decimal(0))
+        if cached:
+            if len(self._settled) >= _SETTLED_KEPT:  # day starts come one a day: keep the newest
+                self._settled.pop(min(self._settled, key=lambda k: k or datetime.min.replace(tzinfo=UTC)))
+            self._settled[since] = total
+        return total
 
     def record_balance(
         self, bookmaker: str, balance: Decimal, currency: str = "USD", username: str = ""
     ) -> None:
-        with self._session() as s:
-            s.add(
-                BalanceRow(
-                    bookmaker=bookmaker,
-                    username=username,
-                    currency=currency,
-                    balance=balance,
-                    at=self._now(),
-                )
-            )
-            s.commit()
+        """Store a balance reading (group-committed)."""
+        row = BalanceRow(bookmaker=bookmaker, username=username, currency=currency, balance=balance, at=self._now())
+        self._defer(lambda s: s.add(row))
 
     def balances(self) -> list[BalanceRow]:
         """Latest balance per (bookmaker, username)."""
-        with self._session() as s:
+        with self._read() as s:
             latest = (
                 select(func.max(BalanceRow.id))
                 .group_by(BalanceRow.bookmaker, BalanceRow.username)
@@ -480,6 +679,62 @@ class Ledger:
             )
             q = select(BalanceRow).where(col(BalanceRow.id).in_(latest)).order_by(col(BalanceRow.id))
             return list(s.exec(q))
+
+    # -- what can still change, for the paper venue and paper settlement (bot/sim) ------------
+
+    def unfinished_orders(self) -> list[OrderRow]:
+        """Orders whose status is not final, or that own an open bet (OPEN_BET_STATUSES,
+        UNSETTLED), by id: what the paper venue adopts after a restart (bot/sim/paper.py)."""
+        open_bet = (select(BetRow.request_uuid).where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
+                    .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value))
+        with self._read() as s:
+            q = (select(OrderRow)
+                 .where(or_(col(OrderRow.status).not_in(_FINAL), col(OrderRow.request_uuid).in_(open_bet)))
+                 .order_by(col(OrderRow.id)))
+            return list(s.exec(q))
+
+    def bets_of_orders(self, request_uuids: Collection[str]) -> list[BetRow]:
+        """Every bet of the orders with these `request_uuid`s, by bet_id."""
+        wanted = sorted(request_uuids)
+        found: list[BetRow] = []
+        with self._read() as s:
+            for i in range(0, len(wanted), _IN_CHUNK):
+                found += s.exec(select(BetRow).where(col(BetRow.request_uuid).in_(wanted[i:i + _IN_CHUNK])))
+        return sorted(found, key=lambda b: b.bet_id)
+
+    def last_venue_ids(self) -> tuple[int, int]:
+        """(highest `orders.order_id`, highest `bets.bet_id`), 0 when there is none: ids a paper
+        venue must not hand out again."""
+        with self._read() as s:
+            order_id = s.exec(select(func.max(OrderRow.order_id))).one()
+            bet_id = s.exec(select(func.max(BetRow.bet_id))).one()
+        return order_id or 0, bet_id or 0
+
+    def bet_watermark(self) -> tuple[int, datetime | None]:
+        """(highest bets row id, latest bet `updated_at`): where `bets_changed` starts from."""
+        with self._read() as s:
+            row_id = s.exec(select(func.max(BetRow.id))).one()
+            at = s.exec(select(func.max(BetRow.updated_at))).one()
+        return row_id or 0, None if at is None else _utc(at)
+
+    def bets_changed(self, after_id: int, since: datetime | None) -> list[BetRow]:
+        """Bets stored after row id `after_id` or updated at or after `since`, by row id."""
+        with self._read() as s:
+            q = select(BetRow).where(col(BetRow.id) > after_id)
+            if since is not None:
+                q = select(BetRow).where(or_(col(BetRow.id) > after_id, col(BetRow.updated_at) >= since))
+            return list(s.exec(q.order_by(col(BetRow.id))))
+
+
+def _environmental(exc: SQLAlchemyError) -> bool:
+    """The database cannot write at all (locked, read-only, disk full, schema gone), as opposed
+    to refusing one row (a constraint, a value it cannot store)."""
+    return isinstance(exc, OperationalError)
+
+
+def _utc(at: datetime) -> datetime:
+    """SQLite returns naive datetimes; the ledger stores UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _jsonable(value: Any) -> Any:

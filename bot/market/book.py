@@ -15,14 +15,45 @@ time on the engine clock, so a replay is deterministic:
   source (a poll snapshot vouches for every price it did not change or withdraw, except those
   of the (fixture, bookmaker) pairs it lists as `unconfirmed`).
 `BookCleared` forgets the matching quotes of its source and frees their memory.
+
+Derived state per market, for strategies (`fair`, `consensus`, `quotes_between`): built on the
+first query of a market and then kept up to date at each query for only the bookmakers whose
+quotes were touched since, so a strategy pays O(outcomes x changed books) per update, and several
+strategies share the work (bench/strategy_books.py):
+- a bookmaker's market is *complete and usable* when it prices every outcome any book quotes in
+  the market (sorted: the order of every tuple below), none suspended or stale; its no-vig fair
+  probabilities (bot.market.odds.no_vig_probabilities) are memoised per de-vig method for its
+  current prices;
+- the consensus per method keeps exact sums of those probabilities over the complete, usable
+  books (fixed point, `_fixed`), so the mean leaving one book out is (sum - own) / (n - 1),
+  correctly rounded, and never drifts however many updates came;
+- a price ladder per outcome (the non-suspended prices, sorted) finds the few quotes above a
+  price without looking at every book.
+Staleness changes without an update to the quote, so the cache cannot simply trust itself:
+- every update of a quote (changed or not: an unchanged price still confirms it) queues its
+  (market, bookmaker) for the next query;
+- a usable book is held with the time its first quote ages out (min over its quotes of the last
+  confirmation + `stale_after`) in a heap; a query at a later time takes it out (or keeps it,
+  re-checked, when a confirmation extended its life);
+- a stale mark of a source (`FeedStatus(stale=True)`) rebuilds the derived state of every
+  market on its next query; a liveness confirmation (`FeedStatus(connected=True)`, a complete
+  `OddsBatch`) re-checks the complete books held out as stale; a `BookCleared` or a new outcome
+  drops the derived state of its markets; a clock that moved backwards rebuilds too.
 """
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from heapq import heapify, heappop, heappush
+from types import MappingProxyType
+from typing import Final
 
 from bot.clock import Clock
+from bot.market.odds import DevigMethod, OddsError, no_vig_probabilities
 from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
@@ -52,24 +83,6 @@ class Quote:
     def usable(self) -> bool:
         """A price one may bet on now: present, not suspended, not stale."""
         return self.price is not None and not self.suspended and not self.stale
-
-
-class _Entry:
-    """Mutable state behind a quote (one per selection and bookmaker); shared by both indexes."""
-
-    __slots__ = ("american", "cell", "feed", "generation", "price", "seen_at", "source", "suspended",
-                 "updated_at")
-
-    def __init__(self, update: OddsUpdate, feed: _Source, cell: _Cell) -> None:
-        self.price = update.price
-        self.american = update.american
-        self.suspended = update.suspended
-        self.updated_at = update.received_at
-        self.seen_at = update.received_at
-        self.generation = feed.generation
-        self.source = update.source
-        self.feed = feed
-        self.cell = cell
 
 
 class _Cell:
@@ -102,8 +115,220 @@ class _Source:
         return cell
 
 
-# fixture -> market -> bookmaker -> outcome -> entry
-_Tree = dict[FixtureKey, dict[MarketKey, dict[str, dict[str, _Entry]]]]
+class _Entry:
+    """Mutable state behind a quote (one per selection and bookmaker); shared by both indexes."""
+
+    __slots__ = ("american", "cell", "feed", "generation", "node", "price", "seen_at", "source", "suspended",
+                 "updated_at")
+
+    def __init__(self, update: OddsUpdate, feed: _Source, cell: _Cell, node: _Node) -> None:
+        self.price = update.price
+        self.american = update.american
+        self.suspended = update.suspended
+        self.updated_at = update.received_at
+        self.seen_at = update.received_at
+        self.generation = feed.generation
+        self.source = update.source
+        self.feed = feed
+        self.cell = cell
+        self.node = node
+
+
+_FIXED_BITS = 128
+
+
+def _fixed(probability: float) -> int:
+    """A probability in fixed point, units of 2^-128: exact for every probability >= 2^-75 (a
+    float has 53 significant bits; smaller ones lose < 2^-128), so sums of them add and subtract
+    without rounding: a book leaving the consensus takes out exactly what it put in."""
+    return int(math.ldexp(probability, _FIXED_BITS))
+
+
+_Fair = tuple[tuple[float, ...], tuple[int, ...]]
+"""Fair probabilities of one book's complete market (in the market's outcome order) and the same
+in fixed point (`_fixed`)."""
+
+
+class _Node:
+    """One bookmaker's quotes in one market, and what the market's derived state holds of them.
+
+    `clean`: the derived state reflects this node; the next update queues it on `dirty` (the
+    market's queue). `prices`: the complete market's prices in the derived outcome order, None
+    when incomplete or suspended; `fair` memoises its de-vig per method (None: `OddsError`).
+    `rungs`: outcome -> the price this node holds in the ladder. `until`: set while the node is
+    usable (live), the time its first quote goes stale; `token` names its live heap entry.
+    """
+
+    __slots__ = ("bookmaker", "clean", "dirty", "fair", "outcomes", "prices", "rungs", "token", "until")
+
+    def __init__(self, bookmaker: str, dirty: list[_Node]) -> None:
+        self.bookmaker = bookmaker
+        self.outcomes: dict[str, _Entry] = {}
+        self.dirty = dirty
+        self.clean = False
+        self.prices: tuple[float, ...] | None = None
+        self.fair: dict[str, _Fair | None] = {}
+        self.rungs: dict[str, float] = {}
+        self.until: datetime | None = None
+        self.token = 0
+
+
+class _Market:
+    """One market of a fixture: bookmaker -> node, outcome -> number of books quoting it (the
+    market's outcome set), the derived state (None until queried) and its queue of touched nodes."""
+
+    __slots__ = ("books", "counts", "derived", "dirty")
+
+    def __init__(self) -> None:
+        self.books: dict[str, _Node] = {}
+        self.counts: dict[str, int] = {}
+        self.derived: _Derived | None = None
+        self.dirty: list[_Node] = []
+
+    def reset(self) -> None:
+        """Forget the derived state (rebuilt on the next query): the outcome set or the books changed."""
+        if self.derived is None:
+            return
+        self.derived = None
+        self.dirty.clear()
+        for node in self.books.values():
+            node.clean, node.until, node.prices, node.fair = False, None, None, {}
+
+
+class _Tally:
+    """The consensus of one market under one de-vig method: bookmaker -> fair probabilities (and
+    fixed point) of each live book that de-vigs, their exact fixed-point sums per outcome and
+    their sorted values per outcome (for the lowest)."""
+
+    __slots__ = ("fair", "method", "own", "ranked", "snapshot", "sums")
+
+    def __init__(self, method: DevigMethod, width: int) -> None:
+        self.method: DevigMethod = method
+        self.sums = [0] * width
+        self.ranked: list[list[float]] = [[] for _ in range(width)]
+        self.fair: dict[str, tuple[float, ...]] = {}
+        self.own: dict[str, tuple[int, ...]] = {}
+        self.snapshot: Consensus | None = None
+
+    def add(self, node: _Node) -> None:
+        fair = _node_fair(node, self.method)
+        if fair is None:
+            return
+        probs, fixed = fair
+        self.fair[node.bookmaker], self.own[node.bookmaker] = probs, fixed
+        self.sums = [s + x for s, x in zip(self.sums, fixed, strict=True)]
+        for ranked, p in zip(self.ranked, probs, strict=True):
+            insort(ranked, p)
+        self.snapshot = None
+
+    def remove(self, bookmaker: str) -> None:
+        fixed = self.own.pop(bookmaker, None)
+        if fixed is None:
+            return
+        self.sums = [s - x for s, x in zip(self.sums, fixed, strict=True)]
+        for ranked, p in zip(self.ranked, self.fair.pop(bookmaker), strict=True):
+            del ranked[bisect_left(ranked, p)]
+        self.snapshot = None
+
+
+def _node_fair(node: _Node, method: DevigMethod) -> _Fair | None:
+    """The node's complete market de-vigged with `method` (memoised for its current prices)."""
+    try:
+        return node.fair[method]
+    except KeyError:
+        pass
+    fair: _Fair | None = None
+    if node.prices is not None:
+        try:
+            probs = tuple(no_vig_probabilities(node.prices, method))
+            fair = (probs, tuple(_fixed(p) for p in probs))
+        except OddsError:
+            pass
+    node.fair[method] = fair
+    return fair
+
+
+class _Derived:
+    """Derived state of one market as of `checked_at` (see the module docstring): the sorted
+    outcome set, the live nodes (complete, usable) with their staleness heap, the complete nodes
+    held out as stale (`waiting`), the price ladder per outcome and the consensus per method.
+    `epoch` / `live_epoch` are the book's counters when it was built / last re-checked."""
+
+    __slots__ = ("checked_at", "epoch", "heap", "index", "ladder", "live", "live_epoch", "order", "seq",
+                 "tallies", "waiting")
+
+    def __init__(self, order: tuple[str, ...], epoch: int, live_epoch: int, now: datetime) -> None:
+        self.order = order
+        self.index = {o: i for i, o in enumerate(order)}
+        self.epoch = epoch
+        self.live_epoch = live_epoch
+        self.checked_at = now
+        self.live: dict[str, _Node] = {}
+        self.waiting: dict[str, _Node] = {}
+        self.heap: list[tuple[datetime, int, _Node]] = []
+        self.seq = 0
+        # outcome -> (ascending prices, their bookmakers): every non-suspended price, stale or not
+        self.ladder: dict[str, tuple[list[float], list[str]]] = {o: ([], []) for o in order}
+        self.tallies: dict[str, _Tally] = {}
+
+
+class Consensus:
+    """The no-vig consensus of one market under one de-vig method, as of the query
+    (`OddsBook.consensus`; maths in bot/market/odds.py).
+
+    `outcomes`: every outcome any bookmaker quotes in the market, sorted; the order of every
+    tuple here. `fair`: bookmaker -> fair probabilities (each in [0, 1], summing to 1) of every
+    book whose market is complete and usable now (all outcomes priced, none suspended or stale)
+    and de-vigs without `OddsError`; unordered. `sums`: per outcome, the sum of those
+    probabilities (float, correctly rounded); `lowest`: per outcome, the lowest of them (0.0
+    when `fair` is empty), so (sums - lowest) / (count - 1) bounds every leave-one-out mean.
+    Means are computed from exact fixed-point sums (2^-128 units), so they are the correctly
+    rounded mean whatever the order books arrived in.
+
+    Read-only (the fields are `Final`; one instance is shared by every strategy that asks until
+    the consensus changes), a plain class: built on the hot path, where a frozen dataclass's
+    `__init__` costs several times more (as `bot.types.OddsUpdate`).
+    """
+
+    __slots__ = ("fair", "fixed", "lowest", "outcomes", "sums")
+
+    def __init__(self, outcomes: tuple[str, ...], fair: Mapping[str, tuple[float, ...]], sums: tuple[int, ...],
+                 lowest: tuple[float, ...], own: Mapping[str, tuple[int, ...]]) -> None:
+        self.outcomes: Final = outcomes
+        self.fair: Final = fair
+        self.sums: Final = tuple(math.ldexp(float(s), -_FIXED_BITS) for s in sums)
+        self.lowest: Final = lowest
+        self.fixed: Final = (sums, own)  # exact sums, and bookmaker -> its own share (fixed point)
+
+    def __repr__(self) -> str:
+        return f"Consensus(outcomes={self.outcomes}, fair={dict(self.fair)})"
+
+    @property
+    def count(self) -> int:
+        """Books in the consensus (len(fair))."""
+        return len(self.fair)
+
+    def probability(self, outcome: int, exclude: str | None = None) -> float | None:
+        """Mean fair probability of `outcomes[outcome]` over the `fair` books, leaving `exclude`
+        out when it is one of them: (sum - own) / (n - 1). None when no book is left."""
+        sums, own = self.fixed
+        total, n = sums[outcome], len(self.fair)
+        mine = own.get(exclude) if exclude is not None else None
+        if mine is not None:
+            total, n = total - mine[outcome], n - 1
+        return total / (n << _FIXED_BITS) if n else None
+
+    def mean(self, exclude: str | None = None) -> tuple[float, ...] | None:
+        """`probability` of every outcome, in `outcomes` order; None when no book is left."""
+        sums, own = self.fixed
+        n, mine = len(self.fair), own.get(exclude) if exclude is not None else None
+        if mine is not None:
+            sums, n = tuple(s - m for s, m in zip(sums, mine, strict=True)), n - 1
+        return tuple(s / (n << _FIXED_BITS) for s in sums) if n else None
+
+
+# fixture -> market -> (bookmaker -> outcome -> entry, and the derived state)
+_Tree = dict[FixtureKey, dict[MarketKey, _Market]]
 
 
 class OddsBook:
@@ -129,6 +354,13 @@ class OddsBook:
         # `_by_id` (both are cleared together), so a registered id cannot be reused meanwhile.
         self._by_id: dict[int, dict[str, _Entry]] = {}
         self._pinned: list[Selection] = []
+        # Derived state (module docstring): a stale mark or a clear rebuilds it (`_epoch`), a
+        # liveness confirmation re-checks the books held out as stale (`_live_epoch`).
+        self._epoch = 0
+        self._live_epoch = 0
+        # The market last queried, by identity: strategies ask several questions of one market
+        # in a row, and hashing its keys (nested dataclasses) costs more than the answer.
+        self._recent: tuple[FixtureKey, MarketKey, _Market] | None = None
 
     # -- updates -----------------------------------------------------------------------------
 
@@ -160,6 +392,10 @@ class OddsBook:
             self._move(entry, event)
         entry.seen_at = event.received_at
         entry.generation = entry.feed.generation
+        node = entry.node
+        if node.clean:  # a confirmation changes staleness even when the price stays
+            node.clean = False
+            node.dirty.append(node)
         if entry.price == event.price and entry.suspended == event.suspended:
             return False
         entry.price = event.price
@@ -197,6 +433,10 @@ class OddsBook:
                     self._move(entry, event)
                 entry.seen_at = event.received_at
                 entry.generation = entry.feed.generation
+                node = entry.node
+                if node.clean:
+                    node.clean = False
+                    node.dirty.append(node)
                 if entry.price == event.price and entry.suspended == event.suspended:
                     continue
                 entry.price = event.price
@@ -221,10 +461,23 @@ class OddsBook:
         return changed
 
     def _add(self, books: dict[str, _Entry], update: OddsUpdate) -> None:
-        selection = update.selection
+        selection, bookmaker = update.selection, update.bookmaker
         feed = self._source(update.source)
-        entry = books[update.bookmaker] = _Entry(update, feed, feed.cell(selection.fixture, update.bookmaker))
-        self._tree_slot(selection, update.bookmaker)[selection.outcome] = entry
+        market = self._tree.setdefault(selection.fixture, {}).setdefault(selection.market, _Market())
+        node = market.books.get(bookmaker)
+        if node is None:
+            node = market.books[bookmaker] = _Node(bookmaker, market.dirty)
+            if market.derived is not None:
+                market.dirty.append(node)
+        elif node.clean:
+            node.clean = False
+            market.dirty.append(node)
+        entry = books[bookmaker] = _Entry(update, feed, feed.cell(selection.fixture, bookmaker), node)
+        node.outcomes[selection.outcome] = entry
+        quoted = market.counts.get(selection.outcome, 0)
+        market.counts[selection.outcome] = quoted + 1
+        if not quoted:  # a new outcome: every book's completeness changes
+            market.reset()
 
     def _move(self, entry: _Entry, update: OddsUpdate) -> None:
         """Another feed now prices this entry's bookmaker: it follows that feed's staleness."""
@@ -242,6 +495,7 @@ class OddsBook:
                 continue
             cell.alive_at = max(cell.alive_at, at)
             cell.generation = generation
+        self._live_epoch += 1
 
     def _source(self, name: str) -> _Source:
         source = self._sources.get(name)
@@ -265,16 +519,14 @@ class OddsBook:
         self._by_id.clear()
         self._pinned.clear()
 
-    def _tree_slot(self, selection: Selection, bookmaker: str) -> dict[str, _Entry]:
-        markets = self._tree.setdefault(selection.fixture, {})
-        return markets.setdefault(selection.market, {}).setdefault(bookmaker, {})
-
     def _status(self, status: FeedStatus) -> None:
         source = self._source(status.source)
         if status.stale:
             source.generation += 1
+            self._epoch += 1
         elif status.connected and status.at > source.alive_at:
             source.alive_at = status.at
+            self._live_epoch += 1
 
     def _clear(self, cleared: BookCleared) -> list[tuple[FixtureKey, MarketKey]]:
         """Forget quotes of `cleared.source` matching every field that is set; free empty nodes.
@@ -287,26 +539,33 @@ class OddsBook:
         for fixture in fixtures:
             markets = self._tree[fixture]
             for market in list(markets):
-                books = markets[market]
+                slot = markets[market]
+                books, counts = slot.books, slot.counts
                 names = [cleared.bookmaker] if cleared.bookmaker is not None else list(books)
                 lost = False
                 for bookmaker in names:
-                    outcomes = books.get(bookmaker)
-                    if outcomes is None:
+                    node = books.get(bookmaker)
+                    if node is None:
                         continue
+                    outcomes = node.outcomes
                     for outcome in [o for o, e in outcomes.items() if e.source == cleared.source]:
                         del outcomes[outcome]
+                        counts[outcome] -= 1
+                        if not counts[outcome]:
+                            del counts[outcome]
                         self._forget(Selection(fixture, market, outcome), bookmaker)
                         lost = True
                     if not outcomes:
                         del books[bookmaker]
                 if lost:
                     removed.append((fixture, market))
+                    slot.reset()
                 if not books:
                     del markets[market]
             if not markets:
                 del self._tree[fixture]
         if removed:
+            self._recent = None  # its market may be gone
             self._unpin()  # `_by_id` may point at emptied dicts; rebuilt on the next updates
             if len(self._unindexed) > len(self._by_selection):  # drop forgotten selections
                 self._unindexed = [s for s in self._unindexed if s in self._by_selection]
@@ -354,8 +613,9 @@ class OddsBook:
     def market(self, fixture: FixtureKey, market: MarketKey, bookmaker: str) -> dict[str, Quote]:
         """One bookmaker's full market (for de-vigging): outcome -> quote."""
         now = self._clock.now()
-        outcomes = self._tree.get(fixture, {}).get(market, {}).get(bookmaker, {})
-        return {o: self._quote(bookmaker, e, now) for o, e in outcomes.items()}
+        slot = self._tree.get(fixture, {}).get(market)
+        node = None if slot is None else slot.books.get(bookmaker)
+        return {} if node is None else {o: self._quote(bookmaker, e, now) for o, e in node.outcomes.items()}
 
     def markets(self, fixture: FixtureKey) -> list[MarketKey]:
         """Markets of a fixture priced by at least one bookmaker."""
@@ -363,7 +623,8 @@ class OddsBook:
 
     def bookmakers(self, fixture: FixtureKey, market: MarketKey) -> list[str]:
         """Bookmakers pricing a market of a fixture."""
-        return list(self._tree.get(fixture, {}).get(market, {}))
+        slot = self._tree.get(fixture, {}).get(market)
+        return [] if slot is None else list(slot.books)
 
     def fixtures(self) -> list[FixtureKey]:
         """Every fixture with at least one quote."""
@@ -379,6 +640,184 @@ class OddsBook:
                     self._keys[sel.key] = sel
             self._unindexed.clear()
         return self._keys.get(key)
+
+    # -- derived state (module docstring) ----------------------------------------------------
+
+    def fair(
+        self, fixture: FixtureKey, market: MarketKey, bookmaker: str, method: DevigMethod = "multiplicative"
+    ) -> dict[str, float] | None:
+        """One bookmaker's no-vig fair probabilities (outcome -> probability in [0, 1], summing
+        to 1; bot.market.odds.no_vig_probabilities with `method`), or None unless its market is
+        complete and usable now (it prices every outcome any book quotes there, at least two,
+        none suspended or stale) and de-vigs without `OddsError`. Memoised per (fixture,
+        market, bookmaker, method) until one of its quotes is updated or goes stale."""
+        slot = self._slot(fixture, market)
+        derived = None if slot is None else self._derived(slot)
+        if derived is None or len(derived.order) < 2:
+            return None
+        node = derived.live.get(bookmaker)
+        fair = None if node is None else _node_fair(node, method)
+        return None if fair is None else dict(zip(derived.order, fair[0], strict=True))
+
+    def consensus(
+        self, fixture: FixtureKey, market: MarketKey, method: DevigMethod = "multiplicative"
+    ) -> Consensus | None:
+        """The market's no-vig consensus under `method` (see `Consensus`; its `fair` books are
+        those for which `fair` gives probabilities), or None when the book holds no quote of the
+        market or fewer than two outcomes. Kept incrementally: a query costs O(outcomes x books
+        touched since the last one) plus a copy of the `fair` mapping when it changed."""
+        slot = self._slot(fixture, market)
+        derived = None if slot is None else self._derived(slot)
+        if derived is None or len(derived.order) < 2:
+            return None
+        tally = derived.tallies.get(method)
+        if tally is None:
+            tally = derived.tallies[method] = _Tally(method, len(derived.order))
+            for node in derived.live.values():
+                tally.add(node)
+        if tally.snapshot is None:
+            tally.snapshot = Consensus(  # shared by every strategy: read-only copies
+                derived.order, MappingProxyType(tally.fair.copy()), tuple(tally.sums),
+                tuple(r[0] if r else 0.0 for r in tally.ranked), MappingProxyType(tally.own.copy()),
+            )
+        return tally.snapshot
+
+    def quotes_between(
+        self, fixture: FixtureKey, market: MarketKey, outcome: str, low: float, high: float
+    ) -> list[tuple[str, float]]:
+        """Usable quotes of one outcome priced from `low` to `high` (decimal odds, both
+        included): (bookmaker, price), lowest price first. Costs O(log books + quotes in range)."""
+        slot = self._slot(fixture, market)
+        rungs = None if slot is None else self._derived(slot).ladder.get(outcome)
+        if slot is None or rungs is None:
+            return []
+        prices, names = rungs
+        lo, hi = bisect_left(prices, low), bisect_right(prices, high)
+        if lo >= hi:
+            return []
+        now, books = self._clock.now(), slot.books
+        out: list[tuple[str, float]] = []
+        for i in range(lo, hi):
+            entry = books[names[i]].outcomes[outcome]
+            if self._fresh_until((entry,), now) is not None:
+                out.append((names[i], prices[i]))
+        return out
+
+    def _slot(self, fixture: FixtureKey, market: MarketKey) -> _Market | None:
+        """A market of the tree, or None if the book holds no quote of it."""
+        recent = self._recent
+        if recent is not None and recent[0] is fixture and recent[1] is market:
+            return recent[2]
+        slot = self._tree.get(fixture, {}).get(market)
+        if slot is not None:
+            self._recent = (fixture, market, slot)
+        return slot
+
+    def _derived(self, slot: _Market) -> _Derived:
+        """A market's derived state brought up to the clock's now."""
+        now = self._clock.now()
+        derived = slot.derived
+        if derived is None or derived.epoch != self._epoch or now < derived.checked_at:
+            derived = self._build(slot, now)
+        else:
+            if slot.dirty:
+                for node in slot.dirty:
+                    node.clean = True
+                    self._readmit(derived, node, now)
+                slot.dirty.clear()
+            if derived.live_epoch != self._live_epoch:  # a confirmation may revive a stale book
+                derived.live_epoch = self._live_epoch
+                for node in list(derived.waiting.values()):
+                    self._readmit(derived, node, now)
+            heap = derived.heap
+            while heap and heap[0][0] < now:
+                _, token, node = heappop(heap)
+                if node.until is not None and node.token == token:  # else superseded
+                    self._readmit(derived, node, now)  # stale now, or a confirmation extended it
+        derived.checked_at = now
+        return derived
+
+    def _build(self, slot: _Market, now: datetime) -> _Derived:
+        slot.dirty.clear()
+        derived = slot.derived = _Derived(tuple(sorted(slot.counts)), self._epoch, self._live_epoch, now)
+        for node in slot.books.values():
+            node.clean, node.until, node.rungs = True, None, {}
+            self._admit(derived, node, now)
+        return derived
+
+    def _readmit(self, derived: _Derived, node: _Node, now: datetime) -> None:
+        """Take a node out of the derived state and put it back as its quotes stand now."""
+        bookmaker = node.bookmaker
+        if node.until is not None:
+            node.until = None
+            del derived.live[bookmaker]
+            for tally in derived.tallies.values():
+                tally.remove(bookmaker)
+        else:
+            derived.waiting.pop(bookmaker, None)
+        self._admit(derived, node, now)
+
+    def _admit(self, derived: _Derived, node: _Node, now: datetime) -> None:
+        """Put a node (not live, not waiting) into the derived state: its ladder rungs, and live
+        (with its heap entry and consensus shares) or waiting or neither."""
+        bookmaker, rungs, ladder = node.bookmaker, node.rungs, derived.ladder
+        for outcome, entry in node.outcomes.items():
+            price = None if entry.suspended else entry.price
+            old = rungs.get(outcome)
+            if old == price:
+                continue
+            prices, names = ladder[outcome]
+            if old is not None:
+                i = names.index(bookmaker, bisect_left(prices, old))
+                del prices[i], names[i]
+            if price is None:
+                del rungs[outcome]
+            else:
+                i = bisect_right(prices, price)
+                prices.insert(i, price)
+                names.insert(i, bookmaker)
+                rungs[outcome] = price
+        complete: list[float] = []
+        for outcome in derived.order:
+            quote = node.outcomes.get(outcome)
+            if quote is None or quote.suspended or quote.price is None:
+                node.prices, node.fair = None, {}
+                return
+            complete.append(quote.price)
+        prices_now = tuple(complete)
+        if prices_now != node.prices:
+            node.prices, node.fair = prices_now, {}
+        until = self._fresh_until(node.outcomes.values(), now)
+        if until is None:
+            derived.waiting[bookmaker] = node
+            return
+        derived.seq += 1
+        node.until, node.token = until, derived.seq
+        derived.live[bookmaker] = node
+        heap = derived.heap
+        heappush(heap, (until, derived.seq, node))
+        if len(heap) > 2 * len(derived.live) + 32:  # drop superseded entries
+            heap[:] = [(n.until, n.token, n) for n in derived.live.values() if n.until is not None]
+            heapify(heap)
+        for tally in derived.tallies.values():
+            tally.add(node)
+
+    def _fresh_until(self, entries: Iterable[_Entry], now: datetime) -> datetime | None:
+        """The time the first of these quotes goes stale (usable while now <= it), or None if
+        one is stale now; the staleness rule of `_quote`."""
+        oldest: datetime | None = None  # the earliest last confirmation
+        for entry in entries:
+            source, cell = entry.feed, entry.cell
+            generation = source.generation
+            if entry.generation < generation and cell.generation < generation:
+                return None
+            at = max(entry.seen_at, cell.alive_at, source.alive_at)
+            if oldest is None or at < oldest:
+                oldest = at
+        if oldest is None:
+            return None
+        until = oldest + self._stale_after
+        return None if now > until else until
 
     def __len__(self) -> int:
         """Number of (selection, bookmaker) quotes held."""

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from bot.clock import WallClock
 from bot.config.options import DEFAULT_CONFIG, ConfigOpt, load_or_exit
-from bot.ledger.migrations import LedgerSchemaError
-from bot.ledger.store import Ledger, LedgerUnavailable
-from bot.risk.control import ResumeRefused, TradingControl
-from bot.risk.positions import PositionBook
+
+if TYPE_CHECKING:  # the ledger loads sqlalchemy: imported by the commands, so `bot --help` stays light
+    from bot.ledger.store import Ledger
+    from bot.risk.control import TradingControl
 
 app = typer.Typer(help="Risk state: status, halt, resume.", no_args_is_help=True)
 StateDirOpt = Annotated[
@@ -33,6 +31,10 @@ StateDirOpt = Annotated[
 
 def _open(config: Path, state_dir: Path | None) -> tuple[Ledger, TradingControl]:
     """The ledger and its trading control, as the config (or --state-dir) names them."""
+    from bot.ledger.migrations import LedgerSchemaError
+    from bot.ledger.store import Ledger, LedgerUnavailable
+    from bot.risk.control import TradingControl
+
     settings = load_or_exit(config)
     if state_dir is None:
         state_dir = config.parent / settings.state_dir  # a relative state_dir is the config folder's
@@ -52,6 +54,8 @@ def _open(config: Path, state_dir: Path | None) -> tuple[Ledger, TradingControl]
 
 def status_figures(ledger: Ledger, control: TradingControl) -> dict[str, Any]:
     """Trading state, settled PnL of the trading day and overall, open orders/bets and exposure."""
+    from bot.risk.positions import PositionBook
+
     summary = PositionBook.from_ledger(ledger).summary()
     return control.snapshot() | control.pnl() | {
         "open_orders": summary.open_orders, "open_bets": summary.open_bets, "exposure": summary.to_json(),
@@ -70,6 +74,9 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
     if as_json:
         typer.echo(json.dumps(figures))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     exposure = figures.pop("exposure")
     table = Table(title="risk status", show_header=False)
     for key, value in figures.items():
@@ -96,6 +103,8 @@ def halt(reason: Annotated[str, typer.Option(help="why (stored with the state)")
 def resume(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None) -> None:
     """Resume to ACTIVE, acknowledging today's loss and the drawdown (refused while the venue
     emergency is active or the KILL file exists)."""
+    from bot.risk.control import ResumeRefused
+
     ledger, control = _open(config, state_dir)
     try:
         control.resume()

@@ -164,6 +164,9 @@ class TradingControl:
         self._rev_seen = self.record.rev  # the stored rev this process last read or wrote
         self._callbacks: list[HaltCallback] = []
         self._tasks: set[asyncio.Task[Any]] = set()  # running async callbacks, kept from GC
+        # the limits' running sums (Ledger.settled_pnl keeps them current), restored here at start
+        ledger.settled_pnl()
+        self.day_pnl()
 
     @property
     def state(self) -> TradingState:
@@ -244,8 +247,11 @@ class TradingControl:
             self._persist()
 
     def sync(self) -> None:
-        """Adopt a record the CLI wrote to the ledger (newer `rev`); a halt fires on_halt."""
-        self._adopt(TradingRecord.from_dict(self._ledger.get_state(STATE_KEY)))
+        """Adopt a record the CLI wrote to the ledger (newer `rev`); a halt fires on_halt. Reads
+        the record only when another process wrote to the ledger (`Ledger.changed_elsewhere`),
+        so the per-signal call costs microseconds."""
+        if self._ledger.changed_elsewhere():
+            self._adopt(TradingRecord.from_dict(self._ledger.get_state(STATE_KEY)))
 
     def _adopt(self, stored: TradingRecord) -> bool:
         """Take `stored` when another process wrote it since we last looked; True if taken."""

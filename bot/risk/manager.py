@@ -3,8 +3,10 @@ there) and records every decision (docs/architecture.md, "Risk" and Invariants >
 
 It wires the parts: trading control (`control`, bot/risk/control.py), positions
 (bot/risk/positions.py, the one source of exposure), circuit breakers, the approval log and the
-venue tracker (bot/risk/tracking.py). RISK_UNAVAILABLE is its own: the ledger cannot record the
-signal, or a check raises. Approval reserves the exposure under an asyncio.Lock, so two
+venue tracker (bot/risk/tracking.py). RISK_UNAVAILABLE is its own: the ledger's last write failed
+(`Ledger.write_error`: signals and decisions are group-committed, so a ledger that cannot write is
+seen at the next commit; the intent commit of an approved order fails with it, so nothing leaves),
+or a check raises. Approval reserves the exposure under an asyncio.Lock, so two
 concurrent evaluations cannot both pass a cap only one fits. Reservations are released on
 decline / cancel / expiry, converted to bet exposure on fill, and released at settlement.
 """
@@ -106,7 +108,9 @@ class RiskManager:
     def _decide(self, signal: Signal, instrument: Instrument | None) -> Decision:
         candidate = Candidate(signal, instrument, signal.stake, self.config.resize_to_fit and signal.group is None)
         try:
-            self._ledger.record_signal(signal)
+            if self._ledger.write_error is not None:  # decisions could not be stored: fail closed
+                raise Rejected(Reason.RISK_UNAVAILABLE, {"error": f"ledger cannot write: {self._ledger.write_error}"})
+            self._ledger.record_signal(signal)  # group-committed, as is the decision (bot/ledger/store.py)
             self.control.sync()  # adopt a state the CLI wrote to the ledger
             for check in self._checks:
                 check.check(candidate)

@@ -44,7 +44,7 @@ class PaperDriver:
 
     def __init__(self, venue: PaperVenue, ledger: Ledger) -> None:
         self._venue = venue
-        adopted = venue.restore(ledger.orders(), ledger.bets())
+        adopted = venue.restore_open(ledger)  # what can still change, not the whole history
         if adopted:
             log.info("paper venue adopted {} orders of earlier runs from the ledger", adopted)
 

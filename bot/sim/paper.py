@@ -34,7 +34,7 @@ Orders with fixtureId/outcomeId null are accepted (unmapped selections priced vi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -201,6 +201,22 @@ Listener = Callable[[VenueMessage], None]
 
 
 _WORKING = (OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_FILLED)
+_OPEN_BETS = frozenset({BetStatus.PENDING.value, BetStatus.PLACED.value, BetStatus.CONFIRMED.value})
+
+
+def _open_bet(row: Any) -> bool:
+    """A ledger bet that can still settle (bot/ledger/store.py OPEN_BET_STATUSES, UNSETTLED)."""
+    return row.bet_status in _OPEN_BETS and row.settlement_status == SettlementStatus.UNSETTLED.value
+
+
+class VenueHistory(Protocol):
+    """What `PaperVenue.restore_open` reads (bot/ledger/store.py `Ledger`)."""
+
+    def unfinished_orders(self) -> Sequence[Any]: ...
+
+    def bets_of_orders(self, request_uuids: Collection[str]) -> Sequence[Any]: ...
+
+    def last_venue_ids(self) -> tuple[int, int]: ...
 _ABP_ORDER_STATUSES = {"PENDING", "PROCESSING", "FILLED", "PARTIALLY_FILLED", "CANCELLED", "REJECTED",
                        "EXPIRED", "FAILED"}
 
@@ -308,50 +324,76 @@ class PaperVenue:
         """Receive every update as ABP would push it on the WS channels."""
         self._listeners.append(listener)
 
-    def restore(self, orders: Iterable[Any], bets: Iterable[Any]) -> int:
-        """Adopt a previous run's orders and bets (ledger `OrderRow` / `BetRow`).
+    def restore(self, orders: Iterable[Any], bets: Iterable[Any], *, last_ids: tuple[int, int] = (0, 0)) -> int:
+        """Adopt a previous run's orders and bets (ledger `OrderRow` / `BetRow`) that can still
+        change: orders whose status is not final and orders with an open bet (PENDING, PLACED or
+        CONFIRMED, UNSETTLED), each with all its bets. Returns orders adopted.
 
         ABP keeps its state across our restarts; the in-process paper venue starts empty, so
         without this a restarted paper run could neither reconcile nor settle its earlier bets.
-        Orders that never reached the venue (no orderId) are skipped. Returns orders adopted.
+        Finished history (final orders whose bets are all closed) is not held: nothing asks the
+        venue about it (the executor looks up non-final orders and the bets of orders with an
+        open bet, bot/execution/executor.py), so the venue's memory and `advance()` stay
+        proportional to what is open. Only orders still working enter `advance()`. Orders that
+        never reached the venue (no orderId) are skipped. New ids start above every id fed and
+        above `last_ids` (highest orderId, betId; `Ledger.last_venue_ids`), so a venue fed only
+        the live rows (`restore_open`) never hands out an id of a finished order again.
         """
+        by_order: dict[str, list[Any]] = {}
+        top_order, top_bet = last_ids
+        for b in bets:
+            by_order.setdefault(b.request_uuid, []).append(b)
+            top_bet = max(top_bet, b.bet_id)
         adopted = 0
         for row in orders:
-            if row.order_id is None or row.request_uuid in self._orders:
+            if row.order_id is None:
                 continue
-            body = PlaceOrderIn(
-                requestUuid=row.request_uuid, fixtureId=row.fixture_id, outcomeId=row.outcome_id,
-                playerId=row.player_id, orderPrice=Decimal(str(row.order_price)), orderStake=row.stake,
-                userRef=row.user_ref or row.strategy, testOrder=False, bookmakers=row.bookmakers or None,
-                orderCurrency=row.currency, back=row.back,
-                meta={"selection": row.selection, "signal_id": row.signal_id, "strategy": row.strategy},
-            )
-            status = OrderStatus(row.status)
-            order = _Order(
-                row.order_id, body, self._currencies.get(row.currency, Decimal(1)), row.created_at,
-                row.expires_at or row.created_at,
-                status=status if status.value in _ABP_ORDER_STATUSES else OrderStatus.PENDING,
-                status_reason=row.status_reason, updated_at=row.updated_at,
-            )
-            self._orders[row.request_uuid] = self._by_id[row.order_id] = order
-            if order.status in _WORKING:
-                self._working[row.request_uuid] = order
-            self._processed[row.request_uuid] = row.created_at
-            self._next_order = max(self._next_order, row.order_id + 1)
+            top_order = max(top_order, row.order_id)
+            own = by_order.get(row.request_uuid, ())
+            if row.request_uuid in self._orders or (OrderStatus(row.status).final and not any(map(_open_bet, own))):
+                continue
+            self._adopt(row, own)
             adopted += 1
+        self._next_order = max(self._next_order, top_order + 1)
+        self._next_bet = max(self._next_bet, top_bet + 1)
+        return adopted
+
+    def restore_open(self, history: VenueHistory) -> int:
+        """`restore` from a ledger reading only what can still change (`unfinished_orders`, their
+        bets, `last_venue_ids`): start-up costs what is open, not the ledger's history."""
+        orders = history.unfinished_orders()
+        bets = history.bets_of_orders({o.request_uuid for o in orders})
+        return self.restore(orders, bets, last_ids=history.last_venue_ids())
+
+    def _adopt(self, row: Any, bets: Iterable[Any]) -> None:
+        body = PlaceOrderIn(
+            requestUuid=row.request_uuid, fixtureId=row.fixture_id, outcomeId=row.outcome_id,
+            playerId=row.player_id, orderPrice=Decimal(str(row.order_price)), orderStake=row.stake,
+            userRef=row.user_ref or row.strategy, testOrder=False, bookmakers=row.bookmakers or None,
+            orderCurrency=row.currency, back=row.back,
+            meta={"selection": row.selection, "signal_id": row.signal_id, "strategy": row.strategy},
+        )
+        status = OrderStatus(row.status)
+        order = _Order(
+            row.order_id, body, self._currencies.get(row.currency, Decimal(1)), row.created_at,
+            row.expires_at or row.created_at,
+            status=status if status.value in _ABP_ORDER_STATUSES else OrderStatus.PENDING,
+            status_reason=row.status_reason, updated_at=row.updated_at,
+        )
+        self._orders[row.request_uuid] = self._by_id[row.order_id] = order
+        if order.status in _WORKING:
+            self._working[row.request_uuid] = order
+        self._processed[row.request_uuid] = row.created_at
         for b in bets:
-            owner = self._orders.get(b.request_uuid)
-            if owner is None or b.bet_id in self._bets:
+            if b.bet_id in self._bets:
                 continue
             bet = _Bet(
-                b.bet_id, owner, b.bookmaker, b.placed_stake, b.placed_price, b.placed_at or owner.created_at,
+                b.bet_id, order, b.bookmaker, b.placed_stake, b.placed_price, b.placed_at or order.created_at,
                 status=BetStatus(b.bet_status), settlement=SettlementStatus(b.settlement_status),
                 amount=b.settlement_amount, settled_at=b.settled_at, updated_at=b.updated_at,
             )
-            owner.bets.append(bet)
+            order.bets.append(bet)
             self._bets[b.bet_id] = bet
-            self._next_bet = max(self._next_bet, b.bet_id + 1)
-        return adopted
 
     def set_emergency(self, active: bool, reason: str = "") -> None:
         """Emergency mode: while active every new order is declined (docs/reference/abp.md §8.3)."""

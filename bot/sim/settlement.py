@@ -12,7 +12,8 @@ included; `void_after_hours` settles it VOID (stake returned, exposure released)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,12 +31,15 @@ from bot.ledger.report import (
     Unresolved,
     unresolved_bets,
 )
-from bot.ledger.store import Ledger
+from bot.ledger.store import OPEN_BET_STATUSES, Ledger
 from bot.sim.adapters import PaperDriver
 from bot.sim.results import FixtureResult, Results, grade, lay_status, load_results
 from bot.types import BetStatus, Selection, SettlementStatus
 
 SETTLE_AFTER_KICKOFF = GAME_OVER_AFTER  # a game is over (and graded) this long after kickoff
+# Bets updated this long before the latest change seen are read again: a row stamped on a clock a
+# little behind (wall time stepping back) is not missed; reading one again changes nothing.
+CHANGE_SLACK = timedelta(minutes=1)
 log = logger.bind(stage="paper")
 
 
@@ -79,6 +83,12 @@ class PaperSettler:
     kickoff on the trading clock; only CONFIRMED bets settle, and a lay gets the mirror of the
     back bet's status. `results` None means no results source is configured. `config` gives the
     `unresolved` policy (default hold).
+
+    The open bets are indexed in memory, by when each is due, from the ledger's open bets once
+    at construction, then kept current from the bets the ledger stored or updated since the last
+    look (`Ledger.bets_changed`: one query per pass, new fills added, settled or closed bets
+    removed). A pass costs the bets that changed plus the bets due, whatever the number of open
+    bets that cannot settle yet (or ever: no result, held) and the size of the ledger.
     """
 
     def __init__(
@@ -96,11 +106,24 @@ class PaperSettler:
         config = config or SettlementConfig()
         self._void_hours = config.void_after_hours if config.unresolved == "void_after_hours" else None
         self._void_after = None if self._void_hours is None else timedelta(hours=self._void_hours)
+        self._open: dict[int, _Open] = {}  # bet_id -> open bet with its order
+        self._due: dict[int, datetime] = {}  # bet_id -> when it settles (bets that ever do)
+        self._queue: list[tuple[datetime, int]] = []  # heap of (due, bet_id); stale entries skipped
+        self._last_row, since = ledger.bet_watermark()
+        self._since = None if since is None else since - CHANGE_SLACK
+        self._index(ledger.open_bets())
 
-    def _open(self) -> Iterator[_Open]:
-        bets = self._ledger.open_bets()
-        orders = self._ledger.orders_by_uuid({b.request_uuid for b in bets})
+    def _index(self, bets: Sequence[BetRow]) -> None:
+        """(Re)index `bets` as the ledger has them now: open ones in, closed ones out; a bet
+        read again unchanged is left as it is."""
+        bets = [b for b in bets if (held := self._open.get(b.bet_id)) is None or held.bet != b]
+        still_open = [b for b in bets if b.bet_status in OPEN_BET_STATUSES
+                      and b.settlement_status == SettlementStatus.UNSETTLED.value]
+        before = {b.bet_id: self._due.pop(b.bet_id, None) for b in bets}
         for bet in bets:
+            self._open.pop(bet.bet_id, None)
+        orders = self._ledger.orders_by_uuid({b.request_uuid for b in still_open}) if still_open else {}
+        for bet in still_open:
             order = orders.get(bet.request_uuid)
             if order is None:
                 continue  # reported by unresolved()
@@ -109,7 +132,24 @@ class PaperSettler:
             except ValueError:
                 continue  # reported by unresolved()
             result = None if self._results is None else self._results.find(selection.fixture)
-            yield _Open(bet, order, selection, result)
+            item = _Open(bet, order, selection, result)
+            self._open[bet.bet_id] = item
+            due = self._due_at(item)
+            if due is not None:
+                self._due[bet.bet_id] = due
+                if due != before[bet.bet_id]:  # an unchanged due time is in the heap already
+                    heapq.heappush(self._queue, (due, bet.bet_id))
+
+    def _sync(self) -> None:
+        """Take in what the ledger stored or updated since the last look (fills, settlements)."""
+        changed = self._ledger.bets_changed(self._last_row, self._since)
+        if not changed:
+            return
+        self._last_row = max(self._last_row, max(b.id or 0 for b in changed))
+        latest = max((b.updated_at for b in changed if b.updated_at is not None), default=None)
+        if latest is not None:  # a little before the latest: a row stamped on a clock just behind
+            self._since = max(self._since or latest - CHANGE_SLACK, latest - CHANGE_SLACK)
+        self._index(changed)
 
     def _void_at(self, item: _Open) -> datetime | None:
         """When the policy voids this bet (it has no result that can grade it), else None."""
@@ -133,16 +173,26 @@ class PaperSettler:
             return NO_RESULTS_SOURCE
         return NOT_IN_RESULTS if item.result is None else UNGRADABLE
 
+    def _due_now(self, now: datetime) -> list[_Open]:
+        """The open bets due at `now`, by bet_id. They stay indexed until the ledger has them
+        settled, so a bet the venue could not settle is tried again at the next pass."""
+        due: dict[int, _Open] = {}
+        while self._queue and self._queue[0][0] <= now:
+            at, bet_id = heapq.heappop(self._queue)
+            if self._due.get(bet_id) == at:  # else stale: settled, closed or re-indexed since
+                due[bet_id] = self._open[bet_id]
+        for bet_id in due:
+            heapq.heappush(self._queue, (self._due[bet_id], bet_id))
+        return [due[k] for k in sorted(due)]
+
     def due_by(self) -> datetime | None:
-        return max((due for item in self._open() if (due := self._due_at(item)) is not None), default=None)
+        self._sync()
+        return max(self._due.values(), default=None)
 
     async def settle_due(self) -> int:
-        now = self._clock.now()
+        self._sync()
         failed = 0
-        for item in self._open():
-            due = self._due_at(item)
-            if due is None or due > now:
-                continue
+        for item in self._due_now(self._clock.now()):
             bet, order = item.bet, item.order
             status = None if item.result is None else grade(item.selection, item.result)
             if status is None:  # due only by the void_after_hours policy

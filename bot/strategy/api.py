@@ -142,9 +142,10 @@ class StrategyContext:
         restarts and resumed replays too (docs/architecture.md, "Invariants > Runs never re-bet")."""
         if self._last_price is None:
             self._last_price = {}
-            for row in self.signals():  # oldest first: the latest wins
-                for book in filter(None, row.bookmakers.split(",")):
-                    self._last_price[(row.selection, book)] = row.price
+            seen = [] if self._ledger is None else self._ledger.signalled_prices(self.name)
+            for key, books, price in seen:  # oldest first: the latest wins
+                for book in filter(None, books.split(",")):
+                    self._last_price[(key, book)] = price
         return self._last_price.get((selection.key, bookmaker))
 
     def positions(self) -> list[BetPosition]:

@@ -4,7 +4,8 @@ what they accept, and a new strategy file that runs at once. Mounted by bot/cli.
 `list` prints the entry points of the `bot.strategies` group (built-in and installed) and the
 strategies the config names, with their params; it exits 1 when one of them cannot be loaded.
 `new` writes `DIR/NAME.py` (never over an existing file) and prints, on stdout and nothing else,
-the YAML lines that run it.
+the YAML lines that run it. Each command imports what it runs, so `bot --help` stays light
+(bot/cli.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from typing import Annotated, Any
 import typer
 
 from bot.config.options import DEFAULT_CONFIG, ConfigOpt, fail, load_or_exit
-from bot.strategy.catalog import configured_strategies, installed_strategies
-from bot.strategy.loader import ENTRY_POINT_GROUP
-from bot.strategy.scaffold import ScaffoldError, config_yaml, write_strategy
 
 app = typer.Typer(help="Strategies: list the available ones, start a new one.", no_args_is_help=True)
 
@@ -39,6 +37,8 @@ def _print_params(params: list[dict[str, Any]]) -> None:
 
 
 def _print_text(data: dict[str, Any]) -> None:
+    from bot.strategy.loader import ENTRY_POINT_GROUP
+
     print(f"Installed strategies (entry points of group {ENTRY_POINT_GROUP!r}; use the name as `path:`):")
     installed_classes = set()
     for s in data["installed"]:
@@ -70,6 +70,8 @@ def list_strategies(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Installed strategies and the config's, with params: type, default, description."""
+    from bot.strategy.catalog import configured_strategies, installed_strategies
+
     path = config if config is not None or not DEFAULT_CONFIG.is_file() else DEFAULT_CONFIG
     data: dict[str, Any] = {"installed": installed_strategies(), "config": None, "configured": []}
     if path is not None:
@@ -98,6 +100,8 @@ def new(
 ) -> None:
     """Write DIR/NAME.py, a commented strategy that runs as it is, and print the config.yaml
     lines that run it (the config is only used to word `strategy_dirs`; it need not exist)."""
+    from bot.strategy.scaffold import ScaffoldError, config_yaml, write_strategy
+
     strategy_dir = _config_relative(directory, config)
     try:
         target = write_strategy(name, directory, strategy_dir)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from bot.execution.bookmakers import BookmakerMap, BookmakerRoute
 from bot.ledger.models import SettlementRow
@@ -281,10 +282,17 @@ async def test_group_incomplete(env: Env) -> None:
 
 
 async def test_risk_unavailable_when_ledger_fails(env: Env, sel) -> None:
+    """Signals and decisions are group-committed: once a commit fails, every later signal is
+    refused until the ledger writes again (and the failed one's intent commit fails too)."""
     with sqlite3.connect(env.ledger.path) as con:
         con.execute("drop table signals")
+    first = await env.risk.evaluate(make_signal(sel, env.clock.now()), None)
+    with pytest.raises(OperationalError):
+        env.ledger.flush()
     d = await env.risk.evaluate(make_signal(sel, env.clock.now()), None)
     assert (d.verdict, d.reason) == (Verdict.REJECTED, "RISK_UNAVAILABLE")
+    assert "no such table: signals" in d.details["error"]
+    env.risk.release(first.signal.signal_id)
     assert env.risk.exposure()["total"]["total"] == 0
 
 

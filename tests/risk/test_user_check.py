@@ -61,6 +61,7 @@ async def test_user_check_first_rejects_before_the_kill_switch(make_env: Callabl
     (env.state_dir / "KILL").write_text("")
     assert await _decide_each_price(env) == {3.0: "KILL_SWITCH", 5.0: "MAX_ODDS_AT_NIGHT", 25.0: "MAX_ODDS_AT_NIGHT"}
     assert env.risk.control.state == "HALTED"  # the 3.0 signal reached the kill switch, which halted
+    env.ledger.flush()  # decisions are group-committed; the report reads the file
     assert build_report(env.ledger.path)["decisions"]["by_reason"] == {
         "REJECTED:KILL_SWITCH": 1, "REJECTED:MAX_ODDS_AT_NIGHT": 2}
 
