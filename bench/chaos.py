@@ -121,7 +121,7 @@ class Tally:
 
     @property
     def pnl_diff(self) -> Decimal:
-        return (self.ledger_pnl - self.server_pnl).quantize(CENT)
+        return (self.ledger_pnl - self.server_pnl).quantize(CENT) + 0  # + 0: a sub-cent difference prints 0.00, not -0.00
 
     @property
     def clean(self) -> bool:

@@ -11,7 +11,8 @@
     contiguous seqs; frames are processed in order as the gap closes. A gap still open after
     `ws_gap_wait_seconds` (replay cannot fill it past the 100-message buffer) is skipped: the held
     frames are processed, acked, and RESYNC "GAP" makes the executor reconcile over REST;
-- each processed seq is persisted in the ledger (`Ledger.set_state`) and acked with `ack_batch`;
+- each processed seq is persisted in the ledger (`Ledger.set_state`, group-committed) and acked with
+  `ack_batch`;
   after a reconnect `replay` asks for everything after it, and RESYNC "RECONNECT" follows;
 - emergency state (docs/reference/abp.md §14, item 6): unknown (None, callers fail closed) while
   disconnected and after each login until an `emergency` or `status` frame tells it, or until
@@ -303,7 +304,9 @@ class AbpStream:
         await self._deliver(VenueMessage(channel, event if isinstance(event, str) else "", payload))
         self.last_seq = frame["seq"]
         if self._ledger is not None:
-            self._ledger.set_state(STATE_KEY, {"seq": self.last_seq, "subscription_id": self._subscription})
+            # group-committed: a restart that finds an older seq replays or recovers the rest
+            self._ledger.set_state(STATE_KEY, {"seq": self.last_seq, "subscription_id": self._subscription},
+                                   defer=True)
 
     def _track_emergency(self, channel: str, payload: Any) -> None:
         if channel not in EMERGENCY_CHANNELS:

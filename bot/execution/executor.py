@@ -198,15 +198,16 @@ class Executor:
         uuids: list[str] = []
         written: list[tuple[int, int]] = []
         try:
-            now = self._clock.now()
-            rows = [self._row(intent, now) for intent in intents]
-            self._ledger.add_orders(rows)  # committed (fsync'd) before anything leaves
-            uuids = [r.request_uuid for r in rows]
-            self._sending.update(uuids)  # owned from the commit: the reconcile pass keeps off
-            sendable = await self._screen(rows)
-            for i in range(0, len(sendable), self._config.max_batch):
-                batch = sendable[i : i + self._config.max_batch]
-                written.append((await self._send(batch, fresh=True), len(batch)))
+            with self._ledger.holding():  # the group commit waits until the requests are out
+                now = self._clock.now()
+                rows = [self._row(intent, now) for intent in intents]
+                self._ledger.add_orders(rows)  # committed (fsync'd) before anything leaves
+                uuids = [r.request_uuid for r in rows]
+                self._sending.update(uuids)  # owned from the commit: the reconcile pass keeps off
+                sendable = await self._screen(rows)
+                for i in range(0, len(sendable), self._config.max_batch):
+                    batch = sendable[i : i + self._config.max_batch]
+                    written.append((await self._send(batch, fresh=True), len(batch)))
             return uuids
         finally:
             self._sending.difference_update(uuids)

@@ -4,17 +4,17 @@ leaves (docs/architecture.md, Invariants > Exactly-once placement); bets are the
 settlements carry the realised PnL. Tools that only read (`bot report`) open it with
 `read_only=True`.
 
-Durability where it buys exactly-once (docs/architecture.md, "Ledger writes"): the connection runs
-`synchronous=NORMAL` (a commit survives the process being killed; only an OS crash or power loss
-can take back the last commits) and the intent commit of `add_orders` alone runs with
-`synchronous=FULL` (fsync'd before the request leaves). Signals, decisions, the event log, order
-status changes made with `defer_order_update`, run checkpoints and balances are group-committed:
-queued and written in one transaction `GROUP_COMMIT_MAX_AGE` after the first of them (a timer on
-the event loop; when the loop does not yield, as in a replay, at the next write past that age),
-when `GROUP_COMMIT_MAX_OPS` are queued, and before any read or immediate write, so every read sees
-every write. A crash loses at most those few milliseconds of queue, none of which reconciliation
-needs: the orders themselves, bets and settlements are written at
-once, and the venue answers for the rest.
+Durability where it buys exactly-once (docs/architecture.md, "Ledger writes and the hot path"):
+the connection runs `synchronous=NORMAL` (a commit survives the process being killed; only an OS
+crash or power loss can take back the last commits) and the intent commit of `add_orders` (the
+orders alone) runs with `synchronous=FULL` (fsync'd before the request leaves). Signals,
+decisions, the event log, order status changes (`update_order`, `defer_order_update`), the ABP
+stream's seq, run checkpoints and balances are group-committed: queued and written in one
+transaction `GROUP_COMMIT_MAX_AGE` after the first of them (a loop timer, held while a placement
+is on its way out: `holding`), when `GROUP_COMMIT_MAX_OPS` are queued, and before any read or
+immediate write, so every read sees every write. A crash loses at most those milliseconds of
+queue, none of which reconciliation needs: the orders, bets and settlements are written at once,
+and the venue answers for the rest.
 
 An OPEN order is one `open_orders()` returns: its status is not final, except a PARTIALLY_FILLED
 order more than `PARTIAL_CLOSED_AFTER` past its expiry. Everything that needs open orders (risk,
@@ -28,18 +28,21 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
-from collections.abc import Callable, Collection, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import and_, event, func, inspect, or_, update
+from sqlalchemy import and_, event, func, insert, inspect, or_, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.expression import Executable
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.clock import Clock, WallClock
@@ -67,10 +70,11 @@ PARTIAL_CLOSED_AFTER = timedelta(hours=1)
 OPEN_BET_STATUSES = (BetStatus.PENDING.value, BetStatus.PLACED.value, BetStatus.CONFIRMED.value)
 _IN_CHUNK = 500  # SQLite host parameters per IN (...) query, well under its limit
 GROUP_COMMIT_MAX_OPS = 1000  # queued writes that force a group commit
+_ORDERS_CACHED = 10_000  # recent orders kept in memory (get_order, update_order)
 _SETTLED_KEPT = 8  # `since` values whose settled PnL is kept current
-GROUP_COMMIT_MAX_AGE = 0.005  # seconds a queued write may wait when the loop never yields (a replay)
+GROUP_COMMIT_MAX_AGE = 0.005  # seconds a queued write waits for the group commit (loop timer)
 
-Op = Callable[[Session], object]
+Op = Callable[[Session], object] | tuple[Executable, dict[str, Any]]  # a write, or a row for an INSERT
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -140,12 +144,14 @@ class Ledger:
         self._read_only = read_only
         self._closed = False
         self._pending: list[Op] = []
-        self._pending_since = 0.0
         self._flush_soon = False
+        self._holds = 0  # placements holding the group commit's timer (see `holding`)
         self._data_version: int | None = None
         self.refused_writes = 0  # queued writes the database refused (logged; see flush)
         self.write_error: str | None = None  # why the last write failed, until one succeeds
         self._settled: dict[datetime | None, Decimal] = {}  # since -> settled PnL, kept current
+        self._orders: OrderedDict[str, OrderRow] = OrderedDict()  # recent orders by request_uuid
+        self._order_ids: dict[int, str] = {}  # ABP orderId -> request_uuid of a cached order
         try:
             self._open(path, read_only=read_only)
         except (SQLAlchemyError, OSError) as exc:
@@ -216,11 +222,15 @@ class Ledger:
     def _defer(self, op: Op) -> None:
         """Queue a write for the next group commit (see the module docstring)."""
         if not self._pending:
-            self._pending_since = time.monotonic()
             self._schedule_flush()
         self._pending.append(op)
-        if len(self._pending) >= GROUP_COMMIT_MAX_OPS or time.monotonic() - self._pending_since > GROUP_COMMIT_MAX_AGE:
+        if len(self._pending) >= GROUP_COMMIT_MAX_OPS:
             self.flush()
+
+    def _defer_insert(self, statement: Executable, values: dict[str, Any]) -> None:
+        """Queue one row for a prepared INSERT: consecutive rows of one statement are written in
+        one executemany (no row objects, no statement built per row)."""
+        self._defer((statement, values))
 
     def _schedule_flush(self) -> None:
         try:
@@ -238,10 +248,24 @@ class Ledger:
         self._flush_soon = False
         if self._closed:
             return
+        if self._holds:  # a placement is on its way out: write after it (reads still flush)
+            self._schedule_flush()
+            return
         try:
             self.flush()
         except Exception:  # noqa: BLE001 - the queue is kept; the next write or read retries it
             logger.opt(exception=True).error("ledger: group commit failed; {} writes kept queued", len(self._pending))
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Keep the group commit's timer from writing while the block runs (a placement between
+        its intent commit and its request written: bot/execution/executor.py `submit`). Reads and
+        immediate writes still write the queue first, and `GROUP_COMMIT_MAX_OPS` still applies."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
 
     def flush(self) -> None:
         """Commit every queued write in one transaction (nothing to do when none is queued).
@@ -271,7 +295,10 @@ class Ledger:
         for op in self._pending:
             try:
                 with self._session() as s:
-                    op(s)
+                    if isinstance(op, tuple):
+                        s.connection().execute(op[0], [op[1]])
+                    else:
+                        op(s)
                     s.commit()
             except SQLAlchemyError as exc:
                 if _environmental(exc):
@@ -280,18 +307,31 @@ class Ledger:
                 logger.error("ledger: write refused and dropped: {}", exc)
 
     def _apply_pending(self, s: Session) -> None:
+        """The queued inserts first, one executemany per statement in first-queued order (signals
+        before the decisions naming them), then the other writes in queue order (they touch
+        other rows: order status, state, runs)."""
+        inserts: dict[Executable, list[dict[str, Any]]] = {}
         for op in self._pending:
-            op(s)
+            if isinstance(op, tuple):
+                inserts.setdefault(op[0], []).append(op[1])
+        conn = s.connection()
+        for statement, rows in inserts.items():
+            conn.execute(statement, rows)
+        for op in self._pending:
+            if not isinstance(op, tuple):
+                op(s)
         s.flush()
 
-    def _write(self, op: Callable[[Session], Any], *, durable: bool = False) -> Any:
-        """Run `op` after the queued writes, in one transaction, committed now; `durable`
-        commits with synchronous=FULL (fsync'd). Returns what `op` returns."""
+    def _write(self, op: Callable[[Session], Any], *, durable: bool = False, queue: bool = True) -> Any:
+        """Run `op` after the queued writes (without them: `queue=False`), in one transaction,
+        committed now; `durable` commits with synchronous=FULL (fsync'd). Returns what `op`
+        returns."""
         if durable:
             self._pragma("PRAGMA synchronous=FULL")
         try:
             with self._session() as s:
-                self._apply_pending(s)
+                if queue:
+                    self._apply_pending(s)
                 result = op(s)
                 s.commit()
         except SQLAlchemyError as exc:
@@ -301,7 +341,8 @@ class Ledger:
         finally:
             if durable:
                 self._pragma("PRAGMA synchronous=NORMAL")
-        self._pending.clear()
+        if queue:
+            self._pending.clear()
         self.write_error = None
         return result
 
@@ -326,50 +367,26 @@ class Ledger:
 
     def record_signal(self, signal: Signal) -> None:
         """Store a signal (group-committed); a second call with the same `signal_id` is a no-op."""
-        self._defer(lambda s: self._add_signal(s, signal))
-
-    @staticmethod
-    def _add_signal(s: Session, signal: Signal) -> None:
-        s.flush()  # an earlier queued copy of the same signal is then found
-        if s.exec(select(SignalRow.id).where(SignalRow.signal_id == signal.signal_id)).first():
-            return
         sel = signal.selection
-        s.add(
-            SignalRow(
-                signal_id=signal.signal_id,
-                strategy=signal.strategy,
-                selection=sel.key,
-                sport=sel.fixture.sport,
-                fixture=str(sel.fixture),
-                market=str(sel.market),
-                outcome=sel.outcome,
-                side=signal.side.value,
-                stake=signal.stake,
-                price=signal.price,
-                min_price=signal.min_price,
-                edge=signal.edge,
-                bookmakers=",".join(signal.bookmakers),
-                reason=signal.reason,
-                tag=signal.tag,
-                group=signal.group,
-                created_at=signal.created_at,
-            )
-        )
+        values = {
+            "signal_id": signal.signal_id, "strategy": signal.strategy, "selection": sel.key,
+            "sport": sel.fixture.sport, "fixture": str(sel.fixture), "market": str(sel.market),
+            "outcome": sel.outcome, "side": signal.side.value, "stake": signal.stake, "price": signal.price,
+            "min_price": signal.min_price, "edge": signal.edge, "bookmakers": ",".join(signal.bookmakers),
+            "reason": signal.reason, "tag": signal.tag, "group": signal.group, "created_at": signal.created_at,
+        }
+        self._defer_insert(_INSERT_SIGNAL, values)
 
     def record_decision(self, decision: Decision) -> None:
         """Store a risk decision and its signal, if not stored yet (group-committed)."""
         self.record_signal(decision.signal)
-        row = DecisionRow(
-            signal_id=decision.signal.signal_id,
-            strategy=decision.signal.strategy,
-            verdict=decision.verdict.value,
-            reason=decision.reason,
-            requested_stake=decision.signal.stake,
-            approved_stake=decision.stake,
-            details=_jsonable(decision.details),
-            at=decision.at or self._now(),
-        )
-        self._defer(lambda s: s.add(row))
+        values = {
+            "signal_id": decision.signal.signal_id, "strategy": decision.signal.strategy,
+            "verdict": decision.verdict.value, "reason": decision.reason,
+            "requested_stake": decision.signal.stake, "approved_stake": decision.stake,
+            "details": _jsonable(decision.details), "at": decision.at or self._now(),
+        }
+        self._defer_insert(_INSERT_DECISION, values)
 
     def decisions(self, signal_id: str | None = None) -> list[DecisionRow]:
         with self._read() as s:
@@ -422,24 +439,31 @@ class Ledger:
             row = s.get(StateRow, key)
             return None if row is None else dict(row.value)
 
-    def set_state(self, key: str, value: dict) -> None:
-        """Store `value` under `key`, committed at once (another process may be waiting for it)."""
+    def set_state(self, key: str, value: dict, *, defer: bool = False) -> None:
+        """Store `value` under `key`: committed at once (another process may be waiting for it),
+        or with `defer` in the next group commit (bookkeeping a crash may lose, such as the ABP
+        stream's last seq: a restart then replays from an earlier one)."""
+        stored, at = _jsonable(value), self._now()
+
         def op(s: Session) -> None:
             row = s.get(StateRow, key)
             if row is None:
-                s.add(StateRow(key=key, value=_jsonable(value), updated_at=self._now()))
+                s.add(StateRow(key=key, value=stored, updated_at=at))
             else:
-                row.value = _jsonable(value)
-                row.updated_at = self._now()
+                row.value = stored
+                row.updated_at = at
                 s.add(row)
-        self._write(op)
+        if defer:
+            self._defer(op)
+        else:
+            self._write(op)
 
     def append_event(self, kind: str, payload: dict, request_uuid: str | None = None) -> None:
         """Append to the execution event log, group-committed (raw wire data is kept as given,
         made JSON-safe, with every configured secret and credential query parameter masked by
         bot.config.secrets.mask: docs/architecture.md, "Invariants > Secrets never leave")."""
-        row = EventRow(at=self._now(), kind=kind, request_uuid=request_uuid, payload=mask(_jsonable(payload)))
-        self._defer(lambda s: s.add(row))
+        self._defer_insert(_INSERT_EVENT, {"at": self._now(), "kind": kind, "request_uuid": request_uuid,
+                                           "payload": mask(_jsonable(payload))})
 
     def events(self, kind: str | None = None, request_uuid: str | None = None) -> list[EventRow]:
         with self._read() as s:
@@ -454,54 +478,80 @@ class Ledger:
 
     def add_orders(self, rows: Iterable[OrderRow]) -> None:
         """Insert order rows in ONE durable transaction, fsync'd (synchronous=FULL): the INTENT
-        commit before sending, the one durable write per batch of orders. Queued writes (their
-        signals and decisions) go in the same transaction.
+        commit before sending, the one durable write per batch of orders. It holds the orders
+        alone, so the fsync'd write stays small; the queue (their signals and decisions) follows
+        in the next group commit, after the request has left.
 
         Raises:
             sqlalchemy.exc.IntegrityError: a `request_uuid` already exists (nothing is written).
         """
         now = self._now()
-
-        def op(s: Session) -> None:
-            for row in rows:
-                row.created_at = row.created_at or now
-                row.updated_at = now
-                s.add(row)
-        self._write(op, durable=True)
+        rows = list(rows)
+        for row in rows:
+            row.created_at = row.created_at or now
+            row.updated_at = now
+        values = [row.model_dump(exclude={"id"}) for row in rows]
+        self._write(lambda s: s.connection().execute(_INSERT_ORDER, values), durable=True, queue=False)
+        for row in rows:
+            self._cache_order(row.model_copy())
 
     def get_order(self, request_uuid: str) -> OrderRow | None:
+        """The order with this `request_uuid` (from the cache of recent orders when held)."""
+        cached = self._orders.get(request_uuid)
+        if cached is not None:
+            self._orders.move_to_end(request_uuid)
+            return cached.model_copy()
         with self._read() as s:
-            return s.exec(select(OrderRow).where(OrderRow.request_uuid == request_uuid)).first()
+            row = s.exec(select(OrderRow).where(OrderRow.request_uuid == request_uuid)).first()
+        if row is not None and not self._read_only:
+            self._cache_order(row)
+        return None if row is None else row.model_copy()
 
     def get_order_by_order_id(self, order_id: int) -> OrderRow | None:
         """The order with ABP's `orderId` (set once the venue answered)."""
+        request_uuid = self._order_ids.get(order_id)
+        if request_uuid is not None and request_uuid in self._orders:
+            return self.get_order(request_uuid)
         with self._read() as s:
             return s.exec(select(OrderRow).where(OrderRow.order_id == order_id)).first()
 
     def update_order(self, request_uuid: str, **fields: Any) -> OrderRow:
-        """Set fields of one order and commit; returns the updated row.
+        """Set fields of one order (group-committed: an order status the venue answers for,
+        see the module docstring); returns the updated row.
 
         Raises:
             KeyError: no order with this `request_uuid`.
         """
-        def op(s: Session) -> OrderRow:
-            row = s.exec(select(OrderRow).where(OrderRow.request_uuid == request_uuid)).first()
-            if row is None:
-                raise KeyError(request_uuid)
-            for name, value in fields.items():
-                setattr(row, name, value)
-            row.updated_at = self._now()
-            s.add(row)
-            return row
-        result: OrderRow = self._write(op)
-        return result
+        row = self.get_order(request_uuid)
+        if row is None:
+            raise KeyError(request_uuid)
+        updated = row.model_copy(update={**fields, "updated_at": self._now()})
+        self._cache_order(updated)
+        self.defer_order_update([request_uuid], **fields, updated_at=updated.updated_at)
+        return updated.model_copy()
 
     def defer_order_update(self, request_uuids: Collection[str], **fields: Any) -> None:
         """Set the same fields on these orders in the next group commit (an order status the
         venue answers for, such as SENT: see the module docstring)."""
-        values = {**fields, "updated_at": self._now()}
+        values = {"updated_at": self._now(), **fields}
+        for request_uuid in request_uuids:
+            cached = self._orders.get(request_uuid)
+            if cached is not None:
+                self._cache_order(cached.model_copy(update=values))
         statement = update(OrderRow).where(col(OrderRow.request_uuid).in_(list(request_uuids))).values(**values)
         self._defer(lambda s: s.execute(statement))
+
+    def _cache_order(self, row: OrderRow) -> None:
+        """Keep a copy of a recent order: this process is the ledger's only writer of orders
+        (bot/ledger/lock.py), so the copy is what the file holds once the queue is written."""
+        self._orders[row.request_uuid] = row
+        self._orders.move_to_end(row.request_uuid)
+        if row.order_id is not None:
+            self._order_ids[row.order_id] = row.request_uuid
+        while len(self._orders) > _ORDERS_CACHED:
+            _, old = self._orders.popitem(last=False)
+            if old.order_id is not None:
+                self._order_ids.pop(old.order_id, None)
 
     def open_orders(self) -> list[OrderRow]:
         """The open orders (the one definition, see the module docstring): status not final
@@ -724,6 +774,14 @@ class Ledger:
             if since is not None:
                 q = select(BetRow).where(or_(col(BetRow.id) > after_id, col(BetRow.updated_at) >= since))
             return list(s.exec(q.order_by(col(BetRow.id))))
+
+
+# Core statements on the tables (not the ORM classes): a queued row is a plain dict
+_TABLES = SQLModel.metadata.tables
+_INSERT_SIGNAL = sqlite_insert(_TABLES[str(SignalRow.__tablename__)]).on_conflict_do_nothing(index_elements=["signal_id"])
+_INSERT_DECISION = insert(_TABLES[str(DecisionRow.__tablename__)])
+_INSERT_EVENT = insert(_TABLES[str(EventRow.__tablename__)])
+_INSERT_ORDER = insert(_TABLES[str(OrderRow.__tablename__)])
 
 
 def _environmental(exc: SQLAlchemyError) -> bool:

@@ -123,10 +123,19 @@ class OrderPosition:
             return max(self.stake - self.filled, ZERO)
         return max(self.final_filled - self.filled, ZERO)  # reported filled, Fill not seen yet
 
+    @property
+    def target(self) -> tuple[str, str, Side, tuple[str, ...]]:
+        """Strategy, selection key, side and bookmakers (`target_of` a signal)."""
+        return (self.scope.strategy, self.scope.selection, self.side, self.scope.bookmakers)
+
     def same_target(self, signal: Signal) -> bool:
         """Same strategy, selection, side and bookmakers as `signal`."""
-        return (self.scope.strategy, self.scope.selection, self.side, self.scope.bookmakers) == (
-            signal.strategy, signal.selection.key, signal.side, tuple(sorted(signal.bookmakers)))
+        return self.target == target_of(signal)
+
+
+def target_of(signal: Signal) -> tuple[str, str, Side, tuple[str, ...]]:
+    """What DUPLICATE_SIGNAL compares: strategy, selection key, side, sorted bookmakers."""
+    return (signal.strategy, signal.selection.key, signal.side, tuple(sorted(signal.bookmakers)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +287,8 @@ class PositionBook:
 
     def in_flight_like(self, signal: Signal) -> str | None:
         """signal_id of an order in flight for the same target as `signal`, if any."""
-        return next((o.signal_id for o in self._orders.values() if o.in_flight and o.same_target(signal)), None)
+        target = target_of(signal)  # built once: this runs over every order in flight
+        return next((o.signal_id for o in self._orders.values() if o.in_flight and o.target == target), None)
 
     def signal_of(self, request_uuid: str, lookup: OrderLookup) -> str | None:
         """The signal an order is for (asking `lookup` once per unknown order); binds the

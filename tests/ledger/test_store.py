@@ -235,7 +235,8 @@ def test_pnl_sum_is_exact(tmp_path_factory: pytest.TempPathFactory, pnls: list[D
 def test_read_only_ledger_reads_and_refuses_writes(ledger: Ledger, tmp_path: Path) -> None:
     ledger.record_decision(Decision(_signal(), Verdict.REJECTED, Decimal(0), "MAX_ODDS_AT_NIGHT"))
     ledger.record_decision(Decision(_signal("s2", "arb"), Verdict.APPROVED, Decimal(5)))
-    ledger.add_orders([_order("a"), _order("b")])
+    ledger.add_orders([_order("a"), _order("b")])  # the orders alone; the decisions follow in the group commit
+    ledger.flush()
     reader = Ledger(ledger.path, read_only=True)
     try:
         assert reader.schema_version == SCHEMA_VERSION
