@@ -38,6 +38,7 @@ from typing import Any
 
 from loguru import logger
 from sqlalchemy import and_, event, func, insert, inspect, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -63,6 +64,7 @@ from bot.ledger.models import (
 from bot.types import FINAL_ORDER_STATUSES, BetStatus, Decision, OrderStatus, SettlementStatus, Signal
 
 _FINAL = [s.value for s in FINAL_ORDER_STATUSES]
+_NOT_FINAL = [s.value for s in OrderStatus if s not in FINAL_ORDER_STATUSES]  # IN (...) uses the status index
 # A bet can still win or lose money: ABP /positions counts PLACED and CONFIRMED
 # (docs/reference/abp.md §6.8); a PENDING bet awaits the bookmaker and may still be placed, so
 # exposure counts it too.
@@ -415,11 +417,14 @@ class Ledger:
             return list(s.exec(q))
 
     def signalled_prices(self, strategy: str) -> list[tuple[str, str, float]]:
-        """(selection key, comma-joined bookmakers, price) of every signal of `strategy`, oldest
-        first: columns only, no row objects (the strategy's `last_price` seed at start)."""
+        """(selection key, comma-joined bookmakers, price) of the latest signal of `strategy` per
+        selection and bookmakers, oldest first: one row per key, columns only (the strategy's
+        `last_price` seed at start)."""
+        latest = (select(func.max(SignalRow.id)).where(SignalRow.strategy == strategy)
+                  .group_by(SignalRow.selection, SignalRow.bookmakers))
         with self._read() as s:
             q = (select(SignalRow.selection, SignalRow.bookmakers, SignalRow.price)
-                 .where(SignalRow.strategy == strategy).order_by(col(SignalRow.id)))
+                 .where(col(SignalRow.id).in_(latest)).order_by(col(SignalRow.id)))
             return [(key, books, price) for key, books, price in s.exec(q)]
 
     def acted_signals(self, since: datetime) -> list[tuple[tuple[str, str, str, str], float, datetime, str]]:
@@ -427,10 +432,14 @@ class Ledger:
         ((strategy, selection key, side, bookmakers), price, created_at, signal_id): what the
         risk manager restores for DUPLICATE_SIGNAL (bot/risk/checks.py `ApprovalLog`)."""
         with self._read() as s:
-            q = (select(SignalRow).where(col(SignalRow.signal_id).in_(select(OrderRow.signal_id)))
+            q = (sa_select(col(SignalRow.strategy), col(SignalRow.selection), col(SignalRow.side),
+                           col(SignalRow.bookmakers), col(SignalRow.price), col(SignalRow.created_at),
+                           col(SignalRow.signal_id))
+                 .where(col(SignalRow.signal_id).in_(select(OrderRow.signal_id)))
                  .where(col(SignalRow.created_at) >= since).order_by(col(SignalRow.id)))
-            return [((r.strategy, r.selection, r.side, r.bookmakers), r.price, r.created_at, r.signal_id)
-                    for r in s.exec(q) if r.created_at is not None]
+            return [((strategy, key, side, books), price, at, signal_id)
+                    for strategy, key, side, books, price, at, signal_id in s.connection().execute(q)
+                    if at is not None]
 
     # -- key/value state and the event log -------------------------------------------------
 
@@ -563,7 +572,7 @@ class Ledger:
         with self._read() as s:
             q = (
                 select(OrderRow)
-                .where(col(OrderRow.status).not_in(_FINAL))
+                .where(col(OrderRow.status).in_(_NOT_FINAL))
                 .where(or_(col(OrderRow.status) != OrderStatus.PARTIALLY_FILLED.value,
                            col(OrderRow.expires_at).is_(None), col(OrderRow.expires_at) > cutoff))
                 .order_by(col(OrderRow.id))
@@ -579,7 +588,7 @@ class Ledger:
         any_bet = select(BetRow.request_uuid)
         with self._read() as s:
             q = (select(OrderRow.order_id).where(col(OrderRow.order_id).is_not(None))
-                 .where(or_(col(OrderRow.status).not_in(_FINAL), col(OrderRow.request_uuid).in_(open_bet),
+                 .where(or_(col(OrderRow.status).in_(_NOT_FINAL), col(OrderRow.request_uuid).in_(open_bet),
                             and_(col(OrderRow.filled_stake) > 0, col(OrderRow.request_uuid).not_in(any_bet))))
                  .order_by(col(OrderRow.id)))
             if since is not None:
@@ -739,7 +748,7 @@ class Ledger:
                     .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value))
         with self._read() as s:
             q = (select(OrderRow)
-                 .where(or_(col(OrderRow.status).not_in(_FINAL), col(OrderRow.request_uuid).in_(open_bet)))
+                 .where(or_(col(OrderRow.status).in_(_NOT_FINAL), col(OrderRow.request_uuid).in_(open_bet)))
                  .order_by(col(OrderRow.id)))
             return list(s.exec(q))
 

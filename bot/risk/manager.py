@@ -65,7 +65,7 @@ class RiskManager:
         self._breakers = Breakers(global_config=config.global_breaker, bookmaker_config=config.bookmaker_breaker,
                                   clock=clock, canonical=None if route is None else route.book_map.canonical)
         self._approvals = ApprovalLog()
-        self._approvals.restore(ledger.acted_signals(clock.now() - timedelta(seconds=config.duplicate_window_seconds)))
+        self._approvals_restored = False  # at the first evaluation: see `_restore_approvals`
         for order in self._positions.orders():
             self._approvals.remember(order.signal_id)
         ctx = RiskContext(config, clock, book, ledger, self._positions, self.control, self._breakers,
@@ -97,6 +97,13 @@ class RiskManager:
         with a rejected leg rejects the others with GROUP_INCOMPLETE, and its legs are never
         resized, which would unbalance an arbitrage)."""
         async with self._lock:
+            if not self._approvals_restored:
+                try:
+                    self._restore_approvals()
+                except Exception as exc:  # noqa: BLE001 - fail closed; restored at the next evaluation
+                    logger.opt(exception=True).error("risk unavailable: cannot restore earlier approvals")
+                    return [self._store(self._rejection(sig, Reason.RISK_UNAVAILABLE, {"error": repr(exc)[:200]}))
+                            for sig, _ in items]
             decisions = [self._decide(sig, inst) for sig, inst in items]
             broken = {d.signal.group for d in decisions if d.signal.group and not d.approved}
             for i, d in enumerate(decisions):
@@ -104,6 +111,15 @@ class RiskManager:
                     self._undo(d.signal)
                     decisions[i] = self._rejection(d.signal, Reason.GROUP_INCOMPLETE, {"group": d.signal.group})
             return [self._store(d) for d in decisions]
+
+    def _restore_approvals(self) -> None:
+        """DUPLICATE_SIGNAL's memory of earlier processes: the signals acted on within
+        `duplicate_window_seconds` of the first evaluation. Not at construction: a replay's clock
+        reaches event time only with its first event, and a window back from 1970 would load
+        every signal the ledger holds."""
+        since = self._clock.now() - timedelta(seconds=self.config.duplicate_window_seconds)
+        self._approvals.restore(self._ledger.acted_signals(since))
+        self._approvals_restored = True
 
     def _decide(self, signal: Signal, instrument: Instrument | None) -> Decision:
         candidate = Candidate(signal, instrument, signal.stake, self.config.resize_to_fit and signal.group is None)
