@@ -432,10 +432,11 @@ class Ledger:
         ((strategy, selection key, side, bookmakers), price, created_at, signal_id): what the
         risk manager restores for DUPLICATE_SIGNAL (bot/risk/checks.py `ApprovalLog`)."""
         with self._read() as s:
+            ordered = select(OrderRow.id).where(OrderRow.signal_id == SignalRow.signal_id).exists()
             q = (sa_select(col(SignalRow.strategy), col(SignalRow.selection), col(SignalRow.side),
                            col(SignalRow.bookmakers), col(SignalRow.price), col(SignalRow.created_at),
                            col(SignalRow.signal_id))
-                 .where(col(SignalRow.signal_id).in_(select(OrderRow.signal_id)))
+                 .where(ordered)  # per candidate, on the orders' signal_id index
                  .where(col(SignalRow.created_at) >= since).order_by(col(SignalRow.id)))
             return [((strategy, key, side, books), price, at, signal_id)
                     for strategy, key, side, books, price, at, signal_id in s.connection().execute(q)
@@ -583,17 +584,25 @@ class Ledger:
         """ABP ids of the orders created at or after `since` (None: any time) whose bets may
         still change: not final, or a bet still open, or a filled stake with no bet seen. An
         order whose every known bet is closed is not asked (bot/execution/executor.py `recover`)."""
-        open_bet = (select(BetRow.request_uuid).where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
-                    .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value))
-        any_bet = select(BetRow.request_uuid)
+        # three queries each on an index (or one plain scan), not one OR that makes SQLite
+        # materialise every bet: flat in the ledger's history
+        open_bets = (select(BetRow.request_uuid).where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
+                     .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value))
+        has_bet = select(BetRow.id).where(BetRow.request_uuid == OrderRow.request_uuid).exists()
+        wanted = [
+            col(OrderRow.status).in_(_NOT_FINAL),
+            col(OrderRow.request_uuid).in_(open_bets),
+            and_(col(OrderRow.filled_stake) > 0, ~has_bet),
+        ]
+        found: dict[int, int] = {}  # row id -> order id, so the answer is in order of creation
         with self._read() as s:
-            q = (select(OrderRow.order_id).where(col(OrderRow.order_id).is_not(None))
-                 .where(or_(col(OrderRow.status).in_(_NOT_FINAL), col(OrderRow.request_uuid).in_(open_bet),
-                            and_(col(OrderRow.filled_stake) > 0, col(OrderRow.request_uuid).not_in(any_bet))))
-                 .order_by(col(OrderRow.id)))
-            if since is not None:
-                q = q.where(col(OrderRow.created_at) >= since)
-            return [order_id for order_id in s.exec(q) if order_id is not None]
+            for condition in wanted:
+                q = select(OrderRow.id, OrderRow.order_id).where(col(OrderRow.order_id).is_not(None)).where(condition)
+                if since is not None:
+                    q = q.where(col(OrderRow.created_at) >= since)
+                found.update((row_id, order_id) for row_id, order_id in s.exec(q)
+                             if row_id is not None and order_id is not None)
+        return [found[row_id] for row_id in sorted(found)]
 
     def orders_by_uuid(self, request_uuids: Collection[str]) -> dict[str, OrderRow]:
         """The orders with these `request_uuid`s (missing ones are absent from the result)."""
