@@ -21,6 +21,8 @@ from bot.bus.cli import app as mqtt_app
 from bot.config.options import DEFAULT_CONFIG, ConfigOpt, fail, load_or_exit
 from bot.execution.cli import app as abp_app
 from bot.feeds.cli import app as feeds_app
+from bot.feeds.history.cli import app as data_app
+from bot.research.cli import backtest
 from bot.risk.cli import app as risk_app
 from bot.strategy.cli import app as strategy_app
 
@@ -36,6 +38,8 @@ app.add_typer(abp_app, name="abp", help="ABP tools: the local ABP server with fa
 app.add_typer(risk_app, name="risk", help="Risk state: status, halt, resume.")
 app.add_typer(mqtt_app, name="mqtt", help="MQTT bus tools: send an operator command, watch events.")
 app.add_typer(strategy_app, name="strategy", help="Strategies: list the available ones, start a new one.")
+app.add_typer(data_app, name="data", help="Historical odds files: what a file holds, convert to a recording.")
+app.command()(backtest)
 
 
 def _masked(value: Any) -> Any:

@@ -68,7 +68,7 @@ def test_help_lists_every_command_the_app_registers() -> None:
     commands = {info.name or info.callback.__name__.replace("_", "-")
                 for info in app.registered_commands if info.callback is not None}
     assert set(top) == groups | commands
-    assert groups == {"config", "feeds", "abp", "risk", "mqtt", "strategy"}  # every stage's sub-app is mounted
+    assert groups == {"config", "feeds", "abp", "risk", "mqtt", "strategy", "data"}  # every stage's sub-app is mounted
 
     result = _run("-m", "bot", "--help")
     assert result.returncode == 0, result.stderr

@@ -59,8 +59,9 @@ def _relative_hint(path: Path, config_dir: Path) -> str:
 def _feeds(settings: Settings, config_dir: Path) -> list[str]:
     feeds = settings.feeds
     lines: list[str] = []
-    if settings.mode == "backtest" and feeds.replay is None:
-        lines.append(config_line("feeds.replay", "backtest mode needs a replay", "set feeds.replay.path"))
+    if settings.mode == "backtest" and feeds.replay is None and feeds.history is None:
+        lines.append(config_line("feeds.replay", "backtest mode needs a replay or historical files",
+                                 "set feeds.replay.path or feeds.history.paths"))
     if settings.mode == "live" and settings.abp.api_key is None:
         lines.append(config_line("abp.api_key", "live mode needs an ABP key", "set BOT_ABP__API_KEY"))
     timeout, expiry = settings.abp.place_timeout_seconds, settings.execution.expiry_seconds
@@ -68,7 +69,7 @@ def _feeds(settings: Settings, config_dir: Path) -> list[str]:
         lines.append(config_line("abp.place_timeout_seconds", f"{timeout} s is not shorter than "
                                  f"execution.expiry_seconds ({expiry} s)", f"set it below {expiry}"))
     has_mqtt_feed = settings.mqtt.enabled and settings.mqtt.feed.enabled
-    no_feed = feeds.replay is None and feeds.boltodds is None and feeds.oddsapi is None and not has_mqtt_feed
+    no_feed = feeds.replay is None and feeds.history is None and feeds.boltodds is None and feeds.oddsapi is None and not has_mqtt_feed
     if no_feed and settings.mode != "backtest":  # backtest already said what is missing
         lines.append(config_line("feeds", "no feed configured", "set feeds.replay, feeds.boltodds or feeds.oddsapi"))
     if feeds.replay is not None:
@@ -76,6 +77,8 @@ def _feeds(settings: Settings, config_dir: Path) -> list[str]:
         if not _is_file(path):
             lines.append(config_line("feeds.replay.path", f"{path} does not exist",
                                      "point it at a recording" + _relative_hint(feeds.replay.path, config_dir)))
+    if feeds.history is not None:
+        lines.extend(_history(feeds.history.paths, feeds.history.format, config_dir))
     return lines
 
 
@@ -228,3 +231,20 @@ def preflight(settings: Settings, config_dir: Path) -> list[str]:
         *_risk_checks(settings, config_dir),
         *_strategies(settings, config_dir),
     ]
+
+
+def _history(paths: list[Path], fmt: str, config_dir: Path) -> list[str]:
+    """Each historical file exists and its format is known (told by its header under `auto`)."""
+    from bot.feeds.history.base import READERS, detect
+
+    lines = []
+    for n, given in enumerate(paths):
+        path = _abs(config_dir, given)
+        field = f"feeds.history.paths[{n}]"
+        if not _is_file(path):
+            lines.append(config_line(field, f"{path} does not exist",
+                                     "point it at a historical odds file" + _relative_hint(given, config_dir)))
+        elif fmt == "auto" and detect(path) is None:
+            lines.append(config_line(field, f"{path}: header matches no known format ({', '.join(READERS)})",
+                                     "set feeds.history.format, or see docs/reference/historical-data.md"))
+    return lines

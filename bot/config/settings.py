@@ -34,6 +34,7 @@ from bot.config.errors import ConfigError, config_line, format_validation_error
 from bot.config.expand import expand_env
 from bot.execution.config import AbpConfig, ExecutionConfig, PaperConfig
 from bot.feeds.config import FeedsConfig
+from bot.market.config import ClvConfig
 from bot.risk.config import RiskConfig
 
 Mode = Literal["paper", "live", "backtest"]
@@ -139,6 +140,7 @@ class Settings(BaseSettings):
     abp: AbpConfig = AbpConfig()
     paper: PaperConfig = PaperConfig()
     settlement: SettlementConfig = SettlementConfig()
+    clv: ClvConfig = ClvConfig()
     mqtt: MqttConfig = MqttConfig()
     logging: LoggingConfig = LoggingConfig()
 

@@ -42,19 +42,22 @@ from bot.engine.ports import (
 from bot.engine.runs import RunPlan
 from bot.feeds.base import Feed, FeedError
 from bot.ledger.report import log_unresolved
-from bot.ledger.store import Ledger
+from bot.ledger.store import OPEN_BET_STATUSES, Ledger
 from bot.market.book import OddsBook
+from bot.market.closing import ClosingLine, ClosingLines
 from bot.market.mapping import InstrumentMapper
 from bot.strategy.loader import StrategyLoadError
 from bot.types import (
     Decision,
     ExecutionEvent,
     FeedEvent,
+    Fill,
     Instrument,
     OddsBatch,
     OddsUpdate,
     OrderEvent,
     OrderIntent,
+    Selection,
     Settlement,
     Signal,
     VenueAlert,
@@ -103,6 +106,7 @@ class Engine:
         run: RunPlan | None = None,
         start_hooks: Sequence[StartHook] = (),
         venue_books: VenueBooks | None = None,
+        closing: ClosingLines | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -119,6 +123,7 @@ class Engine:
         self.upkeep = list(upkeep)
         self.start_hooks = list(start_hooks)
         self.venue_books = venue_books  # live: orders name the venue's slugs for the signal's books
+        self.closing = closing  # bets' closing lines, captured at kickoff (bot/market/closing.py)
         self.replay = isinstance(clock, ReplayClock)
         self.stats = EngineStats()
         self.jobs = Jobs(clock)
@@ -144,6 +149,7 @@ class Engine:
         if self.bus is not None:
             await self.bus.start(self)
         await self.executor.start()  # every non-final order reconciled first (exactly once)
+        self._watch_open_bets()
         for hook in self.start_hooks:  # live: the reachable bookmakers, the exchange rates
             try:
                 await hook()
@@ -279,6 +285,8 @@ class Engine:
         """End of a replay: wait for placements, then let time pass until every game with a
         known result is over, settling as the live job would."""
         await self._wait_placements()
+        if self.closing is not None:  # the data ended: the last quotes it has are the close
+            self.ledger.set_closing([c.row() for c in self.closing.close_all()])
         if self.settler is not None and isinstance(self.clock, ReplayClock):
             due = self.settler.due_by()
             if due is not None:
@@ -316,6 +324,10 @@ class Engine:
         nothing silent")."""
         self.stats.events += 1
         try:
+            if self.closing is not None:
+                kickoff = self.closing.next_kickoff
+                if kickoff is not None and kickoff <= self.clock.now():  # before the event is applied
+                    self.ledger.set_closing([c.row() for c in self.closing.due(self.clock.now())])
             # An OddsBatch (a whole snapshot or batched frame) is applied whole before any
             # strategy runs; strategies then see each market it changed once (docs/architecture.md,
             # Pipeline). `odds_updates` counts outcome updates, batched or single.
@@ -395,12 +407,50 @@ class Engine:
                                         "bookmakers": list(event.bookmakers), **event.details})
                 return
             await self.strategies.on_execution_event(event)
+            if type(event) is Fill and self.closing is not None:
+                self._watch_fill(event)
             if isinstance(event, Settlement):
                 self.stats.settled += 1
             self._publish_event(event)
         except Exception:
             self.stats.errors += 1
             log.exception("execution event handling failed: {!r}", event)
+
+    # -- closing lines -----------------------------------------------------------------------
+    def _watch_open_bets(self) -> None:
+        """Open bets whose close was not looked for (a restart, a resumed replay) wait again; a
+        fixture that kicked off while the bot was away has no close."""
+        if self.closing is None:
+            return
+        now = self.clock.now()
+        closes = []
+        for bet_id, key, bookmaker, price in self.ledger.bets_awaiting_close():
+            try:
+                selection = Selection.parse(key)
+            except ValueError:
+                log.warning("bet {}: selection {!r} unreadable, no closing line", bet_id, key)
+                continue
+            if now >= selection.fixture.start_time and not self.replay:
+                closes.append(ClosingLine(bet_id, None, None, None, selection.fixture.start_time))
+                continue
+            self.closing.watch(bet_id, selection, bookmaker, price, datetime.min.replace(tzinfo=UTC))
+        self.ledger.set_closing([c.row() for c in closes])
+
+    def _watch_fill(self, fill: Fill) -> None:
+        assert self.closing is not None
+        if fill.status.value not in OPEN_BET_STATUSES:
+            return
+        order = self.ledger.get_order(fill.request_uuid)
+        if order is None or not order.back:  # a lay's closing line is not measured (back CLV only)
+            return
+        try:
+            selection = Selection.parse(order.selection)
+        except ValueError:
+            log.warning("bet {}: selection {!r} unreadable, no closing line", fill.bet_id, order.selection)
+            return
+        close = self.closing.watch(fill.bet_id, selection, fill.bookmaker, fill.price, self.clock.now())
+        if close is not None:  # placed in play: no close
+            self.ledger.set_closing([close.row()])
 
     # -- jobs --------------------------------------------------------------------------------
     def _register_jobs(self) -> None:

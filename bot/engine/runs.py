@@ -58,11 +58,16 @@ class RunPlan:
 
 
 def run_source(settings: Settings, config_dir: Path) -> str:
-    """The feed source a run reads: `replay:<absolute path>`, or `live:<feed names>`."""
+    """The feed source a run reads: `replay:<absolute path>`, `history:<absolute paths>`, or
+    `live:<feed names>`."""
     replay = settings.feeds.replay
     if replay is not None:
         path = replay.path if replay.path.is_absolute() else config_dir / replay.path
         return f"replay:{path.resolve()}"
+    history = settings.feeds.history
+    if history is not None:
+        paths = [p if p.is_absolute() else config_dir / p for p in history.paths]
+        return "history:" + ",".join(str(p.resolve()) for p in paths)
     names = [n for n in ("boltodds", "oddsapi") if getattr(settings.feeds, n) is not None]
     return "live:" + ",".join(names or ["mqtt"])
 

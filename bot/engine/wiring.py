@@ -36,6 +36,7 @@ from bot.execution.venue import Venue
 from bot.feeds.base import Feed
 from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
+from bot.market.closing import ClosingLines
 from bot.market.mapping import FixtureLookup, InstrumentMapper, MappingFile, MarketsFetch
 from bot.types import ExecutionEvent, VenueAlert
 
@@ -44,6 +45,7 @@ log = logger.bind(stage="engine")
 
 if TYPE_CHECKING:
     from bot.execution.abp_client import AbpClient
+    from bot.feeds.config import HistoryFeedConfig
 
 
 class BuildError(Exception):
@@ -69,6 +71,8 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
         progress = ReplayProgress(enabled=settings.logging.progress)
         feeds.append(ReplayFeed(path, clock, fmt=cfg.replay.format, speed=cfg.replay.speed, progress=progress,
                                 odds_format=cfg.replay.odds_format))
+    if cfg.history is not None:
+        feeds.append(_history_feed(cfg.history, clock, config_dir, ReplayProgress(enabled=settings.logging.progress)))
     if cfg.boltodds is not None:
         from bot.feeds.boltodds import BoltOddsFeed
 
@@ -82,6 +86,21 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
 
         feeds.append(MqttFeed(settings.mqtt, clock, instance=settings.instance))
     return feeds  # at least one: bot/config/preflight.py checked
+
+
+def _history_feed(cfg: HistoryFeedConfig, clock: Clock, config_dir: Path, progress: ReplayProgress) -> Feed:
+    from bot.feeds.history.base import detect, reader_class
+    from bot.feeds.history.feed import HistoryFeed
+
+    readers = []
+    for given in cfg.paths:
+        path = _path(config_dir, given)
+        name = cfg.format if cfg.format != "auto" else detect(path)
+        if name is None:  # preflight said so already; a race with the file changing
+            raise BuildError(f"config error: feeds.history.paths: {path}: format unknown")
+        options = {"sport": cfg.sport} if cfg.sport is not None and name == "oddsapi_changes" else {}
+        readers.append(reader_class(name)(path, **options))  # type: ignore[call-arg]
+    return HistoryFeed(readers, clock, progress=progress)
 
 
 @dataclass
@@ -186,7 +205,8 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
         raise BuildError("\n".join(problems))
     live = settings.mode == "live"
 
-    clock: Clock = ReplayClock() if settings.feeds.replay is not None else WallClock()
+    replayed = settings.feeds.replay is not None or settings.feeds.history is not None
+    clock: Clock = ReplayClock() if replayed else WallClock()
     feeds = build_feeds(settings, clock, config_dir)
     state_dir = _path(config_dir, settings.state_dir)
     settings = settings.model_copy(update={"state_dir": state_dir})
@@ -241,7 +261,7 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
     engine = Engine(settings, clock=clock, ledger=ledger, book=book, feeds=feeds, mapper=mapper,
                     strategies=strategies, risk=risk, executor=executor, paper=side.paper,
                     settler=side.settler, bus=bus, upkeep=side.upkeep, run=run, start_hooks=side.start_hooks,
-                    venue_books=side.route)
+                    venue_books=side.route, closing=ClosingLines(book, settings.clv))
     engine_ref["engine"] = engine
     return engine
 

@@ -105,7 +105,9 @@ class FeedStats(Counter[str]):
     @property
     def bad_total(self) -> int:
         """Bad input of every kind."""
-        return sum(v for k, v in self.items() if k not in _GOOD)
+        return sum(v for k, v in self.items() if k not in GOOD_COUNTERS)
 
 
-_GOOD = frozenset({"frames", "messages", "updates", "reconnects", "polls", "pings", "snapshots"})
+GOOD_COUNTERS = frozenset({"frames", "messages", "updates", "reconnects", "polls", "pings", "snapshots", "boards",
+                           "rows", "quotes", "lines", "after_start", "unlisted_snapshot"})
+"""FeedStats keys that count traffic or notable-but-valid input, not bad input."""

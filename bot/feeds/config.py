@@ -24,6 +24,20 @@ class ReplayFeedConfig(Section):
     )
 
 
+HistoryFormat = Literal["auto", "odds_csv", "oddsapi_changes", "football_data", "pinnacle_mlb"]
+
+
+class HistoryFeedConfig(Section):
+    """Historical odds files (CSV, optionally .gz) played as fast as possible on event time
+    (bot/feeds/history/; docs/reference/historical-data.md). `format: auto` tells each file's
+    format from its header; `sport` names the sport of files that hold none (The Odds API change
+    log)."""
+
+    paths: list[Path] = Field(min_length=1, description="historical odds files, merged on event time")
+    format: HistoryFormat = Field("auto", description="the files' format; auto = told by each header")
+    sport: str | None = Field(None, description="sport label for files without one (oddsapi_changes: NFL)")
+
+
 class BoltOddsConfig(Section):
     url: str = "wss://spro.agency/api"
     rest_url: str = "https://spro.agency/api"
@@ -58,6 +72,7 @@ class OddsApiConfig(Section):
 
 class FeedsConfig(Section):
     replay: ReplayFeedConfig | None = None
+    history: HistoryFeedConfig | None = None
     boltodds: BoltOddsConfig | None = None
     oddsapi: OddsApiConfig | None = None
     stale_after_seconds: float = Field(

@@ -1,12 +1,25 @@
 """Recordings of raw feed traffic: compressed JSONL, one record per line, and the reader that
 replays them and The Odds API snapshot files.
 
-Record shape: `{"ts": <receive time, ISO 8601 UTC>, "source": "boltodds" | "oddsapi", "raw":
-<the frame or response body as text>}`; a The Odds API record also carries `"odds_format":
+Record shape: `{"ts": <receive time, ISO 8601 UTC>, "source": "boltodds" | "oddsapi" | "board",
+"raw": <the frame or response body as text>}`; a The Odds API record also carries `"odds_format":
 "american" | "decimal"`, the `oddsFormat` its body was requested in, so a replay reads its prices
 as they were meant (records written before that field are read in `feeds.replay.odds_format`).
 A lost connection is recorded as `{"ts", "source", "raw": null, "status": "disconnected"}` so a
 replay marks the book stale where the live run did. `.gz` paths are written gzip-compressed.
+
+Board record (`bot data convert` writes them from historical odds files; bot/feeds/board.py):
+`{"ts": <board time, ISO 8601 UTC>, "source": "board", "raw": <JSON text>}`, one `OddsBatch`
+already normalised, replayed as one batch applied whole. `raw` is `{"v": 1, "source": <the
+batch's source, e.g. the reader's format name>, "complete": true | false, "quotes": [row, ...]}`,
+each row `[sport, start ISO UTC, home, away, market type, period, line | null, outcome,
+bookmaker, decimal price | null, american | null, feed_ids | null]`: `line` is Decimal text
+("2.25", "-0.25": exact), `price` null means withdrawn (suspended); a 13th cell, the quote's
+feed time (null: the board time), and a 14th, its source, appear only when they differ from the
+board's. Optional `"cleared": [[source, at, bookmaker | null, sport | null, [sport, start, home,
+away] | null], ...]` and `"unconfirmed": [[[sport, start, home, away], bookmaker | null], ...]`
+carry the batch's fields of those names (bot/types.py, `OddsBatch`). A board that cannot be
+decoded is counted as a decoder error by the replay (bot/feeds/replay.py).
 
 The Odds API historical snapshot files (`{"timestamp": ..., "data": [events]}` per line, as
 `bot/data/nfl_raw_snapshots_2025-11-16.jsonl.gz` and `tests/data/oddsapi/*.jsonl.gz`) carry no

@@ -4,6 +4,7 @@ Event time is the clock: before each record's events are emitted a `ReplayClock`
 to the record's time (its receive time, or the snapshot timestamp), so a replay is
 deterministic (docs/architecture.md, Invariants > Two clocks). A record's data arrives as the
 live decoders deliver it: one `OddsBatch` per The Odds API snapshot or batched BoltOdds frame,
+and one per board record (a historical board `bot data convert` wrote; bot/feeds/board.py),
 applied whole before any strategy runs (docs/architecture.md, Pipeline).
 
 Odds format: The Odds API bodies are read in the record's own `odds_format` when it states one
@@ -15,9 +16,10 @@ before damage that cannot be read past is emitted, lines that are not records ar
 counted. The replay then fails loudly, and a replay is finite, so the engine does not restart
 it: the run ends non-zero with one line naming the file and the offset (bot/engine/core.py,
 `Engine.run`). `run` raises `DamagedFile` at unreadable damage, or at the end when lines were
-skipped or a record could not be decoded (a decoder bug: logged with its traceback and counted
-as "decoder_error" in `stats["replay"]`). Bad input inside a readable record (an implausible
-price, a malformed event) is the decoders' business: dropped, counted, and not a failure.
+skipped or a record could not be decoded (a decoder bug, or a board record whose text is not a
+board: logged with its traceback and counted as "decoder_error" in `stats["replay"]`). Bad input
+inside a readable record (an implausible price, a malformed event) is the decoders' business:
+dropped, counted, and not a failure.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from loguru import logger
 
 from bot.clock import Clock, ReplayClock
 from bot.feeds.base import EmitFn, FeedStats, loads_lenient, truncate
+from bot.feeds.board import BOARD_SOURCE, BoardDecoder
 from bot.feeds.boltodds_decode import BoltOddsDecoder, BoltOddsStream
 from bot.feeds.oddsapi_decode import OddsApiDiffer, OddsFormat
 from bot.feeds.recording import DamagedFile, Record, RecordFormat, RecordReader, count_records
@@ -43,7 +46,8 @@ _ODDS_FORMATS: dict[str | None, OddsFormat] = {"american": "american", "decimal"
 class ReplayFeed:
     """Plays `path` at `speed` (0 = as fast as possible, 1 = original pace, N = N x) and returns
     at its end. `progress(done, total)` is called after each record. `stats` counts per source
-    ("boltodds", "oddsapi") and for the file itself ("replay": unreadable lines, decoder errors).
+    ("boltodds", "oddsapi", "board": boards as "frames" and their "updates") and for the file
+    itself ("replay": unreadable lines, decoder errors).
 
     Raises (from `run`):
         DamagedFile: see the module docstring.
@@ -67,8 +71,10 @@ class ReplayFeed:
         self.odds_format = odds_format
         self._bolt = BoltOddsStream(BoltOddsDecoder())
         self._oddsapi = OddsApiDiffer(odds_format=odds_format)
+        self._board = BoardDecoder()
         self.stats: dict[str, FeedStats] = {
-            "boltodds": self._bolt.stats, "oddsapi": self._oddsapi.stats, "replay": FeedStats("replay"),
+            "boltodds": self._bolt.stats, "oddsapi": self._oddsapi.stats, "board": FeedStats("board"),
+            "replay": FeedStats("replay"),
         }
 
     def _decode(self, record: Record) -> list[FeedEvent]:
@@ -76,6 +82,13 @@ class ReplayFeed:
             return [FeedStatus(record.source, record.ts, connected=False, stale=True, detail=record.status)]
         if record.source == "boltodds" and record.raw is not None:
             return self._bolt.decode(record.raw, record.ts)
+        if record.source == BOARD_SOURCE:
+            self.stats["board"]["frames"] += 1
+            if record.raw is None:
+                raise ValueError("a board record needs its board as raw text, got null")
+            batch = self._board.decode(record.raw, record.ts)  # ValueError: counted as a decoder error by `run`
+            self.stats["board"]["updates"] += len(batch.updates)
+            return [batch]
         if record.source == "oddsapi":
             self._oddsapi.odds_format = _ODDS_FORMATS.get(record.odds_format, self.odds_format)
             body = record.parsed if record.raw is None else _loads(record.raw)

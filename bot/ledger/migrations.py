@@ -21,7 +21,6 @@ from bot.ledger.models import SCHEMA_VERSION, SchemaVersionRow
 Migration = Callable[[Connection], None]
 
 
-
 def _venue_currency_columns(conn: Connection) -> None:
     """Version 2: bets and settlements keep the venue's original amounts beside the bot-currency
     ones (docs/reference/abp.md §11). Existing rows were stored unconverted, so they are filled
@@ -41,8 +40,16 @@ def _venue_currency_columns(conn: Connection) -> None:
     conn.execute(text("UPDATE settlements SET venue_currency = currency, venue_stake = stake, venue_amount = amount"))
 
 
+def _closing_line_columns(conn: Connection) -> None:
+    """Version 3: bets keep their closing line (bot/market/closing.py). Bets placed before it
+    have none: their columns stay NULL and the research report counts them as without a close."""
+    for column, kind in (("closing_price", "FLOAT"), ("closing_probability", "FLOAT"), ("clv", "FLOAT"),
+                         ("closed_at", "DATETIME")):
+        conn.execute(text(f"ALTER TABLE bets ADD COLUMN {column} {kind}"))
+
+
 # version -> step upgrading from version-1.
-MIGRATIONS: dict[int, Migration] = {2: _venue_currency_columns}
+MIGRATIONS: dict[int, Migration] = {2: _venue_currency_columns, 3: _closing_line_columns}
 
 
 class LedgerSchemaError(RuntimeError):

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, String, TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2  # 2: venue_* columns on bets and settlements, settlements.currency
+SCHEMA_VERSION = 3  # 2: venue_* columns on bets and settlements, settlements.currency; 3: closing line on bets
 
 
 class Money(TypeDecorator[Decimal]):
@@ -155,6 +155,13 @@ class BetRow(SQLModel, table=True):
     placed_at: datetime | None = utc()
     settled_at: datetime | None = utc()
     updated_at: datetime | None = utc(nullable=False, index=True)  # paper settlement reads changes by it
+    # The closing line (bot/market/closing.py): the bet's bookmaker's last pre-start price, the
+    # reference's no-vig probability of the selection then, and CLV = placed_price x that - 1.
+    # `closed_at` (the kickoff) is set once the close was looked for, found or not.
+    closing_price: float | None = None
+    closing_probability: float | None = None
+    clv: float | None = None
+    closed_at: datetime | None = utc()
 
 
 class SettlementRow(SQLModel, table=True):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import and_, event, func, insert, inspect, or_, update
+from sqlalchemy import and_, bindparam, event, func, insert, inspect, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -793,6 +793,32 @@ class Ledger:
                 q = select(BetRow).where(or_(col(BetRow.id) > after_id, col(BetRow.updated_at) >= since))
             return list(s.exec(q.order_by(col(BetRow.id))))
 
+    def bets_awaiting_close(self) -> list[tuple[int, str, str, float]]:
+        """Open bets whose close was not looked for yet (`BetRow.closed_at` NULL): (bet_id,
+        the order's selection key, bookmaker, placed price), by bet_id (bot/market/closing.py)."""
+        with self._read() as s:
+            q = (
+                select(BetRow.bet_id, OrderRow.selection, BetRow.bookmaker, BetRow.placed_price)
+                .join(OrderRow, col(OrderRow.request_uuid) == col(BetRow.request_uuid))
+                .where(col(BetRow.closed_at).is_(None))
+                .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value)
+                .where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
+                .order_by(col(BetRow.bet_id))
+            )
+            return [(int(b), str(sel), str(book), float(price)) for b, sel, book, price in s.exec(q)]
+
+    def set_closing(self, closes: Sequence[tuple[int, float | None, float | None, float | None, datetime]]) -> None:
+        """Store bets' closing lines: (bet_id, closing price, closing probability, CLV, kickoff),
+        group-committed (not money: a crash before the commit has them looked for again at start)."""
+        if not closes:
+            return
+        rows = [{"b_id": b, "closing_price": price, "closing_probability": prob, "clv": clv,
+                 "closed_at": _utc(at)} for b, price, prob, clv, at in closes]
+
+        def op(s: Session) -> None:
+            s.connection().execute(_UPDATE_CLOSE, rows)
+        self._defer(op)
+
 
 # Core statements on the tables (not the ORM classes): a queued row is a plain dict
 _TABLES = SQLModel.metadata.tables
@@ -800,6 +826,10 @@ _INSERT_SIGNAL = sqlite_insert(_TABLES[str(SignalRow.__tablename__)]).on_conflic
 _INSERT_DECISION = insert(_TABLES[str(DecisionRow.__tablename__)])
 _INSERT_EVENT = insert(_TABLES[str(EventRow.__tablename__)])
 _INSERT_ORDER = insert(_TABLES[str(OrderRow.__tablename__)])
+_BETS = _TABLES[str(BetRow.__tablename__)]
+_UPDATE_CLOSE = update(_BETS).where(_BETS.c.bet_id == bindparam("b_id")).values(
+    closing_price=bindparam("closing_price"), closing_probability=bindparam("closing_probability"),
+    clv=bindparam("clv"), closed_at=bindparam("closed_at"))
 
 
 def _environmental(exc: SQLAlchemyError) -> bool:

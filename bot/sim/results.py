@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -161,8 +162,8 @@ class ResultsFormat:
     home_score: str
     away_score: str
     date: str
-    time: str
-    kickoff_format: str  # strptime format of "<date> <time>"
+    time: str  # "" when `date` holds the whole kickoff
+    kickoff_format: str  # strptime format of "<date> <time>" (of `date` alone when `time` is "")
     tz: ZoneInfo  # the time zone kickoffs are written in
     sport: str = ""  # every row's sport, unless `sport_column` holds it per row
     sport_column: str | None = None
@@ -185,7 +186,15 @@ FOOTBALL_DATA = ResultsFormat(
 )
 """football-data.co.uk season CSV: UK local kickoff; `sport` is the division code (E0, SP1, ...)."""
 
-FORMATS = (NFLVERSE, FOOTBALL_DATA)
+MLB_GAMES = ResultsFormat(
+    "Pinnacle MLB 2016 mlb2016_games.csv", home="HomeTeam", away="AwayTeam", home_score="FinalScoreHome",
+    away_score="FinalScoreAway", date="EventDateTimeUTC", time="", kickoff_format="%Y-%m-%dT%H:%M:%SZ",
+    tz=ZoneInfo("UTC"), sport="MLB",
+)
+"""mlb2016_games.csv beside Pinnacle's MLB 2016 lines: kickoff in UTC (the corrected
+EventDateTimeUTC); team names as bot/feeds/history/pinnacle_mlb.py emits them."""
+
+FORMATS = (NFLVERSE, FOOTBALL_DATA, MLB_GAMES)
 BUNDLED_DATA = Path(__file__).parents[1] / "data"
 
 
@@ -223,7 +232,8 @@ def _team_names(fmt: ResultsFormat, path: Path) -> dict[str, str]:
 
 
 def _result(fmt: ResultsFormat, row: dict[str, str], names: dict[str, str]) -> FixtureResult:
-    kickoff = datetime.strptime(f"{row[fmt.date]} {row.get(fmt.time) or fmt.default_time}", fmt.kickoff_format)
+    text = f"{row[fmt.date]} {row.get(fmt.time) or fmt.default_time}" if fmt.time else row[fmt.date]
+    kickoff = datetime.strptime(text, fmt.kickoff_format)
     return FixtureResult(
         sport=row[fmt.sport_column] if fmt.sport_column else fmt.sport,
         home=names.get(row[fmt.home], row[fmt.home]),
@@ -278,14 +288,28 @@ def load_results(path: Path, fixture_ids: Mapping[str, FixtureKey] | None = None
     renamed to the feeds' names through its `team_names` file, beside `path` or bundled in bot/data.
 
     Raises:
-        ValueError: the header matches no known format, or a row's kickoff, score, status or
-            fixture does not parse (the message names the file and line).
+        ValueError: the header matches no known format, a row's kickoff, score, status or
+            fixture does not parse, or the file is truncated or corrupt (the message names the
+            file and line).
     """
     with _open_text(path) as f:
         reader = csv.DictReader(f)
-        fmt = _format_of(reader.fieldnames or [], path)
-        if fmt is None:
-            found = (_generic_result(row, f"{path}: line {n}", fixture_ids or {}) for n, row in enumerate(reader, 2))
-            return [r for r in found if r is not None]
-        names = _team_names(fmt, path)
-        return [_result(fmt, row, names) for row in reader if row.get(fmt.home_score) and row.get(fmt.away_score)]
+        try:
+            fmt = _format_of(reader.fieldnames or [], path)
+            if fmt is None:
+                found = (_generic_result(row, f"{path}: line {n}", fixture_ids or {})
+                         for n, row in enumerate(reader, 2))
+                return [r for r in found if r is not None]
+            names = _team_names(fmt, path)
+            return [_result(fmt, row, names) for row in reader if row.get(fmt.home_score) and row.get(fmt.away_score)]
+        except (OSError, EOFError, zlib.error, csv.Error, UnicodeDecodeError) as exc:  # truncated or corrupt
+            raise ValueError(f"{path}: line {reader.line_num + 1}: file ends or breaks here ({exc})") from None
+
+
+def is_results_header(header: Sequence[str]) -> bool:
+    """True when a CSV header is one of the results formats `load_results` reads."""
+    try:
+        _format_of(header, Path("-"))
+    except ValueError:
+        return False
+    return True

@@ -229,8 +229,8 @@ def _misspelt_param(tmp: Path) -> tuple[Path, str]:
     cfg = write_config(tmp, strategies=_strategy(min_edge=None, min_edeg=0.03))
     return cfg, ("config error: strategies: strategy 'value_consensus': params.min_edeg: unknown parameter (expected "
                  "one of: bankroll, bookmakers, consensus_exclude_offer, devig, expiry_seconds, kelly_multiplier, "
-                 "markets, max_kelly_fraction, max_price, max_stake, min_consensus_books, min_edge, min_price, "
-                 f"min_stake, pre_match_only, sharp_books, sports); {PARAMS_FIX}")
+                 "markets, max_kelly_fraction, max_price, max_stake, min_consensus_books, min_edge, "
+                 f"min_minutes_to_start, min_price, min_stake, pre_match_only, sharp_books, sports); {PARAMS_FIX}")
 
 
 def _unknown_market_name(tmp: Path) -> tuple[Path, str]:

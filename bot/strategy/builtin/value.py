@@ -31,6 +31,7 @@ the feeds do not produce (e.g. the Odds API key "h2h") is warned about at load
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -71,6 +72,11 @@ class ValueStrategy(Strategy):
             "polled feed lag the game; bet them only with a fast in-play feed)"
         )
 
+        min_minutes_to_start: float = Field(
+            0.0, ge=0, description="ignore prices this close to kickoff (minutes; 0 = up to kickoff): e.g. 60 "
+            "bets football-data's opening board, not its closing one"
+        )
+
         @model_validator(mode="after")
         def _price_range(self) -> ValueStrategy.Params:
             if self.min_price >= self.max_price:
@@ -103,6 +109,8 @@ class ValueStrategy(Strategy):
         offer's outcome order."""
         p = self.params
         if p.pre_match_only and self.ctx.now() >= fixture.start_time:
+            return []
+        if p.min_minutes_to_start and self.ctx.now() > fixture.start_time - timedelta(minutes=p.min_minutes_to_start):
             return []
         consensus = self.ctx.book.consensus(fixture, market, p.devig)
         if consensus is None or not consensus.fair:
