@@ -263,6 +263,21 @@ def _pnl_group(rows: list[SettlementRow], attr: str) -> dict[str, dict[str, Any]
     }
 
 
+def _clv(bets: list[BetRow]) -> dict[str, Any]:
+    """Closing line value of the ledger's bets (bot/market/closing.py; `bot backtest` reports
+    it with intervals, docs/research.md): mean CLV and the share beating the close over the bets
+    with a close; bets not measured (before kickoff, or stored before closing lines) and those
+    without a close counted apart."""
+    closed = [b.clv for b in bets if b.clv is not None]
+    return {
+        "with_close": len(closed),
+        "not_measured": sum(1 for b in bets if b.closed_at is None),
+        "without_close": sum(1 for b in bets if b.closed_at is not None and b.clv is None),
+        "mean": sum(closed) / len(closed) if closed else None,
+        "beat_close": sum(1 for c in closed if c > 0) / len(closed) if closed else None,
+    }
+
+
 def build_report(
     db_path: Path,
     *,
@@ -333,6 +348,7 @@ def build_report(
             "by_bookmaker": _pnl_group(settlements, "bookmaker"),
             "by_sport": _pnl_group(settlements, "sport"),
         },
+        "clv": _clv(bets),
         "unresolved": {
             "bets": sum(u.bets for u in unresolved),
             "fixtures": len({u.fixture for u in unresolved}),
@@ -364,6 +380,11 @@ def render_report(report: dict[str, Any], console: Console) -> None:
     summary.add_row("open exposure", report["exposure"]["total"])
     s = report["settled"]
     summary.add_row("settled", f"{s['bets']} bets, staked {s['staked']}, PnL {s['pnl']}, ROI {s['roi']}")
+    clv = report["clv"]
+    summary.add_row("closing line value", "-" if clv["mean"] is None else
+                    f"mean {clv['mean']:+.2%} over {clv['with_close']} bets, {clv['beat_close']:.0%} beat the close "
+                    f"({clv['not_measured']} not measured: before kickoff or older bets; "
+                    f"{clv['without_close']} without a close)")
     console.print(summary)
     for title, rows in (("Decisions by reason", report["decisions"]["by_reason"]),
                         ("Orders by status", report["orders"]["by_status"])):

@@ -149,6 +149,11 @@ class Ledger:
         self._flush_soon = False
         self._holds = 0  # placements holding the group commit's timer (see `holding`)
         self._data_version: int | None = None
+        # Queries a replay would otherwise repeat on every event, skipped while nothing they read
+        # can have changed: no open order since the last empty answer (orders never become open
+        # again once final: only `add_orders` makes one), at this `data_version`.
+        self._no_open_orders_at: int | None = None
+        self._bet_writes = 0  # this process's bet writes (`bets_version`)
         self.refused_writes = 0  # queued writes the database refused (logged; see flush)
         self.write_error: str | None = None  # why the last write failed, until one succeeds
         self._settled: dict[datetime | None, Decimal] = {}  # since -> settled PnL, kept current
@@ -501,6 +506,7 @@ class Ledger:
             row.created_at = row.created_at or now
             row.updated_at = now
         values = [row.model_dump(exclude={"id"}) for row in rows]
+        self._no_open_orders_at = None
         self._write(lambda s: s.connection().execute(_INSERT_ORDER, values), durable=True, queue=False)
         for row in rows:
             self._cache_order(row.model_copy())
@@ -569,6 +575,9 @@ class Ledger:
         orders more than `PARTIAL_CLOSED_AFTER` past their expiry: ABP stops filling at
         `expiresAt` (docs/reference/abp.md §8.3), so they can change no more, and start-up
         reconciliation stays bounded on a bot that runs for weeks."""
+        version = None if self._read_only else self._pragma("PRAGMA data_version")
+        if version is not None and version == self._no_open_orders_at:
+            return []  # none since the last look, and no other process wrote since
         cutoff = self._now() - PARTIAL_CLOSED_AFTER
         with self._read() as s:
             q = (
@@ -578,7 +587,9 @@ class Ledger:
                            col(OrderRow.expires_at).is_(None), col(OrderRow.expires_at) > cutoff))
                 .order_by(col(OrderRow.id))
             )
-            return list(s.exec(q))
+            rows = list(s.exec(q))
+        self._no_open_orders_at = None if rows else version
+        return rows
 
     def recovery_order_ids(self, since: datetime | None) -> list[int]:
         """ABP ids of the orders created at or after `since` (None: any time) whose bets may
@@ -664,6 +675,7 @@ class Ledger:
             s.add(row)
             return row, previous
         result: tuple[BetRow, BetRow | None] = self._write(op)
+        self._bet_writes += 1
         return result
 
     def bets(self, request_uuid: str | None = None) -> list[BetRow]:
@@ -784,6 +796,12 @@ class Ledger:
             row_id = s.exec(select(func.max(BetRow.id))).one()
             at = s.exec(select(func.max(BetRow.updated_at))).one()
         return row_id or 0, None if at is None else _utc(at)
+
+    def bets_version(self) -> tuple[int, int | None]:
+        """Changes whenever a bet may have changed: (this process's bet writes, SQLite's
+        `data_version`, which moves with other processes' commits; None read-only). A reader
+        of `bets_changed` skips its query while this is unchanged."""
+        return self._bet_writes, None if self._read_only else self._pragma("PRAGMA data_version")
 
     def bets_changed(self, after_id: int, since: datetime | None) -> list[BetRow]:
         """Bets stored after row id `after_id` or updated at or after `since`, by row id."""

@@ -86,7 +86,8 @@ class PaperSettler:
 
     The open bets are indexed in memory, by when each is due, from the ledger's open bets once
     at construction, then kept current from the bets the ledger stored or updated since the last
-    look (`Ledger.bets_changed`: one query per pass, new fills added, settled or closed bets
+    look (`Ledger.bets_changed`: one query per pass, none while `Ledger.bets_version` has not
+    moved, new fills added, settled or closed bets
     removed). A pass costs the bets that changed plus the bets due, whatever the number of open
     bets that cannot settle yet (or ever: no result, held) and the size of the ledger.
     """
@@ -109,6 +110,7 @@ class PaperSettler:
         self._open: dict[int, _Open] = {}  # bet_id -> open bet with its order
         self._due: dict[int, datetime] = {}  # bet_id -> when it settles (bets that ever do)
         self._queue: list[tuple[datetime, int]] = []  # heap of (due, bet_id); stale entries skipped
+        self._seen: tuple[int, int | None] | None = None  # `Ledger.bets_version` at the last look
         self._last_row, since = ledger.bet_watermark()
         self._since = None if since is None else since - CHANGE_SLACK
         self._index(ledger.open_bets())
@@ -142,6 +144,10 @@ class PaperSettler:
 
     def _sync(self) -> None:
         """Take in what the ledger stored or updated since the last look (fills, settlements)."""
+        version = self._ledger.bets_version()
+        if version == self._seen and version[1] is not None:
+            return  # no bet written here or elsewhere since the last look
+        self._seen = version
         changed = self._ledger.bets_changed(self._last_row, self._since)
         if not changed:
             return

@@ -1,6 +1,6 @@
 """Bets keep their closing line (schema version 3): open bets without one are found for the
-closing-line watch at start, `set_closing` stores it, and later bet updates (fills, settlement)
-never wipe it."""
+closing-line watch at start, `set_closing` stores it, later bet updates (fills, settlement)
+never wipe it, and `bot report` shows it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.ledger.models import BetRow, OrderRow
+from bot.ledger.report import build_report
 from bot.ledger.store import Ledger
 
 KICKOFF = datetime(2025, 11, 16, 18, 0, tzinfo=UTC)
@@ -44,3 +45,5 @@ def test_open_bets_await_their_close_which_is_stored_and_survives_later_updates(
     con = sqlite3.connect(tmp_path / "bot.db")  # durable in the file, not only in this process
     assert con.execute("SELECT clv FROM bets WHERE bet_id = 1").fetchone()[0] == 2.3 * 0.5128 - 1
     con.close()
+    clv = build_report(tmp_path / "bot.db")["clv"]  # `bot report` shows it
+    assert clv == {"with_close": 1, "not_measured": 1, "without_close": 1, "mean": 2.3 * 0.5128 - 1, "beat_close": 1.0}

@@ -4,6 +4,7 @@ are not CONFIRMED or cannot be graded stay open, and a bet the venue cannot sett
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -118,3 +119,20 @@ async def test_bets_without_a_result_are_never_due(world: World) -> None:
     assert await settler.settle_due() == 0
     assert world.settled() == {3: ("WON", Decimal("4.00"))}
     assert settler.due_by() is None  # what is left open has no result
+
+
+async def test_a_bet_confirmed_by_another_process_after_a_pass_settles_at_the_next(world: World) -> None:
+    # Old behaviour caught: a pass that skipped its query while nothing was written in this
+    # process would never see bet 4 confirmed by another process.
+    world.clock.advance(DOLPHINS_OVER)
+    await world.settler.settle_due()  # a pass: bet 3 settles; bet 4 is PLACED, not due
+    await world.settler.settle_due()  # a pass with nothing new written since the last
+    con = sqlite3.connect(world.ledger.path)
+    con.execute("UPDATE bets SET bet_status = 'CONFIRMED', updated_at = ? WHERE bet_id = 4",
+                (world.clock.now().replace(tzinfo=None).isoformat(" "),))
+    con.commit()
+    con.close()
+    world.clock.advance(BILLS_OVER)
+    # bet 4 is now due and tried (the in-process paper venue, which never heard of the other
+    # process, still holds it PLACED and refuses: a failure, as bet 7's); unseen, only 7 would fail
+    assert await world.settler.settle_due() == 2
