@@ -35,7 +35,9 @@ from bot.config.expand import expand_env
 from bot.execution.config import AbpConfig, ExecutionConfig, PaperConfig
 from bot.feeds.config import FeedsConfig
 from bot.market.config import ClvConfig
+from bot.notify.config import NotifyConfig
 from bot.risk.config import RiskConfig
+from bot.web.config import WebConfig
 
 Mode = Literal["paper", "live", "backtest"]
 
@@ -141,6 +143,8 @@ class Settings(BaseSettings):
     paper: PaperConfig = PaperConfig()
     settlement: SettlementConfig = SettlementConfig()
     clv: ClvConfig = ClvConfig()
+    web: WebConfig = WebConfig()
+    notify: NotifyConfig = NotifyConfig()
     mqtt: MqttConfig = MqttConfig()
     logging: LoggingConfig = LoggingConfig()
 

@@ -27,6 +27,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from bot.bus.auth import CommandRefused
 from bot.clock import Clock, ReplayClock, WallClock
 from bot.config.settings import Settings
+from bot.engine import systemd
+from bot.engine.alerts import OperatorAlerts
 from bot.engine.jobs import Jobs
 from bot.engine.ports import (
     Bus,
@@ -107,6 +109,8 @@ class Engine:
         start_hooks: Sequence[StartHook] = (),
         venue_books: VenueBooks | None = None,
         closing: ClosingLines | None = None,
+        venue: object | None = None,
+        alerts: OperatorAlerts | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -124,6 +128,11 @@ class Engine:
         self.start_hooks = list(start_hooks)
         self.venue_books = venue_books  # live: orders name the venue's slugs for the signal's books
         self.closing = closing  # bets' closing lines, captured at kickoff (bot/market/closing.py)
+        self.venue = venue  # for its connection state only (`venue_state`)
+        self.alerts = alerts  # operator notifications (bot/engine/alerts.py); None in a backtest
+        self.web: Any = None  # the dashboard and API server while it runs (bot/web/, `web.enabled`)
+        self.feed_activity: dict[str, list[Any]] = {}  # source -> [events, clock time of the last]
+        self.fills = 0
         self.replay = isinstance(clock, ReplayClock)
         self.stats = EngineStats()
         self.jobs = Jobs(clock)
@@ -158,13 +167,21 @@ class Engine:
                 log.exception("start step {} failed; trading goes on, failing closed where it matters",
                               getattr(hook, "__name__", hook))
         self.risk.control.on_halt(self._on_halt)
+        if self.alerts is not None:
+            self.risk.on_breaker_open(self.alerts.breaker_opened)
+            await self.alerts.notifier.start()
         await self.strategies.start()
         self._register_jobs()
         if not self.replay:
             self.jobs.start_live()
-        if self.upkeep:
+        if self.upkeep or systemd.watchdog_interval() is not None:
             self.venue_jobs.start_live()
         self._started = True
+        if self.settings.web.enabled:
+            await self._start_web()
+        if self.alerts is not None:
+            self.alerts.started(self.settings.mode, f"feeds: {', '.join(f.name for f in self.feeds)}")
+        systemd.notify("READY=1")
         self._publish_state()
         log.info("engine started: mode={} feeds={} replay={}", self.settings.mode,
                  [f.name for f in self.feeds], self.replay)
@@ -262,6 +279,12 @@ class Engine:
         CHECKPOINT_EVERY events; a stop records it exactly."""
         seq = self.stats.events + 1
         self._trading = seq > self._warmup
+        activity = self.feed_activity.get(event.source)
+        if activity is None:
+            self.feed_activity[event.source] = [1, self.clock.now()]
+        else:
+            activity[0] += 1
+            activity[1] = self.clock.now()
         try:
             await self.on_feed_event(event)
         except asyncio.CancelledError:
@@ -297,6 +320,7 @@ class Engine:
 
     async def shutdown(self) -> None:
         """Stop feeds, finish in-flight placements, cancel pending orders if configured, flush."""
+        systemd.notify("STOPPING=1")
         for task in self._feed_tasks:
             task.cancel()
         await asyncio.gather(*self._feed_tasks, return_exceptions=True)
@@ -312,6 +336,11 @@ class Engine:
             self._publish_state("stopped")
         outcome = "finished" if self._finished else "stopped" if self._stop.is_set() else "interrupted"
         self._checkpoint(outcome=outcome, ended_at=datetime.now(UTC))
+        if self.web is not None:
+            await self.web.stop()
+        if self.alerts is not None:
+            self.alerts.stopping(outcome)
+            await self.alerts.notifier.stop()  # drains what is queued, bounded by notify.timeout_seconds
         if self.bus is not None:
             await self.bus.stop()
         self.ledger.close()
@@ -402,13 +431,17 @@ class Engine:
         try:
             self.risk.on_execution_event(event)
             if isinstance(event, VenueAlert):
+                if self.alerts is not None:
+                    self.alerts.venue_alert(event, self.settings.risk.emergency_action)
                 log.warning("venue alert {}: {} {}", event.kind.value, event.reason, event.details or "")
                 self._publish("alert", {"alert": event.kind.value.lower(), "reason": event.reason,
                                         "bookmakers": list(event.bookmakers), **event.details})
                 return
             await self.strategies.on_execution_event(event)
-            if type(event) is Fill and self.closing is not None:
-                self._watch_fill(event)
+            if type(event) is Fill:
+                self.fills += 1
+                if self.closing is not None:
+                    self._watch_fill(event)
             if isinstance(event, Settlement):
                 self.stats.settled += 1
             self._publish_event(event)
@@ -463,8 +496,32 @@ class Engine:
         self.jobs.daily("risk_daily_reset", time(0, 0), self.settings.risk.day_timezone, self._daily_reset)
         if self.settler is not None:
             self.jobs.every("paper_settlement", timedelta(minutes=30), self._settle)
+        if self.alerts is not None:
+            self.jobs.daily("daily_summary", self.settings.notify.summary_time(), self.settings.risk.day_timezone,
+                            self._daily_summary)
         for name, interval, fn in self.upkeep:
             self.venue_jobs.every(name, interval, fn)
+        watchdog = systemd.watchdog_interval()
+        if watchdog is not None:  # on wall time: it proves the loop turns, whatever the trading clock
+            self.venue_jobs.every("systemd_watchdog", watchdog, self._feed_watchdog)
+
+    async def _daily_summary(self) -> None:
+        assert self.alerts is not None  # registered only with alerts
+        day, pnl = self.risk.control.day_pnl()
+        self.alerts.daily_summary(self.ledger, day, pnl, self.settings.execution.currency)
+
+    async def _start_web(self) -> None:
+        """The dashboard and API (bot/web/), imported only when enabled: a bot without it
+        loads no web server."""
+        from bot.engine.operations import EngineView
+        from bot.web.server import WebServer
+
+        self.web = WebServer(EngineView(self), self.settings.web)
+        await self.web.start()
+        log.info("web dashboard and API on http://{}:{}/", self.settings.web.host, self.web.port)
+
+    async def _feed_watchdog(self) -> None:
+        systemd.notify("WATCHDOG=1")
 
     async def _watch_control(self) -> None:
         """Every half second, whether or not a signal arrives: adopt a halt or resume
@@ -476,6 +533,8 @@ class Engine:
         control.watch()
         if control.state != before:
             self._publish_state()
+        if self.alerts is not None:
+            self.alerts.trading_state(str(control.state), control.reason)
 
     async def _strategy_timer(self) -> None:
         if not self._trading:
@@ -522,6 +581,23 @@ class Engine:
         except StrategyLoadError as exc:
             raise CommandRefused(str(exc)) from None
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def feeds_down(self) -> dict[str, str]:
+        """Live feeds waiting for their restart: name -> why."""
+        return dict(self._feeds_down)
+
+    def venue_state(self) -> str:
+        """"paper", or the live venue's stream: "connected" (logged in) or "disconnected"."""
+        if self.paper is not None:
+            return "paper"
+        stream = getattr(self.venue, "stream", None)
+        logged_in = getattr(stream, "logged_in", None)
+        return "connected" if logged_in is not None and logged_in.is_set() else "disconnected"
+
     def status(self) -> dict[str, Any]:
         risk = self.risk.snapshot() if self._started else {}
         return {
@@ -541,6 +617,8 @@ class Engine:
         """A halt (operator, loss limit, emergency, kill switch) cancels every pending order."""
         self._publish("alert", {"alert": "halt", "reason": reason})
         self._publish_state()
+        if self.alerts is not None:
+            self.alerts.halted(reason)
         cancelled = await self.executor.cancel_all()
         log.warning("trading halted ({}): {} pending orders cancelled", reason, cancelled)
 
@@ -551,6 +629,8 @@ class Engine:
         else:
             self.stats.rejected += 1
             self.stats.by_reason[decision.reason or "?"] += 1
+            if self.alerts is not None:
+                self.alerts.decided(decision)
 
     def _publish(self, kind: str, payload: dict[str, Any]) -> None:
         if self.bus is not None:  # the bus decides what is critical and what is retained

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.engine.jobs import JobFn
@@ -30,6 +31,7 @@ from bot.types import (
 if TYPE_CHECKING:
     from bot.bus.commands import Controller
     from bot.ledger.report import Unresolved
+    from bot.risk.breakers import Breaker
 
 HaltCallback = Callable[[str], Awaitable[None] | None]
 UpkeepJob = tuple[str, timedelta, JobFn]
@@ -62,6 +64,8 @@ class Strategies(Protocol):
 
     def reload_params(self, name: str, params: dict[str, Any]) -> None: ...
 
+    def current_params(self) -> dict[str, dict[str, Any]]: ...
+
 
 class Control(Protocol):
     """Trading control (bot/risk/control.py `TradingControl`)."""
@@ -77,6 +81,13 @@ class Control(Protocol):
     @property
     def state(self) -> str:
         """ACTIVE, REDUCING or HALTED."""
+
+    @property
+    def reason(self) -> str:
+        """Why the state is what it is."""
+
+    def day_pnl(self) -> tuple[str, Decimal]:
+        """(trading day, its settled PnL)."""
 
     def watch(self) -> None:
         """Adopt a state written to the ledger by `bot risk`; a KILL file becomes a halt."""
@@ -95,6 +106,10 @@ class Risk(Protocol):
     def on_execution_event(self, event: ExecutionEvent) -> None: ...
 
     def snapshot(self) -> dict[str, Any]: ...
+
+    def exposure_totals(self) -> dict[str, dict[str, Decimal]]: ...
+
+    def on_breaker_open(self, callback: Callable[[Breaker], None]) -> None: ...
 
     def sweep(self) -> int:
         """Release reservations whose orders never reached the ledger; returns how many."""

@@ -258,10 +258,19 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
         from bot.bus.bus import MqttBus
 
         bus = MqttBus(settings.mqtt, instance=settings.instance, clock=clock, state=ledger)
+    alerts = None
+    if settings.mode != "backtest":  # a backtest's simulated days notify no one
+        from bot.engine.alerts import OperatorAlerts
+        from bot.notify import Notifier
+
+        notifier = Notifier(settings.notify, instance=settings.instance, zone=settings.risk.day_timezone)
+        alerts = OperatorAlerts(notifier, clock, settings.risk.day_timezone,
+                                lambda kind, payload: engine_ref["engine"]._publish(kind, payload))
     engine = Engine(settings, clock=clock, ledger=ledger, book=book, feeds=feeds, mapper=mapper,
                     strategies=strategies, risk=risk, executor=executor, paper=side.paper,
                     settler=side.settler, bus=bus, upkeep=side.upkeep, run=run, start_hooks=side.start_hooks,
-                    venue_books=side.route, closing=ClosingLines(book, settings.clv))
+                    venue_books=side.route, closing=ClosingLines(book, settings.clv), venue=side.venue,
+                    alerts=alerts)
     engine_ref["engine"] = engine
     return engine
 

@@ -62,6 +62,10 @@ class Breaker:
         self.trips = 0
 
     @property
+    def cooldown_seconds(self) -> float:
+        return self._config.cooldown_seconds
+
+    @property
     def state(self) -> BreakerState:
         """Current state; OPEN turns HALF_OPEN once the cooldown has elapsed on the clock."""
         if (
@@ -147,6 +151,7 @@ class Breakers:
         self._canonical = canonical or str
         self._global = Breaker(GLOBAL, global_config, clock)
         self._books: dict[str, Breaker] = {}
+        self.on_open: Callable[[Breaker], None] | None = None  # each trip (alerts, notifications)
 
     def book(self, name: str) -> Breaker:
         name = self._canonical(name)
@@ -176,7 +181,10 @@ class Breakers:
         is False (the venue as a whole answered), by the global one."""
         targets = self.targets(bookmakers)
         for breaker in targets if venue else targets[1:]:
+            trips = breaker.trips
             breaker.record(failed=failed)
+            if breaker.trips != trips and self.on_open is not None:
+                self.on_open(breaker)
 
     def states(self) -> dict[str, str]:
         return {GLOBAL: self._global.state.value} | {n: b.state.value for n, b in self._books.items()}

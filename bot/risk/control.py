@@ -172,6 +172,11 @@ class TradingControl:
     def state(self) -> TradingState:
         return self.record.state
 
+    @property
+    def reason(self) -> str:
+        """Why the trading state is what it is (the last transition's reason)."""
+        return self.record.reason
+
     def kill_file_present(self) -> bool:
         return self.kill_path.exists()
 

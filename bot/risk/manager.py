@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from bot.clock import Clock
-from bot.risk.breakers import Breakers
+from bot.risk.breakers import Breaker, Breakers
 from bot.risk.checks import ApprovalLog, Candidate, DrawdownCheck, LossLimitCheck, Rejected, RiskContext, load_checks
 from bot.risk.config import RiskConfig
 from bot.risk.control import TradingControl
@@ -207,6 +207,15 @@ class RiskManager:
 
     def breaker_states(self) -> dict[str, str]:
         return self._breakers.states()
+
+    def on_breaker_open(self, callback: Callable[[Breaker], None]) -> None:
+        """Called with the breaker each time one opens (the engine alerts and notifies)."""
+        self._breakers.on_open = callback
+
+    def exposure_totals(self) -> dict[str, dict[str, Decimal]]:
+        """Open exposure per dimension (selection, fixture, bookmaker, strategy, total), pending
+        orders included (bot/risk/positions.py)."""
+        return self._positions.totals()
 
     def snapshot(self) -> dict[str, Any]:
         """Status figures for the CLI / MQTT (money as strings)."""

@@ -214,6 +214,10 @@ class StrategyHost:
         for name in self._instances:
             await self._call(name, "on_stop")
 
+    def current_params(self) -> dict[str, dict[str, Any]]:
+        """Each loaded instance's params as they are now (after reloads), JSON-ready."""
+        return {n: i.strategy.ctx.params.model_dump(mode="json") for n, i in self._instances.items()}
+
     def reload_params(self, name: str, params: dict[str, Any]) -> None:
         """Merge `params` into one instance's current params (the MQTT `reload` command): the
         given fields change, every other keeps its current value; interests are re-read. The
