@@ -5,7 +5,6 @@ every figure is read when asked (docs/architecture.md, "Invariants > Hot path le
 
 from __future__ import annotations
 
-from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +79,7 @@ class EngineView:
         s = e.stats
         ledger = e.ledger
         decisions = ledger.decision_counts()
-        orders = Counter(o.status for o in ledger.orders())
+        orders = ledger.order_status_counts()
         risk = e.risk.snapshot() if e.started else {}
         pnl = risk if "day_pnl" in risk else {}
         bus = e.bus.health() if e.bus is not None and hasattr(e.bus, "health") else {}
@@ -101,27 +100,21 @@ class EngineView:
         }
 
     def orders(self, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
-        rows = self.engine.ledger.orders()[-limit:][::-1]
+        rows = self.engine.ledger.recent_orders(limit)
         return [{"request_uuid": o.request_uuid, "strategy": o.strategy, "selection": o.selection,
                  "bookmakers": o.bookmakers, "stake": str(o.stake), "filled_stake": str(o.filled_stake),
                  "order_price": o.order_price, "status": o.status, "created_at": _iso(o.created_at)} for o in rows]
 
     def bets(self, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
-        rows = self.engine.ledger.bets()[-limit:][::-1]
+        rows = self.engine.ledger.recent_bets(limit)
         return [{"bet_id": b.bet_id, "bookmaker": b.bookmaker, "placed_stake": str(b.placed_stake),
                  "placed_price": b.placed_price, "bet_status": b.bet_status, "settlement_status": b.settlement_status,
                  "settlement_amount": _money(b.settlement_amount), "clv": b.clv} for b in rows]
 
     def decisions(self, limit: int = DEFAULT_LIMIT, reason: str | None = None) -> list[dict[str, Any]]:
-        rows = [d for d in self.engine.ledger.decisions() if reason is None or d.reason == reason][-limit:][::-1]
-        signals = {s.signal_id: s for s in self.engine.ledger.signals()} if rows else {}
-        out = []
-        for d in rows:
-            sig = signals.get(d.signal_id)
-            out.append({"at": _iso(d.at), "strategy": getattr(sig, "strategy", ""), "selection":
-                        getattr(sig, "selection", ""), "verdict": d.verdict, "reason": d.reason or "",
-                        "stake": str(d.approved_stake)})
-        return out
+        return [{"at": _iso(d.at), "strategy": d.strategy, "selection": selection, "verdict": d.verdict,
+                 "reason": d.reason or "", "stake": str(d.approved_stake)}
+                for d, selection in self.engine.ledger.recent_decisions(limit, reason)]
 
     def exposure(self) -> dict[str, Any]:
         totals = self.engine.risk.exposure_totals()

@@ -811,6 +811,34 @@ class Ledger:
                 q = select(BetRow).where(or_(col(BetRow.id) > after_id, col(BetRow.updated_at) >= since))
             return list(s.exec(q.order_by(col(BetRow.id))))
 
+    # -- bounded reads for the dashboard (newest first; never the whole history) ----------
+    def recent_orders(self, limit: int) -> list[OrderRow]:
+        """The `limit` newest orders, newest first."""
+        with self._read() as s:
+            return list(s.exec(select(OrderRow).order_by(col(OrderRow.id).desc()).limit(limit)))
+
+    def recent_bets(self, limit: int) -> list[BetRow]:
+        """The `limit` newest bets, newest first."""
+        with self._read() as s:
+            return list(s.exec(select(BetRow).order_by(col(BetRow.id).desc()).limit(limit)))
+
+    def recent_decisions(self, limit: int, reason: str | None = None) -> list[tuple[DecisionRow, str]]:
+        """The `limit` newest decisions (with this reason code, when given), newest first, each
+        with its signal's selection key ("" when the signal row is missing)."""
+        with self._read() as s:
+            q = (select(DecisionRow, SignalRow.selection)
+                 .join(SignalRow, col(SignalRow.signal_id) == col(DecisionRow.signal_id), isouter=True)
+                 .order_by(col(DecisionRow.id).desc()).limit(limit))
+            if reason is not None:
+                q = q.where(DecisionRow.reason == reason)
+            return [(d, sel or "") for d, sel in s.exec(q)]
+
+    def order_status_counts(self) -> dict[str, int]:
+        """Orders per status (one grouped query on the status index)."""
+        with self._read() as s:
+            q = select(OrderRow.status, func.count()).group_by(OrderRow.status)
+            return {status: n for status, n in s.exec(q)}
+
     def bets_awaiting_close(self) -> list[tuple[int, str, str, float]]:
         """Open bets whose close was not looked for yet (`BetRow.closed_at` NULL): (bet_id,
         the order's selection key, bookmaker, placed price), by bet_id (bot/market/closing.py)."""
