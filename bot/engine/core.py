@@ -512,13 +512,21 @@ class Engine:
 
     async def _start_web(self) -> None:
         """The dashboard and API (bot/web/), imported only when enabled: a bot without it
-        loads no web server."""
+        loads no web server. One that cannot listen (the port is taken) is an error in the log
+        and an MQTT alert, not a stop: trading, MQTT and the CLI go on without it."""
         from bot.engine.operations import EngineView
-        from bot.web.server import WebServer
+        from bot.web.server import WebError, WebServer
 
-        self.web = WebServer(EngineView(self), self.settings.web)
-        await self.web.start()
-        log.info("web dashboard and API on http://{}:{}/", self.settings.web.host, self.web.port)
+        server = WebServer(EngineView(self), self.settings.web)
+        try:
+            await server.start()
+        except WebError as exc:
+            self.stats.errors += 1
+            log.error("web dashboard and API not started: {}", exc)
+            self._publish("alert", {"alert": "web_failed", "error": str(exc)})
+            return
+        self.web = server
+        log.info("web dashboard and API on http://{}:{}/", self.settings.web.host, server.port)
 
     async def _feed_watchdog(self) -> None:
         systemd.notify("WATCHDOG=1")

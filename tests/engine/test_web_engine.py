@@ -77,3 +77,23 @@ async def test_metrics_move_readiness_follows_feed_freshness_and_halt_works(tmp_
     finally:
         await engine.shutdown()
         secrets.forget_all()
+
+
+async def test_a_taken_port_is_an_error_not_a_stop(tmp_path: Path) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        config = write_config(tmp_path, web={"enabled": True, "port": taken.getsockname()[1], "token": TOKEN})
+        engine = await build_engine(load_settings(config), config_dir=tmp_path)
+        await engine.start()
+        try:
+            assert engine.web is None and engine.stats.errors == 1
+            assert engine.started  # trading goes on without the dashboard
+        finally:
+            await engine.shutdown()
+    finally:
+        taken.close()
+        secrets.forget_all()
