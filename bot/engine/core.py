@@ -281,10 +281,9 @@ class Engine:
         self._trading = seq > self._warmup
         activity = self.feed_activity.get(event.source)
         if activity is None:
-            self.feed_activity[event.source] = [1, self.clock.now()]
-        else:
-            activity[0] += 1
-            activity[1] = self.clock.now()
+            activity = self.feed_activity[event.source] = [0, None]
+        activity[0] += 1
+        activity[1] = self.clock.now()
         try:
             await self.on_feed_event(event)
         except asyncio.CancelledError:
@@ -355,8 +354,8 @@ class Engine:
         try:
             if self.closing is not None:
                 kickoff = self.closing.next_kickoff
-                if kickoff is not None and kickoff <= self.clock.now():  # before the event is applied
-                    self.ledger.set_closing([c.row() for c in self.closing.due(self.clock.now())])
+                if kickoff is not None and kickoff <= (now := self.clock.now()):  # before the event is applied
+                    self.ledger.set_closing([c.row() for c in self.closing.due(now)])
             # An OddsBatch (a whole snapshot or batched frame) is applied whole before any
             # strategy runs; strategies then see each market it changed once (docs/architecture.md,
             # Pipeline). `odds_updates` counts outcome updates, batched or single.

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from loguru import logger
+
 from bot.config.settings import Settings
 from bot.engine.core import EngineStats
 from bot.feeds.history.base import READERS, HistoryError, detect, header_of
@@ -151,16 +153,19 @@ def load_records(db_path: Path) -> list[BetRecord]:
         records = []
         for bet in ledger.bets():
             order = orders.get(bet.request_uuid)
-            if order is None:
-                continue  # a bet without its order cannot be attributed; bot report names it
+            if order is None:  # cannot be attributed to a strategy or selection: named, not dropped silently
+                logger.warning("backtest report: bet {} has no order {} in the ledger; left out (bot report "
+                               "names it)", bet.bet_id, bet.request_uuid)
+                continue
             try:
                 selection: Selection | None = Selection.parse(order.selection)
             except ValueError:
                 selection = None
             settlement = settled.get(bet.bet_id)
             placed_at = bet.placed_at or order.created_at
-            if placed_at is None:
-                continue  # never stored so (both are set on every write); kept for the type
+            if placed_at is None:  # never stored so (both are set on every write)
+                logger.warning("backtest report: bet {} has no placement time; left out", bet.bet_id)
+                continue
             records.append(BetRecord(
                 bet_id=bet.bet_id, strategy=order.strategy, bookmaker=bet.bookmaker, sport=order.sport,
                 market=selection.market.type if selection else "", selection=order.selection,
