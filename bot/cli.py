@@ -117,20 +117,27 @@ def run(
         feeds = settings.feeds.model_copy(update={"replay": settings.feeds.replay.model_copy(update={"speed": speed})})
         settings = settings.model_copy(update={"feeds": feeds})
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.engine.logs import setup_logging
     from bot.engine.runs import fresh_ledger
     from bot.engine.wiring import BuildError
-    from bot.ledger.lock import LedgerBusy, LedgerLock
+    from bot.ledger.lock import LedgerBusy, instance_lock
     from bot.ledger.migrations import LedgerSchemaError
-    from bot.ledger.store import LedgerUnavailable
+    from bot.ledger.store import LedgerUnavailable, describe, unavailable
 
-    lock = LedgerLock(settings.db_path, settings.instance)
+    lock = instance_lock(settings.ledger_target, settings.instance)
     try:
-        lock.acquire()  # held until the process exits; the OS frees it if the process dies
+        lock.acquire()  # held until the process exits; freed by the OS or server if it dies
     except LedgerBusy as exc:
         fail(str(exc))
+    except SQLAlchemyError as exc:  # the PostgreSQL ledger cannot be reached
+        fail(str(unavailable(describe(settings.ledger_target), exc)))
     log_path = setup_logging(settings)
-    if fresh and (kept := fresh_ledger(settings.db_path)) is not None:
+    if fresh and isinstance(settings.ledger_target, str):
+        fail(config_line("ledger.url", "--fresh starts a new SQLite file; a shared PostgreSQL ledger is never "
+                         "replaced by the bot", "drop --fresh, or create a new database and point ledger.url at it"))
+    if fresh and isinstance(settings.ledger_target, Path) and (kept := fresh_ledger(settings.ledger_target)):
         logger.bind(stage="bot").warning("--fresh: the previous ledger is kept as {}", kept)
     try:
         stats = asyncio.run(_run(settings, config, must_resume=resume))
@@ -140,7 +147,7 @@ def run(
         fail(str(exc))
     finally:
         lock.release()
-    logger.bind(stage="bot").info("run finished; ledger {} log {}", settings.db_path, log_path)
+    logger.bind(stage="bot").info("run finished; ledger {} log {}", settings.ledger_target, log_path)
     raise typer.Exit(1 if stats is None else 0)
 
 
@@ -181,7 +188,7 @@ def report(
         field, _, why = str(exc).partition(": ")
         fail(config_line(field, why, "point it at an existing results CSV"))
     try:
-        data = build_report(db or settings.db_path, results=results, venue_settles=live,
+        data = build_report(db or settings.ledger_target, results=results, venue_settles=live,
                             dedupe_window_seconds=settings.risk.duplicate_window_seconds)
     except FileNotFoundError as exc:
         fail(str(exc), code=1)

@@ -9,6 +9,7 @@ import pytest
 from loguru import logger
 
 from tests.bus.conftest import Broker
+from tests.postgres import PostgresServer  # a real PostgreSQL: one throwaway cluster per run, a database per test
 
 
 @pytest.fixture
@@ -27,3 +28,23 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b.start()
     yield b
     b.kill()
+
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL on a free loopback port, started once for the run (~1 s) and
+    removed at its end. Skips when run by hand without PostgreSQL; fails in CI."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> Iterator[str]:
+    """SQLAlchemy URL (`postgresql+psycopg://...`) of a fresh, empty database for this test only;
+    dropped afterwards, cutting any session the test left open."""
+    name, url = pg_server.fresh_database()
+    yield url
+    pg_server.drop_database(name)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "bot"
+# Run by Alembic as a script with its migration context set up, never imported.
+SCRIPTS = {"bot.ledger.revisions.env"}
 STAGES = ["feeds", "market", "strategy", "risk", "execution", "ledger", "sim", "engine", "config", "bus"]
 
 
@@ -23,7 +25,8 @@ def _module_name(path: Path) -> str:
 
 
 def _modules() -> dict[str, Path]:
-    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if p.name != "__main__.py"}
+    found = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if p.name != "__main__.py"}
+    return {name: path for name, path in found.items() if name not in SCRIPTS}
 
 
 def _is_type_checking(node: ast.If) -> bool:

@@ -34,6 +34,7 @@ from bot.config.errors import ConfigError, config_line, format_validation_error
 from bot.config.expand import expand_env
 from bot.execution.config import AbpConfig, ExecutionConfig, PaperConfig
 from bot.feeds.config import FeedsConfig
+from bot.ledger.config import LedgerConfig
 from bot.market.config import ClvConfig
 from bot.notify.config import NotifyConfig
 from bot.risk.config import RiskConfig
@@ -143,6 +144,7 @@ class Settings(BaseSettings):
     paper: PaperConfig = PaperConfig()
     settlement: SettlementConfig = SettlementConfig()
     clv: ClvConfig = ClvConfig()
+    ledger: LedgerConfig = LedgerConfig()
     web: WebConfig = WebConfig()
     notify: NotifyConfig = NotifyConfig()
     mqtt: MqttConfig = MqttConfig()
@@ -160,6 +162,15 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.state_dir / "bot.db"
+
+    @property
+    def ledger_target(self) -> Path | str:
+        """What `Ledger` opens: `ledger.url` (a PostgreSQL URL; a sqlite:/// URL as its file),
+        else `db_path`."""
+        if self.ledger.url is None:
+            return self.db_path
+        url = self.ledger.url.get_secret_value()
+        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else url
 
     @classmethod
     def settings_customise_sources(

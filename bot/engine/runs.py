@@ -96,7 +96,7 @@ def plan_run(ledger: Ledger, settings: Settings, *, source: str, digest: str, mu
         if last.outcome == FINISHED:
             orders = len(ledger.orders())
             raise RunRefused(
-                f"{ledger.path} already holds a finished run of {source.removeprefix('replay:')} "
+                f"{ledger.name} already holds a finished run of {source.removeprefix('replay:')} "
                 f"(run {last.run_id}, {orders} orders): nothing to do; `bot run --fresh` starts a new "
                 "ledger and keeps this one")
         if last.outcome in RESUMABLE:
@@ -106,7 +106,7 @@ def plan_run(ledger: Ledger, settings: Settings, *, source: str, digest: str, mu
                     "config; restore that config to resume it, or `bot run --fresh` for a new ledger")
             warmup, resumed_from = last.last_event_seq, last.run_id
     if must_resume and resumed_from is None:
-        raise RunRefused(f"--resume: {ledger.path} holds no interrupted run of {source.removeprefix('replay:')}")
+        raise RunRefused(f"--resume: {ledger.name} holds no interrupted run of {source.removeprefix('replay:')}")
     row = RunRow(run_id=uuid.uuid4().hex[:12], instance=settings.instance, mode=settings.mode, source=source,
                  config_hash=digest, pid=os.getpid(), host=socket.gethostname(), resumed_from=resumed_from,
                  warmup_events=warmup, last_event_seq=warmup, started_at=datetime.now(UTC))

@@ -201,10 +201,15 @@ class Executor:
             with self._ledger.holding():  # the group commit waits until the requests are out
                 now = self._clock.now()
                 rows = [self._row(intent, now) for intent in intents]
-                self._ledger.add_orders(rows)  # committed (fsync'd) before anything leaves
+                refused = self._ledger.add_orders(rows)  # committed (fsync'd) before anything leaves
                 uuids = [r.request_uuid for r in rows]
                 self._sending.update(uuids)  # owned from the commit: the reconcile pass keeps off
-                sendable = await self._screen(rows)
+                for row in rows:  # stored DECLINED by the global limits of a shared ledger
+                    if row.request_uuid in refused:
+                        logger.warning("order {} not sent: {}", row.request_uuid, refused[row.request_uuid])
+                        await self._emit(OrderUpdate(row.request_uuid, OrderStatus.DECLINED, Decimal(0),
+                                                     self._clock.now(), None, refused[row.request_uuid]))
+                sendable = await self._screen([r for r in rows if r.request_uuid not in refused])
                 for i in range(0, len(sendable), self._config.max_batch):
                     batch = sendable[i : i + self._config.max_batch]
                     written.append((await self._send(batch, fresh=True), len(batch)))

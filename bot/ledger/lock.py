@@ -3,19 +3,26 @@
 `LedgerLock` holds an exclusive OS lock (`filelock`, flock on POSIX) on `<ledger>.lock` for the
 life of the process; the OS drops it when the process dies, so a killed holder never blocks the
 next start. The holder's pid, host, instance name and start time are written beside it
-(`<ledger>.holder.json`) so a refused second instance can name it. With a ledger shared by
-several instances (PostgreSQL), the same contract maps to one advisory lock per instance
-(`pg_try_advisory_lock`) held on the bot's connection.
+(`<ledger>.holder.json`) so a refused second instance can name it.
+
+With a ledger several instances share (PostgreSQL; docs/operations.md, "Several instances") the
+same contract is one session-level advisory lock per instance NAME (`InstanceLock`,
+`pg_try_advisory_lock`) held on a connection of its own for the life of the process: two processes configured as the same
+instance are refused, different instances run side by side. The server drops the lock when the
+holder's connection ends, so a killed holder never blocks the next start either; the holder is
+named from `pg_stat_activity` (its `application_name` carries pid, host and start time).
+`instance_lock(target, instance)` picks the lock for a ledger target.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from filelock import FileLock, Timeout
 
@@ -75,3 +82,65 @@ class LedgerLock:
         if self._lock.is_locked:
             self.holder_path.unlink(missing_ok=True)
             self._lock.release()
+
+
+class InstanceLock:
+    """The advisory lock of `instance` on the PostgreSQL ledger at `url` (see the module docstring).
+
+    Raises (from `acquire`):
+        LedgerBusy: another live process holds this instance's lock ("ledger ... instance bot1
+            is in use by pid ...").
+        sqlalchemy.exc.OperationalError: the server cannot be reached.
+    """
+
+    def __init__(self, url: str, instance: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        self.url = url
+        self.instance = instance
+        self.key = advisory_key(f"betbot-instance:{instance}")
+        self._where = make_url(url).render_as_string()  # password masked
+        self._conn: Any = None
+
+    def acquire(self) -> dict[str, Any]:
+        """Take the lock without waiting; returns this process's holder record."""
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "instance": self.instance,
+              "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        tag = f"betbot {self.instance} pid={me['pid']} host={me['host']} since={me['started_at']}"[:63]
+        engine = create_engine(self.url, poolclass=NullPool, connect_args={"application_name": tag})
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar():
+            holder = conn.execute(text(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+                "AND ((l.classid::bigint << 32) | l.objid::bigint) = :k"), {"k": self.key}).scalar()
+            conn.close()
+            raise LedgerBusy(f"ledger {self._where}: instance {self.instance} is in use by "
+                             f"{holder or 'another process'}; stop it first (or give this bot another `instance`)")
+        self._conn = conn
+        return me
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # the session ends, and its advisory lock with it
+            self._conn = None
+
+
+class HeldLock(Protocol):
+    def acquire(self) -> dict[str, Any]: ...
+    def release(self) -> None: ...
+
+
+def advisory_key(name: str) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for `name` (stable across processes)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def instance_lock(target: Path | str, instance: str) -> HeldLock:
+    """The one-process-per-instance lock for a ledger `target` (a file, or a PostgreSQL URL)."""
+    if isinstance(target, str):
+        return InstanceLock(target, instance)
+    return LedgerLock(target, instance)

@@ -1,98 +1,90 @@
-"""Schema versioning for the ledger: a fresh database is created at `SCHEMA_VERSION`; an older
-one is brought forward by running each registered step in order, each in its own transaction.
+"""Schema versions of the ledger, run by Alembic on SQLite and PostgreSQL alike.
 
-A step is `MIGRATIONS[n]`: it upgrades a database at version n-1 to version n (ALTER TABLE,
-back-fills). New tables need no step: `SQLModel.metadata.create_all` adds them. Indexes need no
-version either: after the steps, every index the models declare that the file lacks is created
-(`ensure_indexes`), so an index added to a model reaches existing ledgers on their next writable
-open, and a ledger that only gained indexes still opens read-only with an older bot.
+Schema version N is Alembic revision "000N" (bot/ledger/revisions/versions/). A new database is
+created whole at the newest version (`SQLModel.metadata.create_all`) and stamped; an older one is
+upgraded revision by revision, all in one transaction (a failed step leaves it as it was). A
+ledger from before Alembic keeps its version in a `schema_version` table: it is stamped at that
+revision first, then upgraded.
+
+Indexes need no revision: after the upgrade every index the models declare that the database
+lacks is created (`ensure_indexes`), so an index added to a model reaches existing ledgers on
+their next writable open, and a ledger that only gained indexes still opens read-only with an
+older bot.
+
+On PostgreSQL several instances may start at once: the whole step runs under a transaction-level
+advisory lock, so one creates or upgrades and the others then find it done.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from importlib.resources import files
 
-from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
-from bot.ledger.models import SCHEMA_VERSION, SchemaVersionRow
+from bot.ledger.models import SCHEMA_VERSION
 
-Migration = Callable[[Connection], None]
-
-
-def _venue_currency_columns(conn: Connection) -> None:
-    """Version 2: bets and settlements keep the venue's original amounts beside the bot-currency
-    ones (docs/reference/abp.md §11). Existing rows were stored unconverted, so they are filled
-    in as same-currency: the venue's amounts are the stored ones, in the bet's `placed_currency`
-    (USD for a settlement whose bet is missing)."""
-    for table, column, kind in (
-        ("bets", "venue_currency", "VARCHAR"), ("bets", "venue_stake", "VARCHAR"),
-        ("bets", "venue_amount", "VARCHAR"), ("settlements", "currency", "VARCHAR NOT NULL DEFAULT 'USD'"),
-        ("settlements", "venue_currency", "VARCHAR"), ("settlements", "venue_stake", "VARCHAR"),
-        ("settlements", "venue_amount", "VARCHAR"),
-    ):
-        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
-    conn.execute(text("UPDATE bets SET venue_currency = placed_currency, venue_stake = placed_stake, "
-                      "venue_amount = settlement_amount"))
-    conn.execute(text("UPDATE settlements SET currency = COALESCE((SELECT b.placed_currency FROM bets b "
-                      "WHERE b.bet_id = settlements.bet_id), 'USD')"))
-    conn.execute(text("UPDATE settlements SET venue_currency = currency, venue_stake = stake, venue_amount = amount"))
-
-
-def _closing_line_columns(conn: Connection) -> None:
-    """Version 3: bets keep their closing line (bot/market/closing.py). Bets placed before it
-    have none: their columns stay NULL and the research report counts them as without a close."""
-    for column, kind in (("closing_price", "FLOAT"), ("closing_probability", "FLOAT"), ("clv", "FLOAT"),
-                         ("closed_at", "DATETIME")):
-        conn.execute(text(f"ALTER TABLE bets ADD COLUMN {column} {kind}"))
-
-
-# version -> step upgrading from version-1.
-MIGRATIONS: dict[int, Migration] = {2: _venue_currency_columns, 3: _closing_line_columns}
+MIGRATE_LOCK = 0x6C65_6467_6D69  # pg advisory lock key serialising schema changes ("ledgmi")
 
 
 class LedgerSchemaError(RuntimeError):
-    """The database was written by a newer bot, or a migration step is missing."""
+    """The database was written by a newer bot, or holds tables without a schema version."""
+
+
+def revision(version: int) -> str:
+    """The Alembic revision id of schema version `version` ("0003" for 3)."""
+    return f"{version:04d}"
 
 
 def current_version(conn: Connection) -> int | None:
-    """Highest applied schema version, or None for a database never stamped."""
-    return conn.execute(select(func.max(SchemaVersionRow.version))).scalar()
+    """The schema version the database is at, or None for a database never stamped."""
+    tables = set(inspect(conn).get_table_names())
+    if "alembic_version" in tables:
+        found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return None if found is None else int(found)
+    if "schema_version" in tables:  # a ledger from before Alembic
+        legacy = conn.execute(text("SELECT max(version) FROM schema_version")).scalar()
+        return None if legacy is None else int(legacy)
+    return None
 
 
-def migrate(
-    engine: Engine,
-    *,
-    fresh: bool,
-    target: int = SCHEMA_VERSION,
-    migrations: Mapping[int, Migration] = MIGRATIONS,
-) -> int:
-    """Bring the database to `target`; return the version it is at afterwards.
-
-    `fresh` is True when the tables were just created (stamped at `target`, no steps run).
+def migrate(engine: Engine) -> int:
+    """Create the tables, or bring them to `SCHEMA_VERSION`; returns the version afterwards.
 
     Raises:
-        LedgerSchemaError: the database is newer than `target`, or a step is missing.
+        LedgerSchemaError: the database is newer than this bot, or has the ledger's tables but
+            no schema version.
     """
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
+        tables = set(inspect(conn).get_table_names())
         version = current_version(conn)
+        config = _alembic(conn)
         if version is None:
-            version = target if fresh else 0
-            _stamp(conn, version)
-    if version > target:
-        raise LedgerSchemaError(
-            f"ledger schema version {version} is newer than this bot's {target}; upgrade the bot"
-        )
-    for step in range(version + 1, target + 1):
-        if step not in migrations:
-            raise LedgerSchemaError(f"no ledger migration to schema version {step}")
-        with engine.begin() as conn:
-            migrations[step](conn)
-            _stamp(conn, step)
-    with engine.begin() as conn:
+            if "orders" in tables:
+                raise LedgerSchemaError("ledger has tables but no schema version: it was not made by this bot")
+            SQLModel.metadata.create_all(conn)
+            command.stamp(config, revision(SCHEMA_VERSION))
+        else:
+            if version > SCHEMA_VERSION:
+                raise LedgerSchemaError(
+                    f"ledger schema version {version} is newer than this bot's {SCHEMA_VERSION}; upgrade the bot")
+            if "alembic_version" not in tables:
+                command.stamp(config, revision(version))
+            command.upgrade(config, revision(SCHEMA_VERSION))
+            SQLModel.metadata.create_all(conn)  # tables added since: created whole
         ensure_indexes(conn)
-    return target
+    return SCHEMA_VERSION
+
+
+def _alembic(conn: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("bot.ledger") / "revisions"))
+    config.attributes["connection"] = conn
+    return config
 
 
 def ensure_indexes(conn: Connection) -> list[str]:
@@ -110,9 +102,3 @@ def ensure_indexes(conn: Connection) -> list[str]:
                 index.create(conn)
                 created.append(str(index.name))
     return created
-
-
-def _stamp(conn: Connection, version: int) -> None:
-    conn.execute(
-        insert(SchemaVersionRow).values(version=version, applied_at=datetime.now(UTC))
-    )

@@ -1,4 +1,4 @@
-"""Ledger tables (SQLModel on SQLite, WAL mode): signals, risk decisions, orders, bets (fills),
+"""Ledger tables (SQLModel; SQLite in WAL mode, or PostgreSQL: bot/ledger/store.py): signals, risk decisions, orders, bets (fills),
 settlements, balances, the append-only execution event log and persisted key/value state.
 
 Money is exact: `Money` columns store Decimal as TEXT and give Decimal back (never float
@@ -18,11 +18,13 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, String, TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 3  # 2: venue_* columns on bets and settlements, settlements.currency; 3: closing line on bets
+# The newest schema version: Alembic revision "000N" (bot/ledger/revisions/versions/ says what each added).
+SCHEMA_VERSION = 4
 
 
 class Money(TypeDecorator[Decimal]):
-    """Decimal stored as TEXT: exact on SQLite (whose NUMERIC is a float)."""
+    """Decimal stored as TEXT: exact on SQLite (whose NUMERIC is a float), and the same column
+    type on PostgreSQL so one set of revisions serves both."""
 
     impl = String
     cache_ok = True
@@ -35,7 +37,8 @@ class Money(TypeDecorator[Decimal]):
 
 
 class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes (SQLite drops the offset; we put it back)."""
+    """Timezone-aware UTC datetimes, stored naive in UTC (SQLite drops the offset; PostgreSQL's
+    `timestamp` has none): the offset is put back on reading."""
 
     impl = DateTime
     cache_ok = True
@@ -124,6 +127,8 @@ class OrderRow(SQLModel, table=True):
     status: str = Field(index=True)  # OrderStatus
     status_reason: str | None = None
     user_ref: str = ""
+    # the bot instance that placed it (docs/operations.md, "Several instances")
+    instance: str = Field(default="", index=True, sa_column_kwargs={"server_default": ""})
     attempts: int = 0
     expires_at: datetime | None = utc()
     created_at: datetime | None = utc(nullable=False)
@@ -239,9 +244,3 @@ class RunRow(SQLModel, table=True):
     outcome: str = "running"
     started_at: datetime | None = utc(nullable=False)
     ended_at: datetime | None = utc()
-
-
-class SchemaVersionRow(SQLModel, table=True):
-    __tablename__ = "schema_version"
-    version: int = Field(primary_key=True)
-    applied_at: datetime | None = utc(nullable=False)

@@ -279,14 +279,14 @@ def _clv(bets: list[BetRow]) -> dict[str, Any]:
 
 
 def build_report(
-    db_path: Path,
+    db_path: Path | str,
     *,
     results: ResultLookup | None = None,
     now: datetime | None = None,
     dedupe_window_seconds: float = DEDUPE_WINDOW_SECONDS,
     venue_settles: bool = False,
 ) -> dict[str, Any]:
-    """Read the ledger at `db_path` (read only).
+    """Read the ledger at `db_path` (a file, or a database URL; read only).
 
     Args:
         results: the configured results files (bot/sim/settlement.py `configured_results`);
@@ -299,7 +299,7 @@ def build_report(
     Raises:
         FileNotFoundError: no ledger at `db_path`.
     """
-    if not db_path.is_file():
+    if isinstance(db_path, Path) and not db_path.is_file():
         raise FileNotFoundError(f"no ledger at {db_path}: run `bot run` first")
     ledger = Ledger(db_path, read_only=True)
     try:
@@ -320,7 +320,7 @@ def build_report(
     settled_stake = sum((r.stake for r in settlements), Decimal(0))
     settled_pnl = sum((r.pnl for r in settlements), Decimal(0))
     return {
-        "ledger": str(db_path),
+        "ledger": ledger.name,
         "currency": "+".join(sorted(currencies)) or "USD",
         "signals": {"total": sum(signals.values()), "by_strategy": signals},
         "decisions": {

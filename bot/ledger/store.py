@@ -1,5 +1,6 @@
-"""The ledger: one SQLite file in WAL mode, written by the event loop only (sync calls on one
-connection). Orders are keyed by `request_uuid`, committed durably BEFORE the placement request
+"""The ledger: one SQLite file in WAL mode (the default), or a PostgreSQL database shared by
+several bot instances (`ledger.url`; docs/operations.md, "Several instances"), written by the
+event loop only (sync calls; on SQLite one connection). Orders are keyed by `request_uuid`, committed durably BEFORE the placement request
 leaves (docs/architecture.md, Invariants > Exactly-once placement); bets are the fills;
 settlements carry the realised PnL. Tools that only read (`bot report`) open it with
 `read_only=True`.
@@ -27,20 +28,23 @@ Money is Decimal throughout; times are UTC-aware.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
-from sqlalchemy import and_, bindparam, event, func, insert, inspect, or_, update
+from sqlalchemy import and_, bindparam, event, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import Executable
@@ -77,6 +81,34 @@ _SETTLED_KEPT = 8  # `since` values whose settled PnL is kept current
 GROUP_COMMIT_MAX_AGE = 0.005  # seconds a queued write waits for the group commit (loop timer)
 
 Op = Callable[[Session], object] | tuple[Executable, dict[str, Any]]  # a write, or a row for an INSERT
+RISK_STATE_KEY = "risk"  # the trading state's key (bot/risk/control.py)
+RESERVE_LOCK = 0x6C65_6467_7273  # pg advisory lock key of intent commits and trading-state changes ("ledgrs")
+
+
+@dataclass(frozen=True, slots=True)
+class SharedView:
+    """What the global limits judge an intent commit by (read inside it, every instance's):
+    open orders, open bets with their orders by request_uuid, the trading state record
+    (bot/risk/control.py `TradingRecord`, None before the first) and the settled PnL since the
+    trading day began (Decimal, bot currency)."""
+
+    open_orders: list[OrderRow]
+    open_bets: list[BetRow]
+    bet_orders: dict[str, OrderRow]
+    risk_state: dict[str, Any] | None
+    day_pnl: Decimal
+
+
+class IntentGuard(Protocol):
+    """The global limits of a shared ledger (bot/risk/shared.py `GlobalLimits`)."""
+
+    def day_start(self) -> datetime:
+        """Start (UTC) of the trading day the loss limit counts."""
+        ...
+
+    def refusals(self, view: SharedView, rows: Sequence[OrderRow]) -> dict[str, str]:
+        """{request_uuid: reason} of the rows that must not be placed."""
+        ...
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -103,45 +135,69 @@ class LedgerUnavailable(RuntimeError):
     (docs/architecture.md, "Configuration")."""
 
 
-def _unavailable(path: Path, exc: BaseException) -> LedgerUnavailable:
-    """`exc` (SQLite's or the file system's refusal) as one line naming `path` and the fix."""
-    orig = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the sqlite3 error
+def unavailable(where: str, exc: BaseException, *, parent: str = "its folder") -> LedgerUnavailable:
+    """`exc` (the database's or the file system's refusal) as one line naming `where` and the fix."""
+    orig = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
     why = " ".join(str(orig).split()) or type(orig).__name__
     low = why.lower()
-    if "not a database" in low or "malformed" in low or "file is encrypted" in low:
-        fix = (f"move {path.name} aside or `bot run --fresh` (a new ledger, the old file kept beside it), "
+    name = where.rsplit("/", 1)[-1]
+    if where.startswith("postgresql"):
+        fix = ("check that PostgreSQL runs and ledger.url names its host, port, user and database "
+               "(postgresql+psycopg://user:password@host:5432/dbname)")
+    elif "not a database" in low or "malformed" in low or "file is encrypted" in low:
+        fix = (f"move {name} aside or `bot run --fresh` (a new ledger, the old file kept beside it), "
                "or point state_dir at the right folder")
     elif "locked" in low or "busy" in low:
         fix = "another process holds it for writing: stop it, or give this bot its own state_dir"
     elif "readonly" in low or "read-only" in low or "permission" in low or "unable to open" in low:
-        fix = f"make {path.parent} and {path.name} writable, or point state_dir at a writable folder"
+        fix = f"make {parent} and {name} writable, or point state_dir at a writable folder"
     else:
         fix = "check the file and its folder, or point state_dir elsewhere"
-    return LedgerUnavailable(f"ledger error: {path}: {why}; fix: {fix}")
+    return LedgerUnavailable(f"ledger error: {where}: {why}; fix: {fix}")
+
+
+def is_url(target: Path | str) -> bool:
+    """True when `target` is a database URL (`postgresql+psycopg://...`), not a file path."""
+    return isinstance(target, str) and "://" in target
+
+
+def describe(target: Path | str) -> str:
+    """What messages name for a ledger target: the file, or the URL with its password masked."""
+    return make_url(str(target)).render_as_string() if is_url(target) else str(target)
 
 
 class Ledger:
-    """SQLite ledger of signals, decisions, orders, bets, settlements, balances, events, state.
+    """The ledger of signals, decisions, orders, bets, settlements, balances, events, state.
 
     Args:
-        path: the database file (parent directories are created).
+        target: the SQLite file (parent directories are created), or a PostgreSQL URL
+            (`postgresql+psycopg://user:password@host:5432/dbname`) for a ledger several
+            instances share (docs/operations.md, "Several instances").
         clock: stamps `append_event`, `set_state` and row updates, and is the `now` of
             `open_orders` (default wall clock).
-        read_only: open an existing file without creating, migrating or writing anything
-            (SQLite refuses writes on this connection).
+        read_only: open an existing ledger without creating, migrating or writing anything
+            (the database refuses writes on this connection).
+        instance: the bot instance this process is: stamped on the orders it adds; on a shared
+            ledger the reads of what this process must recover and reconcile (open orders,
+            open bets, unfinished orders) are limited to its own orders.
 
     Raises:
-        LedgerSchemaError: the file was written by a newer schema version.
+        LedgerSchemaError: the database was written by a newer schema version.
         FileNotFoundError: `read_only` and the file does not exist.
-        LedgerUnavailable: the file is not a SQLite database, or SQLite refuses it (locked by
-            another writer beyond the busy timeout, read-only): one line naming file and fix.
-            A writable ledger takes the write lock once at open, so a ledger another process
-            keeps locked is refused here rather than failing every later write.
+        LedgerUnavailable: the file is not a SQLite database, the database refuses it (locked by
+            another writer beyond the busy timeout, read-only) or PostgreSQL cannot be reached:
+            one line naming the file (or the URL, password masked) and the fix. A writable
+            SQLite ledger takes the write lock once at open, so a ledger another process keeps
+            locked is refused here rather than failing every later write.
     """
 
-    def __init__(self, path: Path, clock: Clock | None = None, *, read_only: bool = False) -> None:
-        path = Path(path)
-        self.path = path
+    def __init__(self, target: Path | str, clock: Clock | None = None, *, read_only: bool = False,
+                 instance: str = "") -> None:
+        self.shared = is_url(target) and make_url(str(target)).get_backend_name() == "postgresql"
+        self.path: Path | None = None if is_url(target) else Path(target)
+        # what messages name: the file, or the URL without its password
+        self.name = describe(target)
+        self.instance = instance
         self._clock = clock or WallClock()
         self._read_only = read_only
         self._closed = False
@@ -149,6 +205,7 @@ class Ledger:
         self._flush_soon = False
         self._holds = 0  # placements holding the group commit's timer (see `holding`)
         self._data_version: int | None = None
+        self._changes = itertools.count()  # shared ledger: every `bets_version` differs
         # Queries a replay would otherwise repeat on every event, skipped while nothing they read
         # can have changed: no open order since the last empty answer (orders never become open
         # again once final: only `add_orders` makes one), at this `data_version`.
@@ -159,15 +216,21 @@ class Ledger:
         self._settled: dict[datetime | None, Decimal] = {}  # since -> settled PnL, kept current
         self._orders: OrderedDict[str, OrderRow] = OrderedDict()  # recent orders by request_uuid
         self._order_ids: dict[int, str] = {}  # ABP orderId -> request_uuid of a cached order
+        self.guard: IntentGuard | None = None  # the global limits on a shared ledger (bot/risk/shared.py)
         try:
-            self._open(path, read_only=read_only)
+            if self.path is None:
+                self._open_url(str(target), read_only=read_only)
+            else:
+                self._open(self.path, read_only=read_only)
         except (SQLAlchemyError, OSError) as exc:
             engine = getattr(self, "_engine", None)
             if engine is not None:
                 engine.dispose()
             if isinstance(exc, FileNotFoundError) and read_only:
                 raise
-            raise _unavailable(path, exc) from None
+            raise unavailable(self.name, exc, parent=str(self.path.parent) if self.path else "") from None
+        self._insert_signal = (pg_insert(_SIGNALS) if self.shared else sqlite_insert(_SIGNALS)).on_conflict_do_nothing(
+            index_elements=["signal_id"])
 
     def _open(self, path: Path, *, read_only: bool) -> None:
         if read_only:
@@ -175,30 +238,47 @@ class Ledger:
                 raise FileNotFoundError(f"no ledger at {path}")
             self._engine: Engine = create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
             event.listen(self._engine, "connect", _read_only_pragmas)
-            with self._engine.connect() as conn:
-                self.schema_version = current_version(conn) or 0
-            if self.schema_version > SCHEMA_VERSION:
-                self.close()
-                raise LedgerSchemaError(f"ledger schema version {self.schema_version} is newer than this "
-                                        f"bot's {SCHEMA_VERSION}; upgrade the bot")
-            if self.schema_version < SCHEMA_VERSION:  # its tables lack columns this bot reads
-                self.close()
-                raise LedgerSchemaError(f"ledger error: {path}: schema version {self.schema_version} is older than "
-                                        f"this bot's {SCHEMA_VERSION}; fix: run `bot risk status` once (it opens "
-                                        "the ledger writable and migrates it), or start the bot")
+            self._check_version()
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         # One connection for every write and read of this process (the event loop's): `PRAGMA
         # data_version` on it then changes only when ANOTHER process commits (`changed_elsewhere`).
         self._engine = create_engine("sqlite://", creator=self._connect, poolclass=StaticPool)
         event.listen(self._engine, "connect", _sqlite_pragmas)
-        fresh = not inspect(self._engine).has_table(OrderRow.__tablename__)
-        SQLModel.metadata.create_all(self._engine)
-        self.schema_version = migrate(self._engine, fresh=fresh)
+        self.schema_version = migrate(self._engine)
         with self._engine.connect() as conn:  # the write lock, once: waits busy_timeout, then refuses
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             conn.exec_driver_sql("ROLLBACK")
         self.changed_elsewhere()  # from here on: what others write after this open
+
+    def _open_url(self, url: str, *, read_only: bool) -> None:
+        """A ledger on a database server. Sessions run in UTC (the ledger stores naive UTC);
+        a read-only ledger's transactions are read-only on the server."""
+        options = "-c timezone=UTC" + (" -c default_transaction_read_only=on" if read_only else "")
+        self._engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2,
+                                     connect_args={"options": options} if self.shared else {})
+        if read_only:
+            self._check_version()
+            return
+        self.schema_version = migrate(self._engine)
+
+    def _check_version(self) -> None:
+        """A read-only open reads a ledger at this bot's schema version only.
+
+        Raises:
+            LedgerSchemaError: older (its tables lack columns this bot reads) or newer.
+        """
+        with self._engine.connect() as conn:
+            self.schema_version = current_version(conn) or 0
+        if self.schema_version > SCHEMA_VERSION:
+            self.close()
+            raise LedgerSchemaError(f"ledger schema version {self.schema_version} is newer than this "
+                                    f"bot's {SCHEMA_VERSION}; upgrade the bot")
+        if self.schema_version < SCHEMA_VERSION:
+            self.close()
+            raise LedgerSchemaError(f"ledger error: {self.name}: schema version {self.schema_version} is older than "
+                                    f"this bot's {SCHEMA_VERSION}; fix: run `bot risk status` once (it opens "
+                                    "the ledger writable and migrates it), or start the bot")
 
     def close(self) -> None:
         """Write what is queued, then close. Safe to call twice."""
@@ -215,6 +295,7 @@ class Ledger:
         return Session(self._engine, expire_on_commit=False)
 
     def _connect(self) -> sqlite3.Connection:
+        assert self.path is not None  # the SQLite engine only
         self._conn = sqlite3.connect(self.path, check_same_thread=False)
         return self._conn
 
@@ -333,6 +414,7 @@ class Ledger:
         """Run `op` after the queued writes (without them: `queue=False`), in one transaction,
         committed now; `durable` commits with synchronous=FULL (fsync'd). Returns what `op`
         returns."""
+        durable = durable and not self.shared  # a PostgreSQL commit is durable already
         if durable:
             self._pragma("PRAGMA synchronous=FULL")
         try:
@@ -360,8 +442,9 @@ class Ledger:
 
     def changed_elsewhere(self) -> bool:
         """True when another process committed to the ledger since the last call (or since the
-        ledger was opened); costs one `PRAGMA data_version`, no query of the tables."""
-        if self._read_only:
+        ledger was opened); costs one `PRAGMA data_version`, no query of the tables. Always True
+        on a shared ledger: other instances write all the time."""
+        if self._read_only or self.shared:
             return True
         version = self._pragma("PRAGMA data_version")
         changed, self._data_version = version != self._data_version, version
@@ -369,6 +452,17 @@ class Ledger:
 
     def _now(self) -> datetime:
         return self._clock.now()
+
+    def _own_orders(self) -> tuple[Any, ...]:
+        """Conditions limiting an orders query to this instance's orders on a shared ledger
+        (nothing on a ledger of one instance)."""
+        return (OrderRow.instance == self.instance,) if self.shared else ()
+
+    def _own_bets(self) -> tuple[Any, ...]:
+        """Conditions limiting a bets query to the bets of this instance's orders on a shared ledger."""
+        if not self.shared:
+            return ()
+        return (col(BetRow.request_uuid).in_(select(OrderRow.request_uuid).where(OrderRow.instance == self.instance)),)
 
     # -- signals and decisions -------------------------------------------------------------
 
@@ -382,7 +476,7 @@ class Ledger:
             "min_price": signal.min_price, "edge": signal.edge, "bookmakers": ",".join(signal.bookmakers),
             "reason": signal.reason, "tag": signal.tag, "group": signal.group, "created_at": signal.created_at,
         }
-        self._defer_insert(_INSERT_SIGNAL, values)
+        self._defer_insert(self._insert_signal, values)
 
     def record_decision(self, decision: Decision) -> None:
         """Store a risk decision and its signal, if not stored yet (group-committed)."""
@@ -454,24 +548,34 @@ class Ledger:
             row = s.get(StateRow, key)
             return None if row is None else dict(row.value)
 
-    def set_state(self, key: str, value: dict, *, defer: bool = False) -> None:
+    def set_state(self, key: str, value: dict, *, defer: bool = False, below_rev: int | None = None) -> bool:
         """Store `value` under `key`: committed at once (another process may be waiting for it),
         or with `defer` in the next group commit (bookkeeping a crash may lose, such as the ABP
-        stream's last seq: a restart then replays from an earlier one)."""
+        stream's last seq: a restart then replays from an earlier one).
+
+        `below_rev`: write only if the stored value's `rev` is below it, checked in the same
+        transaction (under the shared ledger's lock), so a record another instance changed
+        meanwhile is never overwritten. Returns False when it was not written for that reason."""
         stored, at = _jsonable(value), self._now()
 
-        def op(s: Session) -> None:
+        def op(s: Session) -> bool:
+            if self.shared:  # a trading-state change and an intent commit never interleave
+                _serialise(s)
             row = s.get(StateRow, key)
             if row is None:
                 s.add(StateRow(key=key, value=stored, updated_at=at))
-            else:
-                row.value = stored
-                row.updated_at = at
-                s.add(row)
+                return True
+            if below_rev is not None and int(row.value.get("rev", 0)) >= below_rev:
+                return False
+            row.value = stored
+            row.updated_at = at
+            s.add(row)
+            return True
         if defer:
             self._defer(op)
-        else:
-            self._write(op)
+            return True
+        written: bool = self._write(op)
+        return written
 
     def append_event(self, kind: str, payload: dict, request_uuid: str | None = None) -> None:
         """Append to the execution event log, group-committed (raw wire data is kept as given,
@@ -491,11 +595,20 @@ class Ledger:
 
     # -- orders ----------------------------------------------------------------------------
 
-    def add_orders(self, rows: Iterable[OrderRow]) -> None:
+    def add_orders(self, rows: Iterable[OrderRow]) -> dict[str, str]:
         """Insert order rows in ONE durable transaction, fsync'd (synchronous=FULL): the INTENT
         commit before sending, the one durable write per batch of orders. It holds the orders
         alone, so the fsync'd write stays small; the queue (their signals and decisions) follows
         in the next group commit, after the request has left.
+
+        On a shared ledger the commit is also the cross-instance reservation: it runs under a
+        transaction-level advisory lock every instance's intent commit (and trading-state change)
+        takes, and `guard` (bot/risk/shared.py) judges the rows against everyone's open orders,
+        open bets, the trading state and the day's settled PnL read inside it. Rows it refuses
+        are stored DECLINED with the reason, in the same commit, and never leave.
+
+        Returns:
+            {request_uuid: reason} of the refused rows (empty on a ledger of one instance).
 
         Raises:
             sqlalchemy.exc.IntegrityError: a `request_uuid` already exists (nothing is written).
@@ -505,11 +618,39 @@ class Ledger:
         for row in rows:
             row.created_at = row.created_at or now
             row.updated_at = now
-        values = [row.model_dump(exclude={"id"}) for row in rows]
+            row.instance = row.instance or self.instance
+
+        def op(s: Session) -> dict[str, str]:
+            refused: dict[str, str] = {}
+            if self.shared:
+                _serialise(s)
+                if self.guard is not None:
+                    refused = self.guard.refusals(self._shared_view(s, self.guard.day_start()), rows)
+                for row in rows:
+                    if row.request_uuid in refused:
+                        row.status = OrderStatus.DECLINED.value
+                        row.status_reason = f"not sent: {refused[row.request_uuid]}"[:500]
+            s.connection().execute(_INSERT_ORDER, [row.model_dump(exclude={"id"}) for row in rows])
+            return refused
         self._no_open_orders_at = None
-        self._write(lambda s: s.connection().execute(_INSERT_ORDER, values), durable=True, queue=False)
+        refusals: dict[str, str] = self._write(op, durable=True, queue=False)
         for row in rows:
             self._cache_order(row.model_copy())
+        return refusals
+
+    def _shared_view(self, s: Session, day_start: datetime) -> SharedView:
+        """Every instance's open orders and open bets (with their orders), the trading state and
+        the settled PnL since `day_start`, read in the intent commit's transaction."""
+        bets = list(s.exec(_open_bets()))
+        wanted = sorted({b.request_uuid for b in bets})
+        bet_orders: dict[str, OrderRow] = {}
+        for i in range(0, len(wanted), _IN_CHUNK):
+            q = select(OrderRow).where(col(OrderRow.request_uuid).in_(wanted[i:i + _IN_CHUNK]))
+            bet_orders.update((o.request_uuid, o) for o in s.exec(q))
+        state = s.get(StateRow, RISK_STATE_KEY)
+        settled = sum(s.exec(select(col(SettlementRow.pnl)).where(col(SettlementRow.at) >= day_start)), Decimal(0))
+        return SharedView(open_orders=list(s.exec(_open_orders(self._now()))), open_bets=bets, bet_orders=bet_orders,
+                          risk_state=None if state is None else dict(state.value), day_pnl=settled)
 
     def get_order(self, request_uuid: str) -> OrderRow | None:
         """The order with this `request_uuid` (from the cache of recent orders when held)."""
@@ -575,19 +716,11 @@ class Ledger:
         orders more than `PARTIAL_CLOSED_AFTER` past their expiry: ABP stops filling at
         `expiresAt` (docs/reference/abp.md §8.3), so they can change no more, and start-up
         reconciliation stays bounded on a bot that runs for weeks."""
-        version = None if self._read_only else self._pragma("PRAGMA data_version")
+        version = None if self._read_only or self.shared else self._pragma("PRAGMA data_version")
         if version is not None and version == self._no_open_orders_at:
             return []  # none since the last look, and no other process wrote since
-        cutoff = self._now() - PARTIAL_CLOSED_AFTER
         with self._read() as s:
-            q = (
-                select(OrderRow)
-                .where(col(OrderRow.status).in_(_NOT_FINAL))
-                .where(or_(col(OrderRow.status) != OrderStatus.PARTIALLY_FILLED.value,
-                           col(OrderRow.expires_at).is_(None), col(OrderRow.expires_at) > cutoff))
-                .order_by(col(OrderRow.id))
-            )
-            rows = list(s.exec(q))
+            rows = list(s.exec(_open_orders(self._now()).where(*self._own_orders())))
         self._no_open_orders_at = None if rows else version
         return rows
 
@@ -608,7 +741,8 @@ class Ledger:
         found: dict[int, int] = {}  # row id -> order id, so the answer is in order of creation
         with self._read() as s:
             for condition in wanted:
-                q = select(OrderRow.id, OrderRow.order_id).where(col(OrderRow.order_id).is_not(None)).where(condition)
+                q = (select(OrderRow.id, OrderRow.order_id).where(col(OrderRow.order_id).is_not(None))
+                     .where(condition, *self._own_orders()))
                 if since is not None:
                     q = q.where(col(OrderRow.created_at) >= since)
                 found.update((row_id, order_id) for row_id, order_id in s.exec(q)
@@ -643,9 +777,11 @@ class Ledger:
         self._defer(lambda s: s.execute(statement))
 
     def runs(self, source: str | None = None) -> list[RunRow]:
-        """Runs in start order, optionally of one `source`."""
+        """Runs in start order, optionally of one `source`; on a shared ledger this instance's."""
         with self._read() as s:
             q = select(RunRow).order_by(col(RunRow.id))
+            if self.shared:
+                q = q.where(RunRow.instance == self.instance)
             if source is not None:
                 q = q.where(RunRow.source == source)
             return list(s.exec(q))
@@ -688,13 +824,7 @@ class Ledger:
     def open_bets(self) -> list[BetRow]:
         """Bets PENDING, PLACED or CONFIRMED and still UNSETTLED (see OPEN_BET_STATUSES)."""
         with self._read() as s:
-            q = (
-                select(BetRow)
-                .where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
-                .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value)
-                .order_by(col(BetRow.bet_id))
-            )
-            return list(s.exec(q))
+            return list(s.exec(_open_bets().where(*self._own_bets())))
 
     def add_settlement(self, row: SettlementRow) -> bool:
         """Store a settlement once per `bet_id`, committed at once; returns False if it was
@@ -724,9 +854,10 @@ class Ledger:
 
         Without `strategy`, a writable ledger sums once per `since` and keeps the sum current
         as `add_settlement` stores (this process is the ledger's only writer: bot/ledger/lock.py),
-        so the risk limits read it in O(1) however long the history."""
+        so the risk limits read it in O(1) however long the history. A shared ledger sums every
+        time: the other instances settle too."""
         since = None if since is None else _utc(since)
-        cached = strategy is None and not self._read_only
+        cached = strategy is None and not self._read_only and not self.shared
         if cached and since in self._settled:
             return self._settled[since]
         with self._read() as s:
@@ -770,6 +901,7 @@ class Ledger:
         with self._read() as s:
             q = (select(OrderRow)
                  .where(or_(col(OrderRow.status).in_(_NOT_FINAL), col(OrderRow.request_uuid).in_(open_bet)))
+                 .where(*self._own_orders())
                  .order_by(col(OrderRow.id)))
             return list(s.exec(q))
 
@@ -801,6 +933,8 @@ class Ledger:
         """Changes whenever a bet may have changed: (this process's bet writes, SQLite's
         `data_version`, which moves with other processes' commits; None read-only). A reader
         of `bets_changed` skips its query while this is unchanged."""
+        if self.shared:  # other instances' commits cannot be seen: always changed
+            return self._bet_writes, next(self._changes)
         return self._bet_writes, None if self._read_only else self._pragma("PRAGMA data_version")
 
     def bets_changed(self, after_id: int, since: datetime | None) -> list[BetRow]:
@@ -849,6 +983,7 @@ class Ledger:
                 .where(col(BetRow.closed_at).is_(None))
                 .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value)
                 .where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
+                .where(*self._own_orders())
                 .order_by(col(BetRow.bet_id))
             )
             return [(int(b), str(sel), str(book), float(price)) for b, sel, book, price in s.exec(q)]
@@ -868,7 +1003,7 @@ class Ledger:
 
 # Core statements on the tables (not the ORM classes): a queued row is a plain dict
 _TABLES = SQLModel.metadata.tables
-_INSERT_SIGNAL = sqlite_insert(_TABLES[str(SignalRow.__tablename__)]).on_conflict_do_nothing(index_elements=["signal_id"])
+_SIGNALS = _TABLES[str(SignalRow.__tablename__)]
 _INSERT_DECISION = insert(_TABLES[str(DecisionRow.__tablename__)])
 _INSERT_EVENT = insert(_TABLES[str(EventRow.__tablename__)])
 _INSERT_ORDER = insert(_TABLES[str(OrderRow.__tablename__)])
@@ -876,6 +1011,29 @@ _BETS = _TABLES[str(BetRow.__tablename__)]
 _UPDATE_CLOSE = update(_BETS).where(_BETS.c.bet_id == bindparam("b_id")).values(
     closing_price=bindparam("closing_price"), closing_probability=bindparam("closing_probability"),
     clv=bindparam("clv"), closed_at=bindparam("closed_at"))
+
+
+def _open_orders(now: datetime) -> Any:
+    """The open orders query (the one definition, see `Ledger.open_orders`), every instance's."""
+    cutoff = now - PARTIAL_CLOSED_AFTER
+    return (select(OrderRow)
+            .where(col(OrderRow.status).in_(_NOT_FINAL))
+            .where(or_(col(OrderRow.status) != OrderStatus.PARTIALLY_FILLED.value,
+                       col(OrderRow.expires_at).is_(None), col(OrderRow.expires_at) > cutoff))
+            .order_by(col(OrderRow.id)))
+
+
+def _open_bets() -> Any:
+    """The open bets query (`Ledger.open_bets`), every instance's."""
+    return (select(BetRow)
+            .where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
+            .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value)
+            .order_by(col(BetRow.bet_id)))
+
+
+def _serialise(s: Session) -> None:
+    """Wait for the shared ledger's reservation lock, held until this transaction ends."""
+    s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RESERVE_LOCK})
 
 
 def _environmental(exc: SQLAlchemyError) -> bool:

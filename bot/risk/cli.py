@@ -38,8 +38,8 @@ def _open(config: Path, state_dir: Path | None) -> tuple[Ledger, TradingControl]
     settings = load_or_exit(config)
     if state_dir is None:
         state_dir = config.parent / settings.state_dir  # a relative state_dir is the config folder's
-    db = state_dir / "bot.db"
-    if not db.is_file():
+    db: Path | str = state_dir / "bot.db" if settings.ledger.url is None else settings.ledger_target
+    if isinstance(db, Path) and not db.is_file():
         typer.echo(f"risk: no ledger at {db}; fix: pass the bot's --config (or --state-dir)", err=True)
         raise typer.Exit(2)
     try:

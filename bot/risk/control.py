@@ -330,7 +330,8 @@ class TradingControl:
                 self.halt(mine.reason)
             return False
         mine.rev = max(mine.rev, stored.rev + 1)
-        self._ledger.set_state(STATE_KEY, mine.to_dict())
+        if not self._ledger.set_state(STATE_KEY, mine.to_dict(), below_rev=mine.rev):
+            return self._persist()  # another instance wrote in between: adopt theirs, then re-apply
         self._rev_seen = mine.rev
         return True
 

@@ -8,7 +8,9 @@ venue tracker (bot/risk/tracking.py). RISK_UNAVAILABLE is its own: the ledger's 
 seen at the next commit; the intent commit of an approved order fails with it, so nothing leaves),
 or a check raises. Approval reserves the exposure under an asyncio.Lock, so two
 concurrent evaluations cannot both pass a cap only one fits. Reservations are released on
-decline / cancel / expiry, converted to bet exposure on fill, and released at settlement.
+decline / cancel / expiry, converted to bet exposure on fill, and released at settlement. On a
+ledger several instances share, the caps, the loss limit and HALT are checked again for all of
+them together in the intent commit (bot/risk/shared.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bot.risk.config import RiskConfig
 from bot.risk.control import TradingControl
 from bot.risk.positions import PositionBook, Scope
 from bot.risk.reasons import Reason
+from bot.risk.shared import GlobalLimits
 from bot.risk.tracking import VenueTracker
 from bot.types import Decision, ExecutionEvent, Instrument, Signal, Verdict
 
@@ -62,6 +65,8 @@ class RiskManager:
                                       emergency_action=config.emergency_action,
                                       emergency_resume=config.emergency_resume)
         self._positions = PositionBook.from_ledger(ledger)
+        if ledger.shared:  # several instances, one bankroll: the intent commit checks everyone's
+            ledger.guard = GlobalLimits(config, clock)
         self._breakers = Breakers(global_config=config.global_breaker, bookmaker_config=config.bookmaker_breaker,
                                   clock=clock, canonical=None if route is None else route.book_map.canonical)
         self._approvals = ApprovalLog()

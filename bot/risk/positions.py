@@ -20,7 +20,7 @@ so a check costs O(target bookmakers), not O(bets).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -32,7 +32,7 @@ from bot.ledger.store import OPEN_BET_STATUSES, Ledger
 from bot.types import FINAL_ORDER_STATUSES, BetStatus, Fill, Side, Signal
 
 if TYPE_CHECKING:
-    from bot.ledger.models import OrderRow
+    from bot.ledger.models import BetRow, OrderRow
 
 ANY = "*"
 ZERO = Decimal(0)
@@ -219,22 +219,31 @@ class PositionBook:
     @classmethod
     def from_ledger(cls, ledger: Ledger) -> PositionBook:
         """The ledger's open orders and open bets (see the module docstring)."""
+        bets = ledger.open_bets()
+        return cls.from_rows(bets, ledger.orders_by_uuid({b.request_uuid for b in bets}), ledger.open_orders())
+
+    @classmethod
+    def from_rows(cls, open_bets: Iterable[BetRow], bet_orders: Mapping[str, OrderRow],
+                  open_orders: Iterable[OrderRow]) -> PositionBook:
+        """Open bets (with their orders by request_uuid) and open orders as ledger rows."""
         book = cls()
         # Bets first: an order row's filled_stake already counts them, so adding a bet must not
         # shrink its order's reservation again (put_bet does that only for a known order).
-        bets = ledger.open_bets()
-        orders = ledger.orders_by_uuid({b.request_uuid for b in bets})
-        for bet in bets:
-            book.put_bet(_bet_of_order(orders.get(bet.request_uuid), bet.bet_id, bet.request_uuid, bet.bookmaker,
+        for bet in open_bets:
+            book.put_bet(_bet_of_order(bet_orders.get(bet.request_uuid), bet.bet_id, bet.request_uuid, bet.bookmaker,
                                        bet.placed_stake, bet.placed_price))
-        for order in ledger.open_orders():
-            book.link(order.request_uuid, order.signal_id)
-            book._sync(OrderPosition(
-                signal_id=order.signal_id, scope=Scope.of_order(order), side=Side.BACK if order.back else Side.LAY,
-                price=order.order_price, stake=order.stake, approved_at=None, filled=order.filled_stake,
-                request_uuid=order.request_uuid,
-            ))
+        for order in open_orders:
+            book.add_order(order)
         return book
+
+    def add_order(self, order: OrderRow) -> None:
+        """Count an open order row: its unfilled part, at its price."""
+        self.link(order.request_uuid, order.signal_id)
+        self._sync(OrderPosition(
+            signal_id=order.signal_id, scope=Scope.of_order(order), side=Side.BACK if order.back else Side.LAY,
+            price=order.order_price, stake=order.stake, approved_at=None, filled=order.filled_stake,
+            request_uuid=order.request_uuid,
+        ))
 
     # -- reading ---------------------------------------------------------------------------
 

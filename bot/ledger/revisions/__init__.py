@@ -1,0 +1,1 @@
+"""Alembic's script directory for the ledger schema (bot/ledger/migrations.py runs it)."""

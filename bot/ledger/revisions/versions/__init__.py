@@ -1,0 +1,1 @@
+"""Ledger schema revisions, one per schema version: `00NN_<what>.py` upgrades N-1 to N."""
