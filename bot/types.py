@@ -321,7 +321,8 @@ class OrderUpdate:
 @dataclass(frozen=True, slots=True)
 class Fill:
     """A bet placed for an order (ABP: one order yields 0..N bets). `stake` and `price` are the
-    placed stake (account currency) and decimal odds."""
+    placed stake (account currency) and decimal odds. `new_bet` is True on the bet's first report
+    (the fill) and False on a later change of its status (published as MQTT `bet`, docs/mqtt.md)."""
 
     bet_id: int
     request_uuid: str
@@ -331,6 +332,7 @@ class Fill:
     status: BetStatus
     at: datetime
     order_id: int | None = None
+    new_bet: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,8 +132,9 @@ class MqttBus:
 
     def publish_event(self, event: Signal | Decision | OrderEvent) -> None:
         """Publish a pipeline message under its kind: Signal -> signal, Decision -> decision,
-        OrderUpdate -> order, Fill -> fill, Settlement -> settlement; payload `{kind: event}`."""
-        kind = _EVENT_KIND[type(event)]
+        OrderUpdate -> order, Fill -> fill (a new bet) or bet (a later change of a bet's status),
+        Settlement -> settlement; payload `{kind: event}`."""
+        kind = "bet" if isinstance(event, Fill) and not event.new_bet else _EVENT_KIND[type(event)]
         self.publish(kind, {kind: event})
 
     def health(self) -> dict[str, Any]:

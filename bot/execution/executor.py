@@ -706,8 +706,8 @@ class Executor:
             placed_at=bet.placed_at, settled_at=bet.settled_at,
         ))
         if previous is None or previous.bet_status != stored.bet_status:
-            await self._emit(Fill(bet.bet_id, row.request_uuid, bet.bookmaker, stake,
-                                  bet.placed_price, bet.bet_status, bet.placed_at or now, stored.order_id))
+            await self._emit(Fill(bet.bet_id, row.request_uuid, bet.bookmaker, stake, bet.placed_price,
+                                  bet.bet_status, bet.placed_at or now, stored.order_id, new_bet=previous is None))
         if bet.settlement_status is not SettlementStatus.UNSETTLED and amount is not None:
             pnl = amount - stake
             at = bet.settled_at or now
@@ -769,7 +769,7 @@ class Executor:
         self._ledger.upsert_bet(BetRow.model_validate({**known.model_dump(exclude={"id"}),
                                                        "bet_status": BetStatus.CANCELLED.value}))
         await self._emit(Fill(bet_id, row.request_uuid, known.bookmaker, known.placed_stake, known.placed_price,
-                              BetStatus.CANCELLED, self._clock.now(), known.order_id))
+                              BetStatus.CANCELLED, self._clock.now(), known.order_id, new_bet=False))
 
     async def _emergency_news(self, channel: str, payload: Any) -> None:
         """An emergency flag on the `emergency` or `status` channel -> VenueAlert EMERGENCY_ON /

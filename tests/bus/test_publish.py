@@ -46,8 +46,9 @@ async def test_every_event_kind_arrives_on_its_topic_with_a_valid_envelope(broke
             bus.publish(kind, {"n": kind})
         bus.publish_event(_signal())
         bus.publish_event(Fill(7, "req-1", "pinnacle", Decimal("9.50"), 2.04, BetStatus.PLACED, T0))
-        await wait_for(lambda: len([m for m in rec.messages if m.topic != "t/bot1/status"]) >= 11,
-                       what="11 events")
+        bus.publish_event(Fill(7, "req-1", "pinnacle", Decimal("9.50"), 2.04, BetStatus.CANCELLED, T0, new_bet=False))
+        await wait_for(lambda: len([m for m in rec.messages if m.topic != "t/bot1/status"]) >= 12,
+                       what="12 events")
         await bus.stop()
 
     for kind in EVENT_KINDS:
@@ -61,9 +62,14 @@ async def test_every_event_kind_arrives_on_its_topic_with_a_valid_envelope(broke
     assert signal["stake"] == "10.00" and signal["side"] == "back" and signal["selection"]["market"]["line"] == "-3.5"
     fill = next(m.json()["data"] for m in rec.on("t/bot1/fill") if "fill" in m.json()["data"])["fill"]
     assert fill == {"bet_id": 7, "request_uuid": "req-1", "bookmaker": "pinnacle", "stake": "9.50",
-                    "price": 2.04, "status": "PLACED", "at": "2025-11-16T18:00:00Z", "order_id": None}
+                    "price": 2.04, "status": "PLACED", "at": "2025-11-16T18:00:00Z", "order_id": None,
+                    "new_bet": True}
+    # the bet's later status change goes to `bet`, not to `fill`
+    bets = [m.json()["data"]["bet"] for m in rec.on("t/bot1/bet") if "bet" in m.json()["data"]]
+    assert [(b["bet_id"], b["status"], b["new_bet"]) for b in bets] == [(7, "CANCELLED", False)]
+    assert [f["status"] for f in (m.json()["data"].get("fill") for m in rec.on("t/bot1/fill")) if f] == ["PLACED"]
     seqs = [m.json()["seq"] for m in rec.messages if m.topic.rsplit("/", 1)[-1] in EVENT_KINDS]
-    assert len(set(seqs)) == len(seqs) == 11
+    assert len(set(seqs)) == len(seqs) == 12
     statuses = [m.json()["status"] for m in rec.on("t/bot1/status")]
     assert statuses == ["online", "offline"]  # offline on a clean stop too
 
