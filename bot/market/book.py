@@ -87,32 +87,49 @@ class Quote:
 
 class _Cell:
     """What complete snapshots of a source confirmed of one (fixture, bookmaker): `alive_at` the
-    last snapshot time, `generation` the source's generation then."""
+    last snapshot time and `generation` the source's generation then, as of the source's
+    snapshot number `base`; each later snapshot confirms it too (`_Source.confirmed`), so a
+    snapshot costs O(the pairs it leaves unconfirmed), not O(every pair of the source)."""
 
-    __slots__ = ("alive_at", "generation")
+    __slots__ = ("alive_at", "base", "generation")
 
-    def __init__(self) -> None:
+    def __init__(self, base: int) -> None:
         self.alive_at = _EPOCH
         self.generation = 0
+        self.base = base
 
 
 class _Source:
     """Per-source staleness: `generation` rises with each stale mark; `alive_at` is the last
     confirmation that all of the source's unchanged prices still hold (a live connection);
-    `cells` the per-(fixture, bookmaker) confirmations of complete snapshots."""
+    `cells` the per-(fixture, bookmaker) confirmations of complete snapshots: `snapshots`
+    counts them, `snapshot_at` / `snapshot_generation` are the latest one's time and generation
+    (snapshot times of one source follow the engine clock: they do not go backwards)."""
 
-    __slots__ = ("alive_at", "cells", "generation")
+    __slots__ = ("alive_at", "cells", "generation", "snapshot_at", "snapshot_generation", "snapshots")
 
     def __init__(self) -> None:
         self.generation = 0
         self.alive_at = _EPOCH
-        self.cells: dict[tuple[FixtureKey, str], _Cell] = {}
+        self.cells: dict[FixtureKey, dict[str, _Cell]] = {}
+        self.snapshots = 0
+        self.snapshot_at = _EPOCH
+        self.snapshot_generation = 0
 
     def cell(self, fixture: FixtureKey, bookmaker: str) -> _Cell:
-        cell = self.cells.get((fixture, bookmaker))
+        books = self.cells.get(fixture)
+        if books is None:
+            books = self.cells[fixture] = {}
+        cell = books.get(bookmaker)
         if cell is None:
-            cell = self.cells[(fixture, bookmaker)] = _Cell()
+            cell = books[bookmaker] = _Cell(self.snapshots)  # confirmed by the snapshots after its birth
         return cell
+
+    def confirmed(self, cell: _Cell) -> tuple[datetime, int]:
+        """(time, generation) of the cell's last confirmation by a complete snapshot."""
+        if self.snapshots > cell.base:
+            return max(cell.alive_at, self.snapshot_at), max(cell.generation, self.snapshot_generation)
+        return cell.alive_at, cell.generation
 
 
 class _Entry:
@@ -270,6 +287,13 @@ class _Derived:
         # outcome -> (ascending prices, their bookmakers): every non-suspended price, stale or not
         self.ladder: dict[str, tuple[list[float], list[str]]] = {o: ([], []) for o in order}
         self.tallies: dict[str, _Tally] = {}
+
+
+def _leave(derived: _Derived, bookmaker: str, held: tuple[float, ...] | None) -> None:
+    """Take a bookmaker's shares out of the consensus tallies (`held`: what they hold of it)."""
+    if held is not None:
+        for tally in derived.tallies.values():
+            tally.remove(bookmaker)
 
 
 class Consensus:
@@ -486,15 +510,20 @@ class OddsBook:
         entry.cell = feed.cell(update.selection.fixture, update.bookmaker)
 
     def _confirm(self, batch: OddsBatch) -> None:
-        """A complete snapshot vouches for every quote of its source it did not withdraw."""
+        """A complete snapshot vouches for every quote of its source it did not withdraw: the
+        source's snapshot stamp moves on; the `unconfirmed` pairs keep what earlier snapshots
+        confirmed of them (fixed in their cells) and miss this one."""
         source = self._source(batch.source)
-        skip = set(batch.unconfirmed)
-        at, generation = batch.received_at, source.generation
-        for (fixture, bookmaker), cell in source.cells.items():
-            if skip and ((fixture, None) in skip or (fixture, bookmaker) in skip):
+        for fixture, bookmaker in batch.unconfirmed:
+            books = source.cells.get(fixture)
+            if not books:
                 continue
-            cell.alive_at = max(cell.alive_at, at)
-            cell.generation = generation
+            for cell in books.values() if bookmaker is None else [c for c in (books.get(bookmaker),) if c]:
+                cell.alive_at, cell.generation = source.confirmed(cell)
+                cell.base = source.snapshots + 1
+        source.snapshots += 1
+        source.snapshot_at = max(source.snapshot_at, batch.received_at)
+        source.snapshot_generation = source.generation
         self._live_epoch += 1
 
     def _source(self, name: str) -> _Source:
@@ -571,10 +600,11 @@ class OddsBook:
                 self._unindexed = [s for s in self._unindexed if s in self._by_selection]
             source = self._sources.get(cleared.source)
             if source is not None:  # no quote of the source is left where it cleared: free the cells
-                wanted = set(fixtures)
-                for fixture, bookmaker in [k for k in source.cells if k[0] in wanted]:
-                    if cleared.bookmaker is None or bookmaker == cleared.bookmaker:
-                        del source.cells[(fixture, bookmaker)]
+                for fixture in fixtures:
+                    if cleared.bookmaker is None:
+                        source.cells.pop(fixture, None)
+                    elif (cells := source.cells.get(fixture)) is not None:
+                        cells.pop(cleared.bookmaker, None)
         return removed
 
     def _forget(self, selection: Selection, bookmaker: str) -> None:
@@ -587,9 +617,10 @@ class OddsBook:
     # -- queries -----------------------------------------------------------------------------
 
     def _quote(self, bookmaker: str, entry: _Entry, now: datetime) -> Quote:
-        source, cell = entry.feed, entry.cell
-        stale = max(entry.generation, cell.generation) < source.generation or (
-            now - max(entry.seen_at, cell.alive_at, source.alive_at) > self._stale_after
+        source = entry.feed
+        alive_at, generation = source.confirmed(entry.cell)
+        stale = max(entry.generation, generation) < source.generation or (
+            now - max(entry.seen_at, alive_at, source.alive_at) > self._stale_after
         )
         return Quote(
             bookmaker, entry.price, entry.american, entry.suspended, stale, entry.updated_at, entry.source
@@ -748,18 +779,21 @@ class OddsBook:
     def _readmit(self, derived: _Derived, node: _Node, now: datetime) -> None:
         """Take a node out of the derived state and put it back as its quotes stand now."""
         bookmaker = node.bookmaker
+        held = node.prices if node.until is not None else None  # what the consensus tallies hold of it
         if node.until is not None:
             node.until = None
             del derived.live[bookmaker]
-            for tally in derived.tallies.values():
-                tally.remove(bookmaker)
         else:
             derived.waiting.pop(bookmaker, None)
-        self._admit(derived, node, now)
+        self._admit(derived, node, now, held)
 
-    def _admit(self, derived: _Derived, node: _Node, now: datetime) -> None:
+    def _admit(self, derived: _Derived, node: _Node, now: datetime, held: tuple[float, ...] | None = None) -> None:
         """Put a node (not live, not waiting) into the derived state: its ladder rungs, and live
-        (with its heap entry and consensus shares) or waiting or neither."""
+        (with its heap entry and consensus shares) or waiting or neither. `held`: the prices the
+        consensus tallies hold of this node (it was live), None when they hold nothing of it. A
+        node that stays live at the same prices keeps its shares: most re-admissions are a
+        confirmation or a staleness re-check, and leaving the tallies untouched keeps their
+        shared `Consensus` snapshots too."""
         bookmaker, rungs, ladder = node.bookmaker, node.rungs, derived.ladder
         for outcome, entry in node.outcomes.items():
             price = None if entry.suspended else entry.price
@@ -782,6 +816,7 @@ class OddsBook:
             quote = node.outcomes.get(outcome)
             if quote is None or quote.suspended or quote.price is None:
                 node.prices, node.fair = None, {}
+                _leave(derived, bookmaker, held)
                 return
             complete.append(quote.price)
         prices_now = tuple(complete)
@@ -790,6 +825,7 @@ class OddsBook:
         until = self._fresh_until(node.outcomes.values(), now)
         if until is None:
             derived.waiting[bookmaker] = node
+            _leave(derived, bookmaker, held)
             return
         derived.seq += 1
         node.until, node.token = until, derived.seq
@@ -799,6 +835,9 @@ class OddsBook:
         if len(heap) > 2 * len(derived.live) + 32:  # drop superseded entries
             heap[:] = [(n.until, n.token, n) for n in derived.live.values() if n.until is not None]
             heapify(heap)
+        if held is not None and held == node.prices:
+            return  # the tallies hold these prices already
+        _leave(derived, bookmaker, held)
         for tally in derived.tallies.values():
             tally.add(node)
 
@@ -809,9 +848,13 @@ class OddsBook:
         for entry in entries:
             source, cell = entry.feed, entry.cell
             generation = source.generation
-            if entry.generation < generation and cell.generation < generation:
+            if source.snapshots > cell.base:  # `_Source.confirmed`, inline: the hot path of a query
+                cell_at, cell_generation = max(cell.alive_at, source.snapshot_at), source.snapshot_generation
+            else:
+                cell_at, cell_generation = cell.alive_at, cell.generation
+            if entry.generation < generation and cell_generation < generation:
                 return None
-            at = max(entry.seen_at, cell.alive_at, source.alive_at)
+            at = max(entry.seen_at, cell_at, source.alive_at)
             if oldest is None or at < oldest:
                 oldest = at
         if oldest is None:

@@ -151,12 +151,11 @@ def test_three_instances_keep_the_global_caps_and_stop_together_on_one_halt(tmp_
             "SELECT count(*) FROM orders WHERE status_reason LIKE 'not sent: global TRADING_HALTED%'")).scalar()
         halted_decisions = dict(conn.execute(text(
             "SELECT strategy, count(*) FROM decisions WHERE reason = 'TRADING_HALTED' GROUP BY strategy")).all())
-        bets = conn.execute(text("SELECT count(*) FROM bets")).scalar()
     db.dispose()
 
     # not a vacuous run: every instance placed, the caps were reached, commits were checked
     assert set(by_instance) == {"bot1", "bot2", "bot3"} and min(by_instance.values()) >= 10, by_instance
-    assert checks >= 100 and bets >= 3, (checks, bets)
+    assert checks >= 100, checks
     assert max_total >= TOTAL_CAP * 8 / 10 and max_fixture >= FIXTURE_CAP * 8 / 10, (max_total, max_fixture)
     assert global_refusals > 0, "the cross-instance check never had to refuse: the run did not contend"
     # the caps held at every commit, across the three processes
