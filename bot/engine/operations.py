@@ -5,6 +5,7 @@ every figure is read when asked (docs/architecture.md, "Invariants > Hot path le
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from bot.engine.core import Engine
 
 DEFAULT_LIMIT = 100
+EQUITY_POINTS = 600  # the dashboard's equity curve: at most this many points, however long the history
 
 
 def _iso(value: Any) -> Any:
@@ -22,6 +24,24 @@ def _iso(value: Any) -> Any:
 
 def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def thin_curve(points: list[tuple[Any, Decimal]], limit: int = EQUITY_POINTS) -> list[tuple[Any, Decimal]]:
+    """An equity curve of (time, running PnL) points, in time order, cut to at most `limit` points
+    (>= 3): the points are split into (limit - 1) // 2 runs of equal length, each kept as its
+    lowest and highest point in time order, and the last point is always kept, so every peak,
+    trough (the drawdowns) and the current figure survive the thinning."""
+    if len(points) <= limit:
+        return points
+    size = math.ceil(len(points) / ((limit - 1) // 2))
+    out: list[tuple[Any, Decimal]] = []
+    for start in range(0, len(points), size):
+        run = range(start, min(start + size, len(points)))
+        low, high = min(run, key=lambda i: points[i][1]), max(run, key=lambda i: points[i][1])
+        out.extend(points[i] for i in sorted({low, high}))
+    if out[-1] is not points[-1]:
+        out.append(points[-1])
+    return out
 
 
 class EngineView:
@@ -126,10 +146,11 @@ class EngineView:
         e = self.engine
         risk = e.risk.snapshot() if e.started else {}
         running = Decimal(0)
-        equity = []
+        points: list[tuple[Any, Decimal]] = []
         for row in sorted(e.ledger.settlements(), key=lambda r: (r.at is None, r.at, r.bet_id)):
             running += row.pnl
-            equity.append([_iso(row.at), str(running)])
+            points.append((row.at, running))
+        equity = [[_iso(at), str(pnl)] for at, pnl in thin_curve(points)]
         return {"today": risk.get("day_pnl", "0"), "settled": str(running), "equity": equity}
 
     def strategies(self) -> list[dict[str, Any]]:
