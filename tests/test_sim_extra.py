@@ -26,7 +26,8 @@ def _bot_without(module: str, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("command", "args"),
     [("bot abp serve", ("abp", "serve", "--port", "0")),
-     ("bot feeds serve-boltodds", ("feeds", "serve-boltodds", str(SAMPLES), "--port", "0"))],
+     ("bot feeds serve-boltodds", ("feeds", "serve-boltodds", str(SAMPLES), "--port", "0")),
+     ("bot feeds serve-scraping", ("feeds", "serve-scraping", "--key", "k", "--port", "0"))],
 )
 def test_server_commands_without_the_sim_extra_exit_2_with_one_line(
     missing: str, command: str, args: tuple[str, ...]

@@ -8,6 +8,7 @@ can start. It reads files and imports strategy and check classes; it creates and
 (no state dir, no ledger), so a wrong config leaves no trace. It checks:
 - the mode's needs: a feed; a replay in backtest; `abp.api_key` in live, and a placement timeout
   (`abp.place_timeout_seconds`) shorter than the order expiry (`execution.expiry_seconds`);
+  `scraping.api_key` for an HTTP feed with `transport: scraping`;
 - paths (relative ones are `config_dir`'s): the replay file, the results files of the paper
   settlement (paper and backtest, and that they read as results), the mapping file (and that it
   parses), every `strategy_dirs` folder;
@@ -68,6 +69,11 @@ def _feeds(settings: Settings, config_dir: Path) -> list[str]:
     if settings.mode == "live" and timeout >= expiry:  # a lost answer must be looked up before expiry
         lines.append(config_line("abp.place_timeout_seconds", f"{timeout} s is not shorter than "
                                  f"execution.expiry_seconds ({expiry} s)", f"set it below {expiry}"))
+    for name in ("oddsapi",):  # the HTTP feeds that may go through the Scraping API (bot/feeds/scraping.py)
+        options = getattr(feeds, name)
+        if options is not None and options.transport == "scraping" and settings.scraping.api_key is None:
+            lines.append(config_line(f"feeds.{name}.transport", "scraping needs a Scraping API key (scraping.api_key)",
+                                     "set BOT_SCRAPING__API_KEY, or transport: direct"))
     has_mqtt_feed = settings.mqtt.enabled and settings.mqtt.feed.enabled
     no_feed = feeds.replay is None and feeds.history is None and feeds.boltodds is None and feeds.oddsapi is None and not has_mqtt_feed
     if no_feed and settings.mode != "backtest":  # backtest already said what is missing

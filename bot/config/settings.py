@@ -33,7 +33,7 @@ from bot.config.base import Section
 from bot.config.errors import ConfigError, config_line, format_validation_error
 from bot.config.expand import expand_env
 from bot.execution.config import AbpConfig, ExecutionConfig, PaperConfig
-from bot.feeds.config import FeedsConfig
+from bot.feeds.config import FeedsConfig, ScrapingConfig
 from bot.ledger.config import LedgerConfig
 from bot.market.config import ClvConfig
 from bot.notify.config import NotifyConfig
@@ -136,6 +136,7 @@ class Settings(BaseSettings):
     state_dir: Path = Path("state")
     strategy_dirs: list[Path] = []
     feeds: FeedsConfig = FeedsConfig()
+    scraping: ScrapingConfig = ScrapingConfig()
     mapping: MappingConfig = MappingConfig()
     strategies: list[StrategySpec] = []
     risk: RiskConfig = RiskConfig()

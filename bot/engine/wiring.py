@@ -44,8 +44,11 @@ log = logger.bind(stage="engine")
 
 
 if TYPE_CHECKING:
+    import httpx
+
     from bot.execution.abp_client import AbpClient
-    from bot.feeds.config import HistoryFeedConfig
+    from bot.feeds.config import HistoryFeedConfig, HttpTransportOptions
+    from bot.feeds.scraping import ScrapingRelay
 
 
 class BuildError(Exception):
@@ -64,6 +67,7 @@ def _path(config_dir: Path, path: Path) -> Path:
 def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed]:
     cfg = settings.feeds
     feeds: list[Feed] = []
+    relays: list[ScrapingRelay] = []  # the one Scraping API relay the HTTP feeds share, made on first use
     if cfg.replay is not None:
         from bot.feeds.replay import ReplayFeed
 
@@ -80,12 +84,28 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
     if cfg.oddsapi is not None:
         from bot.feeds.oddsapi import OddsApiFeed
 
-        feeds.append(OddsApiFeed(cfg.oddsapi, clock))
+        feeds.append(OddsApiFeed(cfg.oddsapi, clock, transport=_http_transport(settings, cfg.oddsapi, relays)))
     if settings.mqtt.enabled and settings.mqtt.feed.enabled:
         from bot.bus.feed import MqttFeed
 
         feeds.append(MqttFeed(settings.mqtt, clock, instance=settings.instance))
     return feeds  # at least one: bot/config/preflight.py checked
+
+
+def _http_transport(settings: Settings, options: HttpTransportOptions,
+                    relays: list[ScrapingRelay]) -> httpx.AsyncBaseTransport | None:
+    """The transport of an HTTP feed: None (direct) or through the Scraping API relay
+    (bot/feeds/scraping.py), one relay shared by every feed so they share one request budget."""
+    if options.transport == "direct":
+        return None
+    from bot.feeds.scraping import ScrapingRelay, transport_for
+
+    if not relays:
+        try:
+            relays.append(ScrapingRelay(settings.scraping))
+        except ValueError as exc:
+            raise BuildError(str(exc)) from None
+    return transport_for(options, relays[0])
 
 
 def _history_feed(cfg: HistoryFeedConfig, clock: Clock, config_dir: Path, progress: ReplayProgress) -> Feed:

@@ -1,8 +1,9 @@
-"""`bot feeds ...`: BoltOdds discovery (get-info, get-games, get-markets), a filter check, and
-the local BoltOdds-protocol server for development (serve-boltodds).
+"""`bot feeds ...`: BoltOdds discovery (get-info, get-games, get-markets), a filter check, the
+local BoltOdds-protocol server for development (serve-boltodds) and a local Scraping API relay
+(serve-scraping, bot/sim/scraping_server.py).
 
-The server is a simulator (docs/architecture.md, "Simulators"): `serve-boltodds` imports it inside
-the command and needs the `sim` extra, so nothing in `bot.feeds` imports `bot.sim`.
+The servers are simulators (docs/architecture.md, "Simulators"): each command imports its server
+inside the command and needs the `sim` extra, so nothing in `bot.feeds` imports `bot.sim`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ if TYPE_CHECKING:  # each command imports what it runs: `bot --help` stays light
     from bot.feeds.boltodds_rest import BoltOddsRest
     from bot.feeds.config import BoltOddsConfig
 
-app = typer.Typer(help="Odds feeds: BoltOdds discovery and a local BoltOdds server.", no_args_is_help=True)
+app = typer.Typer(help="Odds feeds: BoltOdds discovery, a local BoltOdds server, a local Scraping API relay.",
+                  no_args_is_help=True)
 
 
 @cache
@@ -170,6 +172,37 @@ def serve_boltodds(
             _console().print(f"serving {len(server.frames)} frames on {server.url} (REST {server.rest_url}); "
                           "SIGUSR1 drops connections, Ctrl-C stops")
             await asyncio.Event().wait()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("serve-scraping")
+def serve_scraping(
+    key: Annotated[str, typer.Option(help="the API key clients must send in X-API-Key")],
+    host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="0 = a free port")] = 8770,
+    rps: Annotated[float, typer.Option(help="requests per second per key (0 = no limit)")] = 10.0,
+) -> None:
+    """Serve a local 55-Tech Scraping API relay that forwards /fetch to loopback targets only
+    (faults: POST /_admin/faults, e.g. {"blocked": 1}; docs/reference/scraping.md)."""
+    import asyncio
+
+    from bot.sim.extra import require_sim_extra
+
+    require_sim_extra("bot feeds serve-scraping")
+    from bot.sim.scraping_server import LocalScrapingServer
+
+    async def go() -> None:
+        server = LocalScrapingServer(api_keys=[key], rps=rps or None)
+        url = await server.start(host, port)
+        _console().print(f"serving the Scraping API relay on {url} (loopback targets only); Ctrl-C stops")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
 
     try:
         asyncio.run(go())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from bot.config.base import Section
 
@@ -54,7 +56,91 @@ class BoltOddsConfig(Section):
     check_filters: bool = Field(True, description="Warn at start when a filter name is not in get_info/get_markets")
 
 
-class OddsApiConfig(Section):
+_GEO = re.compile(r"^[A-Z]{2}$")
+_AGENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def _geo_codes(codes: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Country codes as the Scraping API takes them in `X-Geo`: ISO 3166 two-letter, upper case
+    (55-Tech docs, Scraping API Error Handling > Common errors > Invalid geo code)."""
+    if codes is None:
+        return None
+    upper = tuple(c.strip().upper() for c in codes)
+    bad = [c for c in upper if not _GEO.match(c)]
+    if bad:
+        raise PydanticCustomError("geo_code", "not ISO two-letter country codes: {bad} (write DE, not Germany)",
+                                  {"bad": ", ".join(bad)})
+    return upper
+
+
+def _agent_slugs(slugs: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Agent slugs as `X-Agent` takes them (`de1`, `at5`; Scraping API Overview > Control headers)."""
+    if slugs is None:
+        return None
+    lower = tuple(s.strip().lower() for s in slugs)
+    bad = [s for s in lower if not _AGENT.match(s)]
+    if bad:
+        raise PydanticCustomError("agent_slug", "not agent slugs like de1: {bad}", {"bad": ", ".join(bad)})
+    return lower
+
+
+class ScrapingConfig(Section):
+    """The 55-Tech Scraping API as a relay for HTTP feeds (`scraping:` in config.yaml;
+    bot/feeds/scraping.py, docs/reference/scraping.md). A feed whose `transport` is `scraping`
+    sends its requests as `POST {base_url}/fetch` with `X-Target-URL`; `geo` and `agent` are the
+    defaults of the `X-Geo` and `X-Agent` control headers (a feed may set its own)."""
+
+    base_url: str = "https://scraping-api.55-tech.com"
+    api_key: SecretStr | None = Field(None, description="X-API-Key of the Scraping API (BOT_SCRAPING__API_KEY)")
+    geo: tuple[str, ...] = Field((), description="X-Geo: ISO country codes the agents must be in (empty = any)")
+    agent: tuple[str, ...] = Field((), description="X-Agent: agent slugs to route through, e.g. de1 (empty = any)")
+    expect_json: bool = Field(False, description="send X-Expect-JSON: 1 (the targets answer JSON)")
+    timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="target timeout when the feed's client sets none (the API's default is 30)"
+    )
+    requests_per_second: float = Field(
+        10.0, gt=0, description="client-side budget per API key (the API's default limit is 10/s)"
+    )
+    max_attempts: int = Field(4, ge=1, le=10, description="tries per request on 429, 502 and 504")
+    backoff_initial_seconds: float = Field(1.0, gt=0, description="first retry wait (doubling: 1 s, 2 s, 4 s)")
+    backoff_max_seconds: float = Field(30.0, gt=0, description="retry wait ceiling")
+    retry_after_max_seconds: float = Field(60.0, gt=0, description="a longer Retry-After is capped at this")
+
+    @field_validator("geo")
+    @classmethod
+    def _geo(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
+        return _geo_codes(codes) or ()
+
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, slugs: tuple[str, ...]) -> tuple[str, ...]:
+        return _agent_slugs(slugs) or ()
+
+
+class HttpTransportOptions(Section):
+    """How an HTTP feed reaches its host: `direct`, or `scraping` through the Scraping API relay
+    (bot/feeds/scraping.py) with the `scraping:` section's key. Any httpx-based feed config
+    inherits this; `scraping_geo` / `scraping_agent` override `scraping.geo` / `scraping.agent`
+    for this feed only."""
+
+    transport: Literal["direct", "scraping"] = Field(
+        "direct", description="direct, or scraping: relay the requests through the 55-Tech Scraping API"
+    )
+    scraping_geo: tuple[str, ...] | None = Field(None, description="X-Geo for this feed (default: scraping.geo)")
+    scraping_agent: tuple[str, ...] | None = Field(None, description="X-Agent for this feed (default: scraping.agent)")
+
+    @field_validator("scraping_geo")
+    @classmethod
+    def _geo(cls, codes: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _geo_codes(codes)
+
+    @field_validator("scraping_agent")
+    @classmethod
+    def _agent(cls, slugs: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _agent_slugs(slugs)
+
+
+class OddsApiConfig(HttpTransportOptions):
     base_url: str = "https://api.the-odds-api.com"
     api_key: SecretStr
     sport: str = "americanfootball_nfl"

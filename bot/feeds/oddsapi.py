@@ -21,6 +21,11 @@ traceback and counted as "decoder_error"; polling goes on.
 
 Each response is emitted as one complete `OddsBatch` (the differ's), so the book takes the whole
 board before any strategy runs (docs/architecture.md, Pipeline).
+
+`transport` (config `transport: scraping`) relays the polls through the 55-Tech Scraping API
+(bot/feeds/scraping.py). Its errors are counted by their `kind` ("blocked",
+"scraping_rate_limited", "scraping_gateway", ...); those that ask to back off double the wait,
+like a 429 of The Odds API itself.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from bot.feeds.base import EmitFn, FeedStats, truncate
 from bot.feeds.config import OddsApiConfig
 from bot.feeds.oddsapi_decode import SOURCE, OddsApiDiffer
 from bot.feeds.recording import Recorder
+from bot.feeds.scraping import ScrapingError
 from bot.types import FeedStatus
 
 QUOTA_MAX = 10**9  # x-requests-remaining above this is not a real monthly quota
@@ -55,12 +61,14 @@ class OddsApiFeed:
 
     name = SOURCE
 
-    def __init__(self, config: OddsApiConfig, clock: Clock, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, config: OddsApiConfig, clock: Clock, client: httpx.AsyncClient | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
         self.clock = clock
         self.stats = FeedStats(SOURCE)
         self._differ = OddsApiDiffer(SOURCE, config.odds_format, self.stats)
-        self._client = client or httpx.AsyncClient(timeout=config.timeout_seconds)
+        self._transport = transport
+        self._client = client or self._new_client()
         self._recorder: Recorder | None = None
         self._open_recorder()
         self.requests_remaining: int | None = None
@@ -82,6 +90,9 @@ class OddsApiFeed:
             params["regions"] = ",".join(c.regions)
         return params
 
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=self.config.timeout_seconds, transport=self._transport)
+
     def _open_recorder(self) -> None:
         if self.config.record_to and self._recorder is None:
             self._recorder = Recorder(self.config.record_to)
@@ -89,7 +100,7 @@ class OddsApiFeed:
     async def run(self, emit: EmitFn) -> None:
         """Poll until cancelled (again after an earlier run ended: see the module docstring)."""
         if self._client.is_closed:
-            self._client = httpx.AsyncClient(timeout=self.config.timeout_seconds)
+            self._client = self._new_client()
         self._open_recorder()
         try:
             while True:
@@ -106,6 +117,11 @@ class OddsApiFeed:
         self.stats["polls"] += 1
         try:
             response = await self._client.get(url, params=self._params)
+        except ScrapingError as exc:  # the relay's own failures, each counted by its kind
+            if not exc.back_off:
+                return await self._failed(emit, str(exc), exc.kind)
+            self._backoff = min(self._backoff * 2, 64.0)
+            return await self._failed(emit, str(exc), exc.kind) * self._backoff
         except httpx.HTTPError as exc:
             return await self._failed(emit, f"{type(exc).__name__}: {exc}", "http_error")
         received = self.clock.now()

@@ -33,14 +33,14 @@ T0 = datetime(2025, 11, 16, 12, 40, tzinfo=UTC)
 class FakeOddsApi:
     """Serves the recorded responses in order, with quota headers, and logs every query."""
 
-    def __init__(self, bodies: list[bytes], remaining: int = 500) -> None:
-        self.bodies, self.remaining = bodies, remaining
+    def __init__(self, bodies: list[bytes], remaining: int = 500, api_key: str = "k") -> None:
+        self.bodies, self.remaining, self.api_key = bodies, remaining, api_key
         self.queries: list[dict[str, str]] = []
         self.script: list[int] = []  # status codes to answer before the next body
 
     async def odds(self, request: Request) -> Response:
         self.queries.append(dict(request.query_params))
-        if request.path_params["sport"] != "americanfootball_nfl" or request.query_params.get("apiKey") != "k":
+        if request.path_params["sport"] != "americanfootball_nfl" or request.query_params.get("apiKey") != self.api_key:
             return Response(b'{"message": "bad"}', 401)
         if self.script:
             return Response(b"oops", self.script.pop(0))
