@@ -272,3 +272,19 @@ async def test_cancel_all_is_off_unless_configured(mm: LocalMmServer) -> None:
     link.on_kill("kill switch: SIGUSR1")
     assert not link._tasks and mm.cancel_all_calls == [] and mm.requests == []
     await link.stop()
+
+
+def test_config_mm_needs_a_uuid_key_in_one_line(tmp_path: Path) -> None:
+    from bot.config.preflight import preflight
+    from bot.config.settings import load_settings
+
+    def problems(**mm: Any) -> list[str]:
+        settings = load_settings(None, state_dir=tmp_path / "state", mm={"enabled": True, **mm},
+                                 feeds={"replay": {"path": str(tmp_path / "none.jsonl")}})
+        return [line for line in preflight(settings, tmp_path) if "mm." in line]
+
+    assert problems() == ["config error: mm.api_key: mm.enabled needs the MM API key; fix: set BOT_MM__API_KEY"]
+    assert problems(api_key="abc")[0].startswith("config error: mm.api_key: not a UUID")
+    assert problems(api_key=KEY) == []
+    with pytest.raises(Exception, match="mm.requests_per_minute"):
+        load_settings(None, mm={"requests_per_minute": 101})
