@@ -9,6 +9,7 @@ can start. It reads files and imports strategy and check classes; it creates and
 - the mode's needs: a feed; a replay in backtest; `abp.api_key` in live, and a placement timeout
   (`abp.place_timeout_seconds`) shorter than the order expiry (`execution.expiry_seconds`);
   `scraping.api_key` for an HTTP feed with `transport: scraping`;
+  `mm.api_key`, a UUID, when `mm.enabled` (docs/reference/mm.md);
 - paths (relative ones are `config_dir`'s): the replay file, the results files of the paper
   settlement (paper and backtest, and that they read as results), the mapping file (and that it
   parses), every `strategy_dirs` folder;
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 from bot.config.errors import config_line
@@ -65,6 +67,7 @@ def _feeds(settings: Settings, config_dir: Path) -> list[str]:
                                  "set feeds.replay.path or feeds.history.paths"))
     if settings.mode == "live" and settings.abp.api_key is None:
         lines.append(config_line("abp.api_key", "live mode needs an ABP key", "set BOT_ABP__API_KEY"))
+    lines.extend(_mm(settings))
     timeout, expiry = settings.abp.place_timeout_seconds, settings.execution.expiry_seconds
     if settings.mode == "live" and timeout >= expiry:  # a lost answer must be looked up before expiry
         lines.append(config_line("abp.place_timeout_seconds", f"{timeout} s is not shorter than "
@@ -86,6 +89,21 @@ def _feeds(settings: Settings, config_dir: Path) -> list[str]:
     if feeds.history is not None:
         lines.extend(_history(feeds.history.paths, feeds.history.format, config_dir))
     return lines
+
+
+def _mm(settings: Settings) -> list[str]:
+    """`mm.enabled` needs the MM key, a UUID (docs/reference/mm.md; MM Authentication)."""
+    mm = settings.mm
+    if not mm.enabled:
+        return []
+    if mm.api_key is None:
+        return [config_line("mm.api_key", "mm.enabled needs the MM API key", "set BOT_MM__API_KEY")]
+    try:
+        uuid.UUID(mm.api_key.get_secret_value())
+    except ValueError:
+        return [config_line("mm.api_key", "not a UUID (MM keys are UUIDs; MM answers 401)",
+                            "set BOT_MM__API_KEY to the UUID key 55-Tech issued")]
+    return []
 
 
 def _settlement(settings: Settings, config_dir: Path) -> list[str]:

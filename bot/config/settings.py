@@ -33,6 +33,7 @@ from bot.config.base import Section
 from bot.config.errors import ConfigError, config_line, format_validation_error
 from bot.config.expand import expand_env
 from bot.execution.config import AbpConfig, ExecutionConfig, PaperConfig
+from bot.execution.mm_config import MmConfig
 from bot.feeds.config import FeedsConfig, ScrapingConfig
 from bot.ledger.config import LedgerConfig
 from bot.market.config import ClvConfig
@@ -142,6 +143,7 @@ class Settings(BaseSettings):
     risk: RiskConfig = RiskConfig()
     execution: ExecutionConfig = ExecutionConfig()
     abp: AbpConfig = AbpConfig()
+    mm: MmConfig = MmConfig()
     paper: PaperConfig = PaperConfig()
     settlement: SettlementConfig = SettlementConfig()
     clv: ClvConfig = ClvConfig()

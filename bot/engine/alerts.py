@@ -50,11 +50,13 @@ class OperatorAlerts:
 
     def venue_alert(self, alert: VenueAlert, action: str) -> None:
         now = self._clock.now()
+        source = str(alert.details.get("source", "abp"))  # an MM emergency is named (docs/reference/mm.md)
+        reason = alert.reason if source == "abp" else f"{source.upper()}: {alert.reason or 'not given'}"
         if alert.kind is VenueAlertKind.EMERGENCY_ON:
-            self.notifier.send(Kind.EMERGENCY_ON, events.emergency_on(alert.reason, at=now, zone=self._zone,
+            self.notifier.send(Kind.EMERGENCY_ON, events.emergency_on(reason, at=now, zone=self._zone,
                                                                       action=action))
         elif alert.kind is VenueAlertKind.EMERGENCY_OFF:
-            self.notifier.send(Kind.EMERGENCY_OFF, events.emergency_off(alert.reason, at=now, zone=self._zone))
+            self.notifier.send(Kind.EMERGENCY_OFF, events.emergency_off(reason, at=now, zone=self._zone))
 
     def breaker_opened(self, breaker: Breaker) -> None:
         snap = breaker.snapshot()

@@ -37,6 +37,7 @@ from bot.engine.ports import (
     Risk,
     Settler,
     StartHook,
+    StopHook,
     Strategies,
     UpkeepJob,
     VenueBooks,
@@ -111,6 +112,7 @@ class Engine:
         closing: ClosingLines | None = None,
         venue: object | None = None,
         alerts: OperatorAlerts | None = None,
+        stop_hooks: Sequence[StopHook] = (),
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -126,6 +128,7 @@ class Engine:
         self.bus = bus
         self.upkeep = list(upkeep)
         self.start_hooks = list(start_hooks)
+        self.stop_hooks = list(stop_hooks)
         self.venue_books = venue_books  # live: orders name the venue's slugs for the signal's books
         self.closing = closing  # bets' closing lines, captured at kickoff (bot/market/closing.py)
         self.venue = venue  # for its connection state only (`venue_state`)
@@ -333,6 +336,11 @@ class Engine:
                 log.exception("strategy stop failed")
             await self.executor.stop(cancel_pending=self.settings.execution.cancel_on_shutdown)
             self._publish_state("stopped")
+        for hook in self.stop_hooks:
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop step {} failed", getattr(hook, "__name__", hook))
         outcome = "finished" if self._finished else "stopped" if self._stop.is_set() else "interrupted"
         self._checkpoint(outcome=outcome, ended_at=datetime.now(UTC))
         if self.web is not None:
@@ -574,8 +582,9 @@ class Engine:
         self._publish_state()
 
     def kill_switch(self, why: str = "kill switch") -> None:
-        """SIGUSR1 / the state/KILL file: halt trading (risk then cancels pending orders)."""
-        self.risk.control.halt(f"kill switch: {why}")
+        """SIGUSR1 / the state/KILL file: halt trading (risk then cancels pending orders) and fire
+        the kill callbacks (`mm.cancel_all_on_kill`: MM cancel-all, bot/execution/mm.py)."""
+        self.risk.control.kill(f"kill switch: {why}")
 
     async def cancel_all(self) -> int:
         return await self.executor.cancel_all()

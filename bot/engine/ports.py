@@ -38,6 +38,8 @@ UpkeepJob = tuple[str, timedelta, JobFn]
 """A venue-specific periodic job: (name, interval, coroutine function)."""
 StartHook = Callable[[], Awaitable[None]]
 """A venue-specific step run once at start, after reconciliation and before trading."""
+StopHook = Callable[[], Awaitable[None]]
+"""A step run once at shutdown, after the executor stopped (the MM link closes its stream)."""
 
 
 class Strategies(Protocol):
@@ -74,6 +76,9 @@ class Control(Protocol):
         """Call `callback(reason)` on every transition into HALTED."""
 
     def halt(self, reason: str) -> None: ...
+
+    def kill(self, reason: str) -> None:
+        """The kill switch: halt, then the kill callbacks (the MM link's cancel-all)."""
 
     def resume(self) -> None:
         """Operator resume (raises ResumeRefused while the emergency or the kill file is on)."""

@@ -6,6 +6,9 @@ Mode rules:
 - `paper`: PaperVenue in process; accepts unmapped selections.
 - `live`: AbpVenue (needs `abp.api_key`); every selection must map to an ABP instrument.
 - `backtest`: like paper, and a replay feed is required.
+- `mm.enabled` (paper and live; not in a backtest): the 55-Tech MM link (bot/execution/mm.py): its
+  emergency stream and, with `mm.combined_exposure`, its exposure in the caps; its first poll
+  and the stream start with the venue's start hooks, the poll runs with the venue's jobs.
 A replay feed puts the trading clock on event time in every mode. The simulators (`bot.sim`) are
 imported only when a paper venue is built (docs/architecture.md, "Simulators").
 """
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     import httpx
 
     from bot.execution.abp_client import AbpClient
+    from bot.execution.mm import MmLink
     from bot.feeds.config import HistoryFeedConfig, HttpTransportOptions
     from bot.feeds.scraping import ScrapingRelay
 
@@ -260,10 +264,12 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
     mapper = InstrumentMapper(mapping, markets_fetch=side.markets_fetch, fixture_lookup=_oddspapi_lookup(settings))
 
     executor = Executor(side.venue, ledger, side.clock, settings.execution, on_event=on_event, rates=side.rates)
+    mm = _mm_link(settings, clock, side, on_event)
     strategy_dirs = [_path(config_dir, d) for d in settings.strategy_dirs]
     try:
         risk = RiskManager(settings.risk, clock=clock, book=book, ledger=ledger, requires_mapping=live,
-                           state_dir=state_dir, check_dirs=[config_dir, *strategy_dirs], route=side.route)
+                           state_dir=state_dir, check_dirs=[config_dir, *strategy_dirs], route=side.route,
+                           external=None if mm is None else mm.exposure)
         strategies = StrategyHost.load(settings.strategies, book=book, clock=clock, ledger=ledger,
                                        strategy_dirs=strategy_dirs)
     except CheckLoadError as exc:
@@ -273,6 +279,8 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
         ledger.close()
         raise BuildError(f"config error: strategies: {exc}") from None
     run.record(ledger)  # last: a run is recorded only once everything could be built
+    if mm is not None:
+        risk.control.on_kill(mm.on_kill)
     bus = None
     if settings.mqtt.enabled:
         from bot.bus.bus import MqttBus
@@ -290,9 +298,30 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
                     strategies=strategies, risk=risk, executor=executor, paper=side.paper,
                     settler=side.settler, bus=bus, upkeep=side.upkeep, run=run, start_hooks=side.start_hooks,
                     venue_books=side.route, closing=ClosingLines(book, settings.clv), venue=side.venue,
-                    alerts=alerts)
+                    alerts=alerts, stop_hooks=[] if mm is None else [mm.stop])
     engine_ref["engine"] = engine
     return engine
+
+
+def _mm_link(settings: Settings, clock: Clock, side: _VenueSide,
+             on_event: Callable[[ExecutionEvent], Awaitable[None]]) -> MmLink | None:
+    """The MM link when `mm.enabled` (not in a backtest: its simulated days have no MM); its
+    start and poll join the venue's start hooks and jobs (docs/reference/mm.md)."""
+    if not settings.mm.enabled:
+        return None
+    if settings.mode == "backtest":
+        log.warning("mm.enabled is ignored in a backtest")
+        return None
+    from bot.execution.mm import MmLink
+    from bot.risk.external import ExternalExposure
+
+    cfg = settings.mm
+    exposure = ExternalExposure(clock, timedelta(seconds=cfg.stale_after_seconds)) if cfg.combined_exposure else None
+    link = MmLink(cfg, exposure=exposure, on_alert=on_event, currency=settings.execution.currency, rates=side.rates,
+                  clock=clock)
+    side.start_hooks.append(link.start)
+    side.upkeep.extend(link.jobs())
+    return link
 
 
 def _oddspapi_lookup(settings: Settings) -> FixtureLookup | None:

@@ -23,7 +23,10 @@ it gives) and a user's own by class path. The default order:
                            process within duplicate_window_seconds (restored from the ledger)
     15. BREAKER_OPEN       global breaker, then each target bookmaker's breaker
     16. RATE_LIMIT         approvals per strategy per window
-    17. EXPOSURE_SELECTION, _FIXTURE, _BOOKMAKER, _STRATEGY, _TOTAL   (resized to fit when configured)
+    17. EXPOSURE_SELECTION, _FIXTURE, _BOOKMAKER, _STRATEGY, _TOTAL   (resized to fit when configured);
+                           with `mm.combined_exposure` the fixture and bookmaker caps also count the
+                           MM engine's positions and open orders (bot/risk/external.py), and reject
+                           MM_STALE while that data is missing or stale (fail closed)
 RISK_UNAVAILABLE is not a check but the frame around them (bot/risk/manager.py): when the ledger
 cannot record the signal or a check raises anything else, the signal is rejected (fail closed).
 
@@ -74,6 +77,7 @@ from bot.plugins import import_file
 from bot.risk.breakers import Breakers
 from bot.risk.config import DEFAULT_CHECKS, RiskConfig, is_class_path
 from bot.risk.control import TradingControl, TradingState
+from bot.risk.external import ExternalExposure, ExternalStale
 from bot.risk.positions import ZERO, PositionBook, Scope, liability_price, worst_case_loss
 from bot.risk.reasons import Reason
 from bot.types import Instrument, Side, Signal
@@ -195,6 +199,7 @@ class RiskContext:
     approvals: ApprovalLog
     requires_mapping: bool
     route: BookmakerRoute | None = None  # the ABP books this key reaches; None: paper, no such check
+    external: ExternalExposure | None = None  # MM exposure the fixture/bookmaker caps add (mm.combined_exposure)
 
 
 class Check:
@@ -455,15 +460,28 @@ class _ExposureCap(Check):
         cfg, signal = self.ctx.config, candidate.signal
         cap: Decimal = getattr(cfg, f"max_exposure_{self.dimension}")
         current: Decimal = getattr(self.ctx.positions.figures(Scope.of_signal(signal)), self.dimension)
+        extra: dict[str, str] = {}
+        if self.ctx.external is not None:
+            try:
+                current, extra = self.combined(candidate, current, self.ctx.external)
+            except ExternalStale as exc:
+                raise Rejected(exc.reason, {"dimension": self.dimension, **exc.details}) from None
         per_unit = worst_case_loss(signal.side, Decimal(1), liability_price(signal))  # exposure per unit stake
         adding = candidate.stake * per_unit
         if current + adding <= cap:
             return
-        numbers = {"dimension": self.dimension, "current": str(current), "adding": str(adding), "cap": str(cap)}
+        numbers = {"dimension": self.dimension, "current": str(current), "adding": str(adding), "cap": str(cap),
+                   **extra}
         fit = ((cap - current) / per_unit).quantize(CENT, rounding=ROUND_DOWN) if cap > current else ZERO
         if not candidate.may_resize or fit < cfg.min_stake:
             self.reject(**numbers, fits=str(max(fit, ZERO)))
         candidate.resize(self.reason, fit, {self.reason.lower(): numbers})
+
+
+    def combined(self, candidate: Candidate, own: Decimal, external: ExternalExposure) -> tuple[Decimal, dict[str, str]]:
+        """The current figure with the outside exposure added, and its share for the details.
+        Only the fixture and bookmaker caps count it (docs/reference/mm.md, "Combined exposure")."""
+        return own, {}
 
 
 class ExposureSelectionCheck(_ExposureCap):
@@ -473,9 +491,34 @@ class ExposureSelectionCheck(_ExposureCap):
 class ExposureFixtureCheck(_ExposureCap):
     reason, dimension = Reason.EXPOSURE_FIXTURE, "fixture"
 
+    def combined(self, candidate: Candidate, own: Decimal, external: ExternalExposure) -> tuple[Decimal, dict[str, str]]:
+        """The MM's exposure on the signal's fixture, by its OddsPapi id (`Instrument.fixture_id`;
+        a signal without an instrument matches no MM fixture)."""
+        fixture_id = candidate.instrument.fixture_id if candidate.instrument is not None else None
+        outside = external.fixture(fixture_id)
+        return own + outside, {f"{external.source}_exposure": str(outside)}
+
 
 class ExposureBookmakerCheck(_ExposureCap):
     reason, dimension = Reason.EXPOSURE_BOOKMAKER, "bookmaker"
+
+    def combined(self, candidate: Candidate, own: Decimal, external: ExternalExposure) -> tuple[Decimal, dict[str, str]]:
+        """The worst target book with the MM's exposure there added (a feed slug is looked up by
+        its ABP slug through the route: the MM names books and exchanges as ABP does). No target
+        books means any book: the worst of the bot's books and the MM's."""
+        positions, route = self.ctx.positions, self.ctx.route
+        books = candidate.signal.bookmakers or tuple(dict.fromkeys((*positions.books(), *external.books())))
+        worst: tuple[Decimal, str, Decimal] | None = None
+        for book in books:
+            slug = (route.abp_of(book) if route is not None else None) or book
+            outside = external.bookmaker(slug)
+            figure = positions.bookmaker_exposure(book) + outside
+            if worst is None or figure > worst[0]:
+                worst = (figure, book, outside)
+        if worst is None:  # no book anywhere yet: nothing to add, but stale data still fails closed
+            external.bookmaker("")
+            return own, {f"{external.source}_exposure": "0"}
+        return max(worst[0], own), {f"{external.source}_exposure": str(worst[2]), "bookmaker": worst[1]}
 
 
 class ExposureStrategyCheck(_ExposureCap):

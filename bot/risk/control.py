@@ -19,6 +19,14 @@ orders cancelled, `risk.emergency_action: halt`) or REDUCING (pending orders lef
 operator`), or, with `auto`, goes back to ACTIVE if the emergency is still what put it there (a
 halt by the loss limit or an operator in the meantime stays); an auto resume acknowledges no loss.
 
+Emergency sources: ABP's `emergency` channel and, with `mm.enabled`, the 55-Tech MM API's
+(docs/reference/mm.md, "Emergency"). Each source is kept apart (`emergency_sources`): the emergency
+is active while any source is, its reason names the source ("venue emergency: MM: Manual
+trigger"; ABP's reason as it was), and it clears, with the rules above, when the last one clears.
+
+The kill switch (SIGUSR1 through `kill()`, or a `<state_dir>/KILL` file newly seen by `watch()`)
+halts and then calls the `on_kill` callbacks (the MM link's cancel-all), whatever the state was.
+
 The record lives in the ledger under key `risk` (Ledger.get_state/set_state) so it survives a
 restart; `rev` increases on every change so a running bot notices a change made by the CLI.
 `TradingControl` is the one implementation of these rules; the RiskManager and `bot risk` both
@@ -79,6 +87,7 @@ class TradingRecord:
     since: str = ""  # ISO time of the last transition
     emergency: bool = False
     emergency_reason: str = ""
+    emergency_sources: dict[str, str] = field(default_factory=dict)  # source -> its reason, while active
     peak_equity: Decimal = ZERO
     day: str = ""
     day_baseline: Decimal = ZERO  # day PnL acknowledged by the last resume on `day`
@@ -102,6 +111,7 @@ class TradingRecord:
             since=str(data.get("since", "")),
             emergency=bool(data.get("emergency", False)),
             emergency_reason=str(data.get("emergency_reason", "")),
+            emergency_sources=_sources(data),
             peak_equity=Decimal(str(data.get("peak_equity", "0"))),
             day=str(data.get("day", "")),
             day_baseline=Decimal(str(data.get("day_baseline", "0"))),
@@ -163,6 +173,8 @@ class TradingControl:
         self.record = TradingRecord.from_dict(ledger.get_state(STATE_KEY))
         self._rev_seen = self.record.rev  # the stored rev this process last read or wrote
         self._callbacks: list[HaltCallback] = []
+        self._kill_callbacks: list[HaltCallback] = []
+        self._kill_seen = False  # the kill file existed at the last watch()
         self._tasks: set[asyncio.Task[Any]] = set()  # running async callbacks, kept from GC
         # the limits' running sums (Ledger.settled_pnl keeps them current), restored here at start
         ledger.settled_pnl()
@@ -184,7 +196,16 @@ class TradingControl:
         """Called with the reason on every transition into HALTED (engine cancels pending orders)."""
         self._callbacks.append(callback)
 
+    def on_kill(self, callback: HaltCallback) -> None:
+        """Called with the reason each time the kill switch fires (after its halt)."""
+        self._kill_callbacks.append(callback)
+
     # -- transitions -----------------------------------------------------------------------
+
+    def kill(self, reason: str) -> None:
+        """The kill switch: halt, then fire the `on_kill` callbacks (also when already HALTED)."""
+        self.halt(reason)
+        self._fire(self._kill_callbacks, reason, "on_kill")
 
     def halt(self, reason: str) -> None:
         self._claim(TradingState.HALTED, reason)
@@ -215,27 +236,40 @@ class TradingControl:
                            equity=self._ledger.settled_pnl(), day=day, day_pnl=day_pnl)
         self._persist()
 
-    def set_emergency(self, active: bool, reason: str) -> None:
-        """The venue's emergency channel (ABP docs, WebSocket > Channels > Global channels,
-        `emergency`; the two tiers of docs/reference/abp.md §8.3): on start HALTED or REDUCING as
-        `emergency_action` says; on clear a resume only with `emergency_resume` "auto" (see the
-        module docstring). A repeat of the current state changes nothing."""
-        if self.record.emergency == active:
+    def set_emergency(self, active: bool, reason: str, source: str = "abp") -> None:
+        """A venue's emergency channel (ABP docs, WebSocket > Channels > Global channels,
+        `emergency`; the two tiers of docs/reference/abp.md §8.3; the MM's, docs/reference/mm.md):
+        on start HALTED or REDUCING as `emergency_action` says; on the last source's clear a
+        resume only with `emergency_resume` "auto" (see the module docstring). A repeat of a
+        source's current state changes nothing."""
+        sources = dict(self.record.emergency_sources)
+        if active == (source in sources):
             return
-        self.record.emergency = active
-        self.record.emergency_reason = reason
+        if active:
+            sources[source] = reason
+        else:
+            del sources[source]
+        self.record.emergency_sources = sources
+        self.record.emergency = bool(sources)
+        self.record.emergency_reason = "; ".join(_label(s, r) for s, r in sources.items()) if sources else reason
         self.record.rev += 1
         self._persist()
         if active:
             if self._emergency_action == "halt":
-                self.halt(f"{EMERGENCY}{reason}")
+                self.halt(f"{EMERGENCY}{_label(source, reason)}")
             else:
-                self.reduce(f"{EMERGENCY}{reason}")
+                self.reduce(f"{EMERGENCY}{_label(source, reason)}")
             return
-        logger.warning("risk: venue emergency cleared ({}); trading state {} ({})", reason or "no reason given",
-                       self.state.value, "resuming" if self._auto_resumes() else "an operator resumes")
+        if sources:
+            logger.warning("risk: {} emergency cleared ({}); still active: {}", source, reason or "no reason given",
+                           self.record.emergency_reason)
+            return
+        logger.warning("risk: venue emergency cleared ({}); trading state {} ({})", _label(source, reason or
+                       "no reason given"), self.state.value,
+                       "resuming" if self._auto_resumes() else "an operator resumes")
         if self._auto_resumes():
-            self.record.transition(TradingState.ACTIVE, f"venue emergency cleared: {reason}", self._clock.now())
+            self.record.transition(TradingState.ACTIVE, f"venue emergency cleared: {_label(source, reason)}",
+                                   self._clock.now())
             self._persist()
 
     def _auto_resumes(self) -> bool:
@@ -274,8 +308,12 @@ class TradingControl:
         halt/resume` from another process, via `sync`), then turn an existing kill file into a
         halt. Either halt fires on_halt, which cancels the pending orders."""
         self.sync()
-        if self.record.state is not TradingState.HALTED and self.kill_file_present():
+        present = self.kill_file_present()
+        if self.record.state is not TradingState.HALTED and present:
             self.halt(f"kill switch file {self.kill_path}")
+        if present and not self._kill_seen:
+            self._fire(self._kill_callbacks, f"kill switch file {self.kill_path}", "on_kill")
+        self._kill_seen = present
 
     # -- figures the limits read -----------------------------------------------------------
 
@@ -324,8 +362,9 @@ class TradingControl:
         mine = self.record
         stored = TradingRecord.from_dict(self._ledger.get_state(STATE_KEY))
         if self._adopt(stored):
-            if mine.emergency and not self.record.emergency:
-                self.set_emergency(True, mine.emergency_reason)
+            for source, why in mine.emergency_sources.items():
+                if source not in self.record.emergency_sources:
+                    self.set_emergency(True, why, source)
             if mine.state is TradingState.HALTED and self.record.state is not TradingState.HALTED:
                 self.halt(mine.reason)
             return False
@@ -337,13 +376,16 @@ class TradingControl:
 
     def _fire_halt(self, reason: str) -> None:
         logger.warning("risk: trading HALTED: {}", reason)
-        for cb in self._callbacks:
+        self._fire(self._callbacks, reason, "on_halt")
+
+    def _fire(self, callbacks: list[HaltCallback], reason: str, what: str) -> None:
+        for cb in callbacks:
             try:
                 result = cb(reason)
                 if inspect.isawaitable(result):
                     self._schedule(result)
             except Exception:  # noqa: BLE001 - one failing callback must not stop the halt or the others
-                logger.opt(exception=True).error("on_halt callback failed")
+                logger.opt(exception=True).error("{} callback failed", what)
 
     def _schedule(self, awaitable: Awaitable[Any]) -> None:
         try:
@@ -354,6 +396,20 @@ class TradingControl:
         task = loop.create_task(_awaited(awaitable))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _label(source: str, reason: str) -> str:
+    """An emergency reason with its source named; ABP's (the venue's own) as it always read."""
+    return reason if source == "abp" else f"{source.upper()}: {reason}"
+
+
+def _sources(data: dict[str, Any]) -> dict[str, str]:
+    """`emergency_sources` of a stored record; a record from before sources were kept, with its
+    emergency on, had it from ABP."""
+    sources = data.get("emergency_sources")
+    if isinstance(sources, dict):
+        return {str(k): str(v) for k, v in sources.items()}
+    return {"abp": str(data.get("emergency_reason", ""))} if data.get("emergency") else {}
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> None:

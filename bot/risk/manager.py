@@ -30,6 +30,7 @@ from bot.risk.breakers import Breaker, Breakers
 from bot.risk.checks import ApprovalLog, Candidate, DrawdownCheck, LossLimitCheck, Rejected, RiskContext, load_checks
 from bot.risk.config import RiskConfig
 from bot.risk.control import TradingControl
+from bot.risk.external import ExternalExposure
 from bot.risk.positions import PositionBook, Scope
 from bot.risk.reasons import Reason
 from bot.risk.shared import GlobalLimits
@@ -48,7 +49,8 @@ _SATURATION = {Reason.EXPOSURE_STRATEGY, Reason.EXPOSURE_TOTAL, Reason.EXPOSURE_
 class RiskManager:
     """See the module docstring. All money in the order currency. `check_dirs` are searched for a
     `file.py:Class` entry of `risk.checks`. `route` (live) is what BOOKMAKER_UNAVAILABLE checks
-    and names the breakers' books by their ABP slugs; None (paper) skips that check.
+    and names the breakers' books by their ABP slugs; None (paper) skips that check. `external`
+    (`mm.combined_exposure`, bot/risk/external.py) is exposure the fixture and bookmaker caps add.
 
     Raises:
         CheckLoadError: a `risk.checks` entry cannot be loaded (one line naming it).
@@ -56,7 +58,7 @@ class RiskManager:
 
     def __init__(self, config: RiskConfig, *, clock: Clock, book: OddsBook, ledger: Ledger,
                  requires_mapping: bool, state_dir: Path, check_dirs: Iterable[Path] = (),
-                 route: BookmakerRoute | None = None) -> None:
+                 route: BookmakerRoute | None = None, external: ExternalExposure | None = None) -> None:
         self.config = config
         self._clock = clock
         self._ledger = ledger
@@ -74,7 +76,7 @@ class RiskManager:
         for order in self._positions.orders():
             self._approvals.remember(order.signal_id)
         ctx = RiskContext(config, clock, book, ledger, self._positions, self.control, self._breakers,
-                          self._approvals, requires_mapping, route)
+                          self._approvals, requires_mapping, route, external)
         self._checks = load_checks(config.checks, ctx, check_dirs)
         self.counters: Counter[str] = Counter()  # verdicts and reason codes
         self._saturated: Counter[str] = Counter()  # book-wide cap rejections per reason and strategy

@@ -277,6 +277,14 @@ class PositionBook:
         totals = self.totals()
         return ExposureSummary(totals["total"]["total"], totals["strategy"], len(self._orders), len(self._bets))
 
+    def bookmaker_exposure(self, book: str) -> Decimal:
+        """Exposure that may land at `book` (items targeting it plus items open to any book)."""
+        return self._sums.bookmaker(book)
+
+    def books(self) -> tuple[str, ...]:
+        """Bookmakers named by an open item (not the "any book" key)."""
+        return tuple(b for b in self._sums.book if b != ANY)
+
     def strategy_exposure(self, strategy: str) -> Decimal:
         return self._sums.strategy.get(strategy, ZERO)
 

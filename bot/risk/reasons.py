@@ -43,3 +43,4 @@ class Reason(StrEnum):
     BOOKMAKER_UNAVAILABLE = "BOOKMAKER_UNAVAILABLE"  # no target book is one the venue can reach
     GROUP_INCOMPLETE = "GROUP_INCOMPLETE"  # another leg of the same all-or-none group was rejected
     RISK_UNAVAILABLE = "RISK_UNAVAILABLE"  # ledger or book could not answer: fail closed
+    MM_STALE = "MM_STALE"  # mm.combined_exposure: MM positions not loaded or older than mm.stale_after_seconds

@@ -5,7 +5,8 @@ orders never reached the ledger are released after `reservation_ttl_seconds` (`s
 
 Venue alerts (`VenueAlert`, docs/architecture.md "Live venue (ABP)"), each counted as
 `alert_<kind>` in the RiskManager's counters:
-    EMERGENCY_ON / _OFF    TradingControl.set_emergency (HALTED or REDUCING; resume as configured)
+    EMERGENCY_ON / _OFF    TradingControl.set_emergency (HALTED or REDUCING; resume as configured);
+                           `details["source"]` names the emergency's source ("abp" when absent, "mm")
     UNAVAILABLE            a failure of the global breaker and of each named book's
     BOOKMAKER_UNAVAILABLE  a failure of each named book's breaker
     AUTH_FAILED            HALTED: the key is refused, nothing can be placed or cancelled
@@ -117,9 +118,9 @@ class VenueTracker:
         kind, books = alert.kind, alert.bookmakers
         self._counters[f"alert_{kind.value.lower()}"] += 1
         if kind is VenueAlertKind.EMERGENCY_ON:
-            self._control.set_emergency(True, alert.reason)
+            self._control.set_emergency(True, alert.reason, str(alert.details.get("source", "abp")))
         elif kind is VenueAlertKind.EMERGENCY_OFF:
-            self._control.set_emergency(False, alert.reason)
+            self._control.set_emergency(False, alert.reason, str(alert.details.get("source", "abp")))
         elif kind is VenueAlertKind.UNAVAILABLE:
             self._breakers.record(books, failed=True)
         elif kind is VenueAlertKind.BOOKMAKER_UNAVAILABLE:

@@ -296,6 +296,24 @@ async def test_risk_unavailable_when_ledger_fails(env: Env, sel) -> None:
     assert env.risk.exposure()["total"]["total"] == 0
 
 
+async def test_mm_stale_while_combined_exposure_has_no_fresh_data(env: Env, sel) -> None:
+    """`mm.combined_exposure` (bot/risk/external.py): no MM snapshot yet, or one older than
+    `stale_after`, rejects at the fixture cap with MM_STALE (fail closed); a fresh one passes."""
+    from bot.risk.external import ExternalExposure, ExternalSnapshot
+    from bot.risk.manager import RiskManager
+
+    external = ExternalExposure(env.clock, timedelta(seconds=60))
+    risk = RiskManager(env.config, clock=env.clock, book=env.book, ledger=env.ledger, requires_mapping=False,
+                       state_dir=env.state_dir, external=external)
+    d = await risk.evaluate(make_signal(sel, env.clock.now()), Instrument("id1", 101))
+    assert (d.reason, d.details["why"]) == (Reason.MM_STALE, "no data yet")
+    external.update(ExternalSnapshot(env.clock.now() - timedelta(seconds=61)))
+    d = await risk.evaluate(make_signal(sel, env.clock.now()), Instrument("id1", 101))
+    assert (d.reason, d.details["why"]) == ("MM_STALE", "data too old")
+    external.update(ExternalSnapshot(env.clock.now()))
+    assert (await risk.evaluate(make_signal(sel, env.clock.now()), Instrument("id1", 101))).approved
+
+
 def test_every_reason_code_is_tested() -> None:
     source = Path(__file__).read_text()
     untested = [r.value for r in Reason if f"Reason.{r.name}" not in source and f'"{r.value}"' not in source]
