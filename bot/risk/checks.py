@@ -477,7 +477,6 @@ class _ExposureCap(Check):
             self.reject(**numbers, fits=str(max(fit, ZERO)))
         candidate.resize(self.reason, fit, {self.reason.lower(): numbers})
 
-
     def combined(self, candidate: Candidate, own: Decimal, external: ExternalExposure) -> tuple[Decimal, dict[str, str]]:
         """The current figure with the outside exposure added, and its share for the details.
         Only the fixture and bookmaker caps count it (docs/reference/mm.md, "Combined exposure")."""
