@@ -1,8 +1,9 @@
 """`bot feeds ...`: BoltOdds discovery (get-info, get-games, get-markets), a filter check, and
-the local BoltOdds-protocol server for development (serve-boltodds).
+the local BoltOdds-protocol and OddsPapi v5 servers for development (serve-boltodds,
+serve-oddspapi).
 
-The server is a simulator (docs/architecture.md, "Simulators"): `serve-boltodds` imports it inside
-the command and needs the `sim` extra, so nothing in `bot.feeds` imports `bot.sim`.
+The servers are simulators (docs/architecture.md, "Simulators"): each command imports its server
+inside the command and needs the `sim` extra, so nothing in `bot.feeds` imports `bot.sim`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # each command imports what it runs: `bot --help` stays light
     from bot.feeds.boltodds_rest import BoltOddsRest
     from bot.feeds.config import BoltOddsConfig
 
-app = typer.Typer(help="Odds feeds: BoltOdds discovery and a local BoltOdds server.", no_args_is_help=True)
+app = typer.Typer(help="Odds feeds: BoltOdds discovery, local BoltOdds and OddsPapi servers.", no_args_is_help=True)
 
 
 @cache
@@ -170,6 +171,45 @@ def serve_boltodds(
             _console().print(f"serving {len(server.frames)} frames on {server.url} (REST {server.rest_url}); "
                           "SIGUSR1 drops connections, Ctrl-C stops")
             await asyncio.Event().wait()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("serve-oddspapi")
+def serve_oddspapi(
+    data: Annotated[Path, typer.Argument(help="data set folder with markets.json and fixtures.json "
+                                               "(e.g. tests/data/oddspapi)")],
+    host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="0 = a free port")] = 8766,
+    key: Annotated[str, typer.Option(help="the apiKey clients must send")] = "local-oddspapi-key",
+    hours_from_now: Annotated[float, typer.Option(help="move the first kickoff this far ahead")] = 2.0,
+) -> None:
+    """Serve an OddsPapi v5 data set over REST + WebSocket (bot/sim/oddspapi_server.py). SIGUSR1 drops
+    every WebSocket connection."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from bot.sim.extra import require_sim_extra
+
+    require_sim_extra("bot feeds serve-oddspapi")
+    from bot.sim.oddspapi_server import LocalOddsPapiServer, load_dataset
+
+    async def go() -> None:
+        markets, fixtures = load_dataset(data)
+        server = LocalOddsPapiServer(markets, fixtures, api_key=key,
+                                     rebase=datetime.now(UTC) + timedelta(hours=hours_from_now))
+        url = await server.start(host, port)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, server.drop)
+        _console().print(f"serving {len(fixtures)} fixtures on {url}/en (WebSocket {server.ws_url}); "
+                         "SIGUSR1 drops connections, Ctrl-C stops")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
 
     try:
         asyncio.run(go())
