@@ -363,9 +363,11 @@ class OddsPapiDecoder:
         cleared = []
         for fixture_id in [f for f in self._board if f not in listed]:
             del self._board[fixture_id]
-            gone = self.fixtures.get(fixture_id)
+            gone = self.fixtures.pop(fixture_id, None)
             if gone is not None:
                 cleared.append(BookCleared(SOURCE, received, fixture=gone.key))
+                for key in [k for k in self._selections if k[0] == fixture_id]:
+                    del self._selections[key]
         return OddsBatch(SOURCE, received, tuple(updates), tuple(cleared), complete=True,
                          unconfirmed=tuple(unconfirmed))
 

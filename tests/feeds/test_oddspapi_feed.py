@@ -211,3 +211,23 @@ async def test_a_fixture_that_leaves_the_board_is_cleared_and_missing_quotes_wit
     assert [c.fixture.away for c in snapshot.cleared if c.fixture] == ["Washington Commanders"]
     withdrawn = [u for u in snapshot.updates if u.suspended]
     assert {u.bookmaker for u in withdrawn} == {"sharpbet"} and len(withdrawn) == 7
+
+
+async def test_snapshot_required_reloads_and_reconnect_frame_reconnects(running: Running) -> None:
+    server = running.server
+    await server.wait_logins(1)
+    first, _ = await running.wait_for(is_snapshot)
+    server.send_raw('{"type": "snapshot_required", "channels": ["odds"]}')
+    again, _ = await running.wait_for(is_snapshot, after=first + 1)
+    assert running.feed.logins == 1 and running.feed.stats["snapshot_required"] == 1
+    server.send_raw('{"type": "reconnect"}')
+    await server.wait_logins(2)
+    await running.wait_for(is_snapshot, after=again + 1)
+    assert running.feed.stats["reconnects"] == 1
+
+
+def test_config_needs_a_fixture_filter_and_bookmakers() -> None:
+    with pytest.raises(ValueError, match="set sport_ids, tournament_ids or fixture_ids"):
+        OddsPapiConfig(api_key=SecretStr("k"), bookmakers=("pinnacle",))
+    with pytest.raises(ValueError, match="bookmakers"):
+        OddsPapiConfig(api_key=SecretStr("k"), sport_ids=(10,), bookmakers=())
