@@ -106,7 +106,10 @@ class OddsUpdate:
 
     `price` is decimal odds, None when `suspended`. `feed_time` is the feed's own timestamp,
     `received_at` the engine clock at receipt (UTC). `feed_ids` carries the feed's ids for the
-    fixture (e.g. {"oddsapi_event_id": "...", "universal_game_id": "..."}).
+    fixture (e.g. {"oddsapi_event_id": "...", "universal_game_id": "..."}). `instrument` is set by a
+    feed that speaks ABP's own ids (OddsPapi v5: fixtureId, outcomeId, playerId; docs/reference/abp.md
+    §4, docs/reference/oddspapi.md §1): the instrument mapper then takes it as it is, with no
+    mapping file and no lookup (bot/market/mapping.py). `bookmaker` is then ABP's slug too.
 
     Read-only like every message here, but by type rather than `frozen=True`: the fields are
     `Final`, so mypy rejects any assignment. A frozen dataclass's `__init__` stores each field
@@ -124,6 +127,7 @@ class OddsUpdate:
     feed_time: Final[datetime]
     received_at: Final[datetime]
     feed_ids: Final[dict[str, str]] = field(default_factory=dict)
+    instrument: Final[Instrument | None] = None
 
 
 @dataclass(frozen=True, slots=True)

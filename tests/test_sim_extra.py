@@ -27,7 +27,9 @@ def _bot_without(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     ("command", "args"),
     [("bot abp serve", ("abp", "serve", "--port", "0")),
      ("bot feeds serve-boltodds", ("feeds", "serve-boltodds", str(SAMPLES), "--port", "0")),
-     ("bot feeds serve-scraping", ("feeds", "serve-scraping", "--key", "k", "--port", "0"))],
+     ("bot feeds serve-scraping", ("feeds", "serve-scraping", "--key", "k", "--port", "0")),
+     ("bot feeds serve-oddspapi", ("feeds", "serve-oddspapi", str(ROOT / "tests" / "data" / "oddspapi"),
+                                   "--port", "0"))],
 )
 def test_server_commands_without_the_sim_extra_exit_2_with_one_line(
     missing: str, command: str, args: tuple[str, ...]

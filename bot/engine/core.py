@@ -371,8 +371,11 @@ class Engine:
                 markets = self.book.apply_batch(event)
                 changed = bool(markets)
                 self.stats.odds_updates += len(event.updates)
+                self.mapper.learn(event.updates)  # ABP ids a feed sent (bot/market/mapping.py)
             else:
                 changed = self.book.apply(event)
+                if type(event) is OddsUpdate and event.instrument is not None:
+                    self.mapper.learn((event,))
             if self.paper is not None:
                 await self.paper.tick()
             if self.replay:

@@ -89,6 +89,10 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
         from bot.feeds.oddsapi import OddsApiFeed
 
         feeds.append(OddsApiFeed(cfg.oddsapi, clock, transport=_http_transport(settings, cfg.oddsapi, relays)))
+    if cfg.oddspapi is not None:
+        from bot.feeds.oddspapi import OddsPapiFeed
+
+        feeds.append(OddsPapiFeed(cfg.oddspapi, clock, transport=_http_transport(settings, cfg.oddspapi, relays)))
     if settings.mqtt.enabled and settings.mqtt.feed.enabled:
         from bot.bus.feed import MqttFeed
 

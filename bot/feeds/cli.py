@@ -1,6 +1,6 @@
-"""`bot feeds ...`: BoltOdds discovery (get-info, get-games, get-markets), a filter check, the
-local BoltOdds-protocol server for development (serve-boltodds) and a local Scraping API relay
-(serve-scraping, bot/sim/scraping_server.py).
+"""`bot feeds ...`: BoltOdds discovery (get-info, get-games, get-markets), a filter check, and
+the local servers for development: BoltOdds-protocol (serve-boltodds), OddsPapi v5
+(serve-oddspapi) and a Scraping API relay (serve-scraping, bot/sim/scraping_server.py).
 
 The servers are simulators (docs/architecture.md, "Simulators"): each command imports its server
 inside the command and needs the `sim` extra, so nothing in `bot.feeds` imports `bot.sim`.
@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # each command imports what it runs: `bot --help` stays light
     from bot.feeds.boltodds_rest import BoltOddsRest
     from bot.feeds.config import BoltOddsConfig
 
-app = typer.Typer(help="Odds feeds: BoltOdds discovery, a local BoltOdds server, a local Scraping API relay.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Odds feeds: BoltOdds discovery, local BoltOdds and OddsPapi servers, a local Scraping API "
+                  "relay.", no_args_is_help=True)
 
 
 @cache
@@ -199,6 +199,45 @@ def serve_scraping(
         server = LocalScrapingServer(api_keys=[key], rps=rps or None)
         url = await server.start(host, port)
         _console().print(f"serving the Scraping API relay on {url} (loopback targets only); Ctrl-C stops")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("serve-oddspapi")
+def serve_oddspapi(
+    data: Annotated[Path, typer.Argument(help="data set folder with markets.json and fixtures.json "
+                                               "(e.g. tests/data/oddspapi)")],
+    host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="0 = a free port")] = 8766,
+    key: Annotated[str, typer.Option(help="the apiKey clients must send")] = "local-oddspapi-key",
+    hours_from_now: Annotated[float, typer.Option(help="move the first kickoff this far ahead")] = 2.0,
+) -> None:
+    """Serve an OddsPapi v5 data set over REST + WebSocket (bot/sim/oddspapi_server.py). SIGUSR1 drops
+    every WebSocket connection."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from bot.sim.extra import require_sim_extra
+
+    require_sim_extra("bot feeds serve-oddspapi")
+    from bot.sim.oddspapi_server import LocalOddsPapiServer, load_dataset
+
+    async def go() -> None:
+        markets, fixtures = load_dataset(data)
+        server = LocalOddsPapiServer(markets, fixtures, api_key=key,
+                                     rebase=datetime.now(UTC) + timedelta(hours=hours_from_now))
+        url = await server.start(host, port)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, server.drop)
+        _console().print(f"serving {len(fixtures)} fixtures on {url}/en (WebSocket {server.ws_url}); "
+                         "SIGUSR1 drops connections, Ctrl-C stops")
         try:
             await asyncio.Event().wait()
         finally:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from bot.config.base import Section
@@ -156,11 +156,46 @@ class OddsApiConfig(HttpTransportOptions):
     timeout_seconds: float = Field(20.0, gt=0)
 
 
+class OddsPapiConfig(HttpTransportOptions):
+    """OddsPapi v5 in ABP's own ids (bot/feeds/oddspapi.py; docs/reference/oddspapi.md §5-§6): a
+    REST snapshot, then the WebSocket `odds` channel. At least one of `sport_ids`,
+    `tournament_ids`, `fixture_ids` chooses the fixtures; `bookmakers` are OddsPapi (= ABP) slugs."""
+
+    base_url: str = Field("https://v5.oddspapi.io", description="REST host; paths are /{lang}/...")
+    lang: str = Field("en", pattern=r"^[a-z]{2}$", description="language prefix of every REST path")
+    ws_url: str = Field("wss://v5.oddspapi.io/ws", description="WebSocket URL (accounts may use another host)")
+    api_key: SecretStr
+    sport_ids: tuple[int, ...] = Field((), description="OddsPapi sportIds (10 soccer, 11 basketball, 14 American football)")
+    tournament_ids: tuple[int, ...] = ()
+    fixture_ids: tuple[str, ...] = ()
+    bookmakers: tuple[str, ...] = Field(min_length=1, description="OddsPapi/ABP slugs; odds are gated by bookmaker")
+    hours_ahead: float = Field(48.0, gt=0, description="fixtures starting within this many hours (and live ones)")
+    participant1_away_sports: tuple[int, ...] = Field(
+        (14,), description="sportIds whose participant 1 is the away team (NFL lists the visitor first)")
+    participant1_away_tournaments: tuple[int, ...] = Field(
+        (), description="tournamentIds whose participant 1 is the away team, whatever the sport")
+    odds_requests_per_second: float = Field(10.0, gt=0, description="odds endpoints' limit per key (10/s)")
+    requests_per_minute: float = Field(100.0, gt=0, description="every other endpoint's limit per key (100/min)")
+    timeout_seconds: float = Field(20.0, gt=0)
+    login_timeout_seconds: float = Field(10.0, gt=0, description="wait this long for login_ok")
+    ping_interval_seconds: float = Field(20.0, gt=0, description="WebSocket keepalive ping; no pong = reconnect")
+    reconnect_initial_seconds: float = Field(1.0, gt=0, description="First reconnect backoff (jittered, doubling)")
+    reconnect_max_seconds: float = Field(60.0, gt=0, description="Reconnect backoff ceiling")
+    max_frame_bytes: int = Field(64 * 1024 * 1024, gt=0, description="larger WebSocket frames close the session")
+
+    @model_validator(mode="after")
+    def _some_fixtures(self) -> OddsPapiConfig:
+        if not (self.sport_ids or self.tournament_ids or self.fixture_ids):
+            raise ValueError("set sport_ids, tournament_ids or fixture_ids (which fixtures to follow)")
+        return self
+
+
 class FeedsConfig(Section):
     replay: ReplayFeedConfig | None = None
     history: HistoryFeedConfig | None = None
     boltodds: BoltOddsConfig | None = None
     oddsapi: OddsApiConfig | None = None
+    oddspapi: OddsPapiConfig | None = None
     stale_after_seconds: float = Field(
         900.0, gt=0, description="A price older than this (engine clock) is stale"
     )

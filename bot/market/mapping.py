@@ -2,7 +2,11 @@
 
 Sources, first match wins (docs/reference/oddspapi.md §4, docs/reference/abp.md §4):
 1. `selections:` in the mapping file: an explicit instrument per `Selection.key`.
-2. A fixture id, from `fixtures:` in the mapping file (same sport and teams, kickoff within
+2. The instrument a feed sent with the selection's prices (`OddsUpdate.instrument`): a feed in
+   ABP's own ids (OddsPapi v5, bot/feeds/oddspapi.py; "Fixture IDs and outcome IDs in ABP
+   correspond directly to OddsPapi identifiers", docs/reference/oddspapi.md) needs no mapping
+   file and no lookup. The engine hands every such update to `learn`.
+3. A fixture id, from `fixtures:` in the mapping file (same sport and teams, kickoff within
    36 h, because feeds move the start time to the real kickoff) or, when an OddsPapi key is
    configured, from an OddsPapi v5 `/fixtures` lookup by teams and start time; combined with an
    outcome id, from `outcomes:` in the mapping file or ABP's `GET /markets` catalogue (looked
@@ -36,7 +40,7 @@ import yaml
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.types import FixtureKey, Instrument, Selection
+from bot.types import FixtureKey, Instrument, OddsUpdate, Selection
 
 FIXTURE_WINDOW = timedelta(hours=36)
 OUTCOME_NAMES = {"home": "1", "away": "2", "draw": "X", "over": "Over", "under": "Under"}
@@ -142,12 +146,25 @@ class InstrumentMapper:
         self._rotated: dict[FixtureKey, bool] = {}
         self._catalogues: dict[int, dict[tuple[str, str, Decimal, str], int]] = {}
         self._cache: dict[str, Instrument | None] = {}
+        self._from_feed: dict[Selection, Instrument] = {}
 
     @property
     def empty(self) -> bool:
-        return not (self._file.fixtures or self._file.selections or self._fixture_lookup)
+        return not (self._file.fixtures or self._file.selections or self._fixture_lookup or self._from_feed)
+
+    def learn(self, updates: Sequence[OddsUpdate]) -> None:
+        """Remember the instruments feeds sent with their prices (source 2 of the module
+        docstring); updates without one cost one attribute read each."""
+        known = self._from_feed
+        for update in updates:
+            instrument = update.instrument
+            if instrument is not None:
+                known[update.selection] = instrument
 
     async def resolve(self, selection: Selection) -> Instrument | None:
+        from_feed = self._from_feed.get(selection)
+        if from_feed is not None and not (self._explicit and selection.key in self._explicit):
+            return from_feed
         key = selection.key
         if key not in self._cache:
             try:
