@@ -69,9 +69,11 @@ def _feeds(settings: Settings, config_dir: Path) -> list[str]:
         lines.append(config_line("abp.place_timeout_seconds", f"{timeout} s is not shorter than "
                                  f"execution.expiry_seconds ({expiry} s)", f"set it below {expiry}"))
     has_mqtt_feed = settings.mqtt.enabled and settings.mqtt.feed.enabled
-    no_feed = feeds.replay is None and feeds.history is None and feeds.boltodds is None and feeds.oddsapi is None and not has_mqtt_feed
+    no_feed = (feeds.replay is None and feeds.history is None and feeds.boltodds is None and feeds.oddsapi is None
+               and feeds.olympus is None and not has_mqtt_feed)
     if no_feed and settings.mode != "backtest":  # backtest already said what is missing
-        lines.append(config_line("feeds", "no feed configured", "set feeds.replay, feeds.boltodds or feeds.oddsapi"))
+        lines.append(config_line("feeds", "no feed configured",
+                                 "set feeds.replay, feeds.boltodds, feeds.oddsapi or feeds.olympus"))
     if feeds.replay is not None:
         path = _abs(config_dir, feeds.replay.path)
         if not _is_file(path):

@@ -81,6 +81,10 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
         from bot.feeds.oddsapi import OddsApiFeed
 
         feeds.append(OddsApiFeed(cfg.oddsapi, clock))
+    if cfg.olympus is not None:
+        from bot.feeds.olympus import OlympusFeed
+
+        feeds.append(OlympusFeed(cfg.olympus, clock, state_dir=_path(config_dir, settings.state_dir)))
     if settings.mqtt.enabled and settings.mqtt.feed.enabled:
         from bot.bus.feed import MqttFeed
 
