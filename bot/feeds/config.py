@@ -80,7 +80,7 @@ class OlympusEventConfig(Section):
 
 
 class OlympusConfig(Section):
-    """The Olympus (Bet365) polled feed (bot/feeds/olympus.py; seeds/olympus-api.txt;
+    """The Olympus (Bet365) polled feed (bot/feeds/olympus.py; Olympus docs;
     docs/reference/olympus.md)."""
 
     base_url: str = Field(description="Olympus API base URL (the seed names none)")

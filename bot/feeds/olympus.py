@@ -1,6 +1,7 @@
-"""The Olympus (Bet365) polled odds feed (seeds/olympus-api.txt; docs/reference/olympus.md).
+"""The Olympus (Bet365) polled odds feed (Olympus docs; docs/reference/olympus.md).
 
-Session lifecycle (seeds/olympus-api.txt, "Session Management", "Authentication & Account Actions"):
+Session lifecycle (Olympus docs, "Session Management", "Authentication & Account Actions";
+docs/reference/olympus.md §1):
 - `POST /session/start` with `userAgent`, `bootstrap`, `proxyUrl`, `country_code`, `bet365_url`
   (and `sst` + `sessionId` to resume). The `sessionId` and `sst` are kept as `SecretStr`,
   registered with the masker (bot/config/secrets.py) and persisted, with the indices of the user
@@ -22,7 +23,8 @@ decoded by bot/feeds/olympus_decode.py and the poll's whole board is emitted as 
 `OddsBatch` (docs/architecture.md, Pipeline). Every request waits for the request budget
 (`requests_per_minute`, aiolimiter) and for any backoff in force.
 
-Errors (seeds/olympus-api.txt, "Error Handling & Debugging", "Automation, Anti-Bot & Troubleshooting"):
+Errors (Olympus docs, "Error Handling & Debugging", "Automation, Anti-Bot & Troubleshooting";
+docs/reference/olympus.md §2):
 - 401 (invalid session): a new session (resuming with the `sst`; without it when the `sst` is
   refused too), then the request is retried ONCE;
 - 403 / 429: backoff (doubling from `backoff_initial_seconds`, at least any `Retry-After`), then a
@@ -38,7 +40,8 @@ response body, and its only duplicate protection is a `safe_retry` field "in err
 whose type and meaning are not documented. There is no idempotency key the bot could commit
 before the request leaves, so exactly-once placement (docs/architecture.md, Invariants >
 Exactly-once placement) cannot be kept: a timeout would leave a bet that can be neither looked up
-nor safely retried. Olympus is an odds source; orders go to ABP (or the paper venue).
+nor safely retried (docs/reference/olympus.md §7). Olympus is an odds source; orders go to ABP
+(or the paper venue).
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class SessionUnavailable(Exception):
 
 @dataclass
 class AccountInfo:
-    """`GET /account/info` (seeds/olympus-api.txt, "GET /account/info"): balance and recent bets."""
+    """`GET /account/info` (docs/reference/olympus.md §1): balance and recent bets."""
 
     balance: Decimal
     currency: str
@@ -397,7 +400,7 @@ class OlympusFeed:
                 self.next_keepalive += every
 
     async def keepalive(self) -> bool:
-        """`POST /session/keepalive` (seeds/olympus-api.txt, "POST /session/keepalive")."""
+        """`POST /session/keepalive` (docs/reference/olympus.md §1)."""
         if self._session is None:
             return False
         response = await self._request("POST", "/session/keepalive", {})
@@ -491,6 +494,8 @@ class OlympusFeed:
             if status == 401 and session:
                 self.stats["http_401"] += 1
                 if attempt == 1 or not renew:
+                    if self._session is current:  # the session is dead: the next poll starts with a new one
+                        self._resume_pending = True
                     return None
                 try:
                     await self._renew(generation, resume=True)

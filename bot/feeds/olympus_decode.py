@@ -1,7 +1,7 @@
 """Bet365 MG/MA/PA records (as the Olympus API returns them) -> the bot's quotes, and one poll's
-boards -> one complete `OddsBatch` (docs/reference/olympus.md, "Records", "Odds").
+boards -> one complete `OddsBatch` (docs/reference/olympus.md §4, §5).
 
-Records (docs/reference/olympus.md, "Records"): a flat sequence; each record has a type (`EV`
+Records (docs/reference/olympus.md §4): a flat sequence; each record has a type (`EV`
 event, `MG` market group, `MA` market column, `PA` participant = one priced selection) and string
 fields named by two capital letters. A `PA` belongs to the nearest `MA` above it, that to the
 nearest `MG` above it; an `EV` starts a new event (a race coupon holds several). Both encodings
@@ -12,8 +12,8 @@ Mapping to bot.types (docs/architecture.md, Pipeline; bot/feeds/normalise.py):
 - fixture: `EV.TB` breadcrumb `Sport,#pd#¬Competition,#pd#¬Title,#pd#`: sport = the competition
   ("NFL"), title "Away @ Home" (US style) or "Home v Away" / "Home vs Away"; a title with neither
   (a race) is home = title, away = "field". The kickoff is the configured event's `start_time`,
-  else `EV.BC` (UTC `YYYYMMDDhhmmss`; our local server's field, docs/reference/olympus.md,
-  "Start times": the reference names no start field). An event without a kickoff cannot be keyed
+  else `EV.BC` (UTC `YYYYMMDDhhmmss`; our local server's field, docs/reference/olympus.md §6:
+  the reference names no start field). An event without a kickoff cannot be keyed
   and is dropped as a bad record.
 - market: the `MA` header when it names a market (a "Game Lines" group of Spread / Total / Money
   Line columns), else the `MG` name: Money Line -> moneyline (1x2 when a Draw/Tie is priced), Full
@@ -24,8 +24,8 @@ Mapping to bot.types (docs/architecture.md, Pipeline; bot/feeds/normalise.py):
   `NA`, the `MA` header or an `O`/`U` prefix of `HA`) -> over / under, columns "1" / "X" / "2" ->
   home / draw / away; props keep the participant's name ("Jalen Hurts over").
 - line: `HA`, else `HD`, else the number in `NA` ("Over 10.5"); a quarter line ("2.0, 2.5") is
-  its mean (2.25), as the bet string's `ln=` states it (docs/reference/olympus.md, "Odds").
-- price: `OD` fractional, decimal = 1 + n / d (docs/reference/olympus.md, "Odds"); a missing,
+  its mean (2.25), as the bet string's `ln=` states it (docs/reference/olympus.md §5).
+- price: `OD` fractional, decimal = 1 + n / d (docs/reference/olympus.md §5); a missing,
   empty or `0/0` price, or `SU=1` on the record, its column or its group, is a suspended quote.
 
 Bad input (docs/architecture.md, Invariants > Nothing lost, nothing silent): a record that
@@ -77,7 +77,7 @@ class MalformedResponse(ValueError):
 
 def fractional_price(od: object) -> Priced | None:
     """A Bet365 `OD` (fractional, "7/5") -> (decimal price, American odds); None for a quote that
-    is not bettable (missing, empty, "0/0"; docs/reference/olympus.md, "Odds"). "EVS" is 1/1.
+    is not bettable (missing, empty, "0/0"; docs/reference/olympus.md §5). "EVS" is 1/1.
 
     Raises:
         OddsError: not a fraction of whole numbers, a zero denominator, or a price outside the
@@ -156,7 +156,7 @@ def parse_text(text: str) -> list[Record]:
 
 def parse_records(body: object) -> list[object]:
     """The record list of a response body: a JSON list of records, a text page, or either inside
-    an envelope object (docs/reference/olympus.md, "Records": "the Olympus response may wrap
+    an envelope object (docs/reference/olympus.md §4: "the Olympus response may wrap
     either in an envelope"). Items are returned as they are; `decode` checks each.
 
     Raises:

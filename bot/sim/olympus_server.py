@@ -3,7 +3,8 @@
 
 Replays recorded responses (tests/data/olympus/recorded.json: per event pd the successive
 `/matchmarkets/markets` and `/props` answers, the last one repeating; competition and race
-coupon answers) behind the session protocol of seeds/olympus-api.txt, at least as strict as it:
+coupon answers) behind the session protocol of the Olympus docs (docs/reference/olympus.md §1-§3, §8), at
+least as strict as they are:
 - every request needs the API key header (`api_key_header`, when the server has a key): missing
   or wrong is 401 `{"error": "invalid API key"}` (the seed documents 401 for "authentication failed");
 - every endpoint but `/session/start` needs a `sessionId` (JSON body for POST, query for GET):
@@ -22,7 +23,7 @@ Faults (`OlympusFaults`, also POST /_admin/faults): `expire` (every live session
 once), `fail_401` (the next N session-bound requests answer 401 and end their live session),
 `fail_403`, `rate_limit` (429, `Retry-After: retry_after` when set), `fail_5xx` (503),
 `malformed` (the next N market responses carry one unreadable PA price), `delay_seconds` (every
-answer waits). GET /_admin/requests lists every request (monotonic time, method, path, session
+answer waits); `paths` limits the status faults to the listed paths. GET /_admin/requests lists every request (monotonic time, method, path, session
 id, pd, userAgent, proxyUrl, sst, status).
 """
 
@@ -66,6 +67,7 @@ class OlympusFaults(BaseModel):
     fail_5xx: int = Field(0, ge=0)
     malformed: int = Field(0, ge=0)
     delay_seconds: float = Field(0.0, ge=0)
+    paths: list[str] = Field([], description="fail_401/fail_403/rate_limit/fail_5xx hit only these paths; empty = all")
 
 
 @dataclass
@@ -231,16 +233,17 @@ class OlympusServer:
             if not isinstance(args, dict):
                 raise _Refusal(400, {"error": "body must be a JSON object"})
         entry["sessionId"], entry["pd"] = args.get("sessionId"), args.get("pd")
+        targeted = not self.faults.paths or request.url.path in self.faults.paths
         for key in ("userAgent", "proxyUrl", "sst"):
             entry[key] = args.get(key)
-        if self.faults.fail_5xx > 0:
+        if targeted and self.faults.fail_5xx > 0:
             self.faults.fail_5xx -= 1
             raise _Refusal(503, {"error": "upstream unavailable"})
-        if self.faults.rate_limit > 0:
+        if targeted and self.faults.rate_limit > 0:
             self.faults.rate_limit -= 1
             headers = {"Retry-After": f"{self.faults.retry_after:g}"} if self.faults.retry_after is not None else None
             raise _Refusal(429, {"error": "rate limit exceeded"}, headers)
-        if self.faults.fail_403 > 0:
+        if targeted and self.faults.fail_403 > 0:
             self.faults.fail_403 -= 1
             raise _Refusal(403, {"error": "action not permitted", "reason": "region block"})
         if not session:
@@ -253,11 +256,11 @@ class OlympusServer:
             raise _Refusal(400, {"error": "sessionId required"})
         found = self._live(sid)
         if found is None:
-            raise _Refusal(401, {"error": "invalid session", "detail": "unknown or expired sessionId"})
-        if self.faults.fail_401 > 0:  # the session is declared invalid: it is over
+            raise _Refusal(401, {"error": "invalid session", "detail": "unknown or expired sessionId", "sessionId": sid})
+        if targeted and self.faults.fail_401 > 0:  # the session is declared invalid: it is over
             self.faults.fail_401 -= 1
             found.expired = True
-            raise _Refusal(401, {"error": "invalid session", "detail": "authentication failed"})
+            raise _Refusal(401, {"error": "invalid session", "detail": "authentication failed", "sessionId": sid})
         found.last_seen = time.monotonic()
         return await handler(args, found)
 
@@ -286,7 +289,7 @@ class OlympusServer:
             return Response(body, 200, media_type="text/plain")
         return _json(body)
 
-    # -- endpoints (seeds/olympus-api.txt) ------------------------------------------------------
+    # -- endpoints (docs/reference/olympus.md §1, §3) --------------------------------------------------
 
     async def _start(self, request: Request) -> Response:
         async def go(args: dict[str, Any], _: _Session | None) -> Response:

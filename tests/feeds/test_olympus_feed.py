@@ -188,7 +188,7 @@ async def test_session_expiry_mid_run_recovers_without_losing_the_schedule(tmp_p
     assert feed.sessions["resumed"] == 1 and feed.stats["http_401"] == 1
 
 
-async def test_a_401_starts_a_new_session_and_retries_the_request_once(tmp_path: Path) -> None:
+async def test_a_401_starts_a_new_session_and_retries_the_request_once(tmp_path: Path, warnings: list[str]) -> None:
     async with serving(DATA) as server:
         feed = OlympusFeed(make_config(server, events=[{"pd": E1}], racing=[]), ReplayClock(T0), state_dir=tmp_path)
         async with running(feed) as run:
@@ -202,6 +202,7 @@ async def test_a_401_starts_a_new_session_and_retries_the_request_once(tmp_path:
             assert len(server.calls(START)) == 2
             assert all(not b.unconfirmed for b in run.batches)
             # a 401 on the retry too: no second retry; the event keeps its prices, unconfirmed
+            server.faults.paths = [MARKETS]
             server.faults.fail_401 = 2
             n = len(server.calls(MARKETS))
             seen = len(run.batches)
@@ -209,6 +210,10 @@ async def test_a_401_starts_a_new_session_and_retries_the_request_once(tmp_path:
     window = server.calls(MARKETS)[n:]
     assert [r["status"] for r in window[:3]] == [401, 401, 200]
     assert any(b.unconfirmed for b in run.batches[seen:])
+    # every error is logged with its request id and body; the session id the body echoes is masked
+    errors = [w for w in warnings if "HTTP 401" in w]
+    assert len([w for w in errors if MARKETS in w]) == 3 and all("request id req-" in w and "invalid session" in w for w in errors)
+    assert not any(sid in w for w in warnings for sid in server.sessions)
 
 
 async def test_a_429_backs_off_and_rotates_user_agent_and_proxy(tmp_path: Path) -> None:
