@@ -14,6 +14,7 @@ from tests.engine.conftest import bot_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "data" / "boltodds" / "message_samples.json"
+OLYMPUS = ROOT / "tests" / "data" / "olympus" / "recorded.json"
 
 
 def _bot_without(module: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -29,7 +30,8 @@ def _bot_without(module: str, *args: str) -> subprocess.CompletedProcess[str]:
      ("bot feeds serve-boltodds", ("feeds", "serve-boltodds", str(SAMPLES), "--port", "0")),
      ("bot feeds serve-scraping", ("feeds", "serve-scraping", "--key", "k", "--port", "0")),
      ("bot feeds serve-oddspapi", ("feeds", "serve-oddspapi", str(ROOT / "tests" / "data" / "oddspapi"),
-                                   "--port", "0"))],
+                                   "--port", "0")),
+     ("bot feeds serve-olympus", ("feeds", "serve-olympus", str(OLYMPUS), "--port", "0"))],
 )
 def test_server_commands_without_the_sim_extra_exit_2_with_one_line(
     missing: str, command: str, args: tuple[str, ...]

@@ -72,17 +72,17 @@ def _feeds(settings: Settings, config_dir: Path) -> list[str]:
     if settings.mode == "live" and timeout >= expiry:  # a lost answer must be looked up before expiry
         lines.append(config_line("abp.place_timeout_seconds", f"{timeout} s is not shorter than "
                                  f"execution.expiry_seconds ({expiry} s)", f"set it below {expiry}"))
-    for name in ("oddsapi", "oddspapi"):  # the HTTP feeds that may go through the Scraping API (bot/feeds/scraping.py)
+    for name in ("oddsapi", "oddspapi", "olympus"):  # the HTTP feeds that may go through the Scraping API (bot/feeds/scraping.py)
         options = getattr(feeds, name)
         if options is not None and options.transport == "scraping" and settings.scraping.api_key is None:
             lines.append(config_line(f"feeds.{name}.transport", "scraping needs a Scraping API key (scraping.api_key)",
                                      "set BOT_SCRAPING__API_KEY, or transport: direct"))
     has_mqtt_feed = settings.mqtt.enabled and settings.mqtt.feed.enabled
     no_feed = (feeds.replay is None and feeds.history is None and feeds.boltodds is None and feeds.oddsapi is None
-               and feeds.oddspapi is None and not has_mqtt_feed)
+                and feeds.oddspapi is None and feeds.olympus is None and not has_mqtt_feed)
     if no_feed and settings.mode != "backtest":  # backtest already said what is missing
         lines.append(config_line("feeds", "no feed configured",
-                                 "set feeds.replay, feeds.boltodds, feeds.oddsapi or feeds.oddspapi"))
+                                 "set feeds.replay, feeds.boltodds, feeds.oddsapi, feeds.oddspapi or feeds.olympus"))
     if feeds.replay is not None:
         path = _abs(config_dir, feeds.replay.path)
         if not _is_file(path):

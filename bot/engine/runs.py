@@ -68,7 +68,7 @@ def run_source(settings: Settings, config_dir: Path) -> str:
     if history is not None:
         paths = [p if p.is_absolute() else config_dir / p for p in history.paths]
         return "history:" + ",".join(str(p.resolve()) for p in paths)
-    names = [n for n in ("boltodds", "oddsapi", "oddspapi") if getattr(settings.feeds, n) is not None]
+    names = [n for n in ("boltodds", "oddsapi", "oddspapi", "olympus") if getattr(settings.feeds, n) is not None]
     return "live:" + ",".join(names or ["mqtt"])
 
 

@@ -93,6 +93,11 @@ def build_feeds(settings: Settings, clock: Clock, config_dir: Path) -> list[Feed
         from bot.feeds.oddspapi import OddsPapiFeed
 
         feeds.append(OddsPapiFeed(cfg.oddspapi, clock, transport=_http_transport(settings, cfg.oddspapi, relays)))
+    if cfg.olympus is not None:
+        from bot.feeds.olympus import OlympusFeed
+
+        feeds.append(OlympusFeed(cfg.olympus, clock, state_dir=_path(config_dir, settings.state_dir),
+                                 transport=_http_transport(settings, cfg.olympus, relays)))
     if settings.mqtt.enabled and settings.mqtt.feed.enabled:
         from bot.bus.feed import MqttFeed
 

@@ -1,6 +1,7 @@
 """`bot feeds ...`: BoltOdds discovery (get-info, get-games, get-markets), a filter check, and
 the local servers for development: BoltOdds-protocol (serve-boltodds), OddsPapi v5
-(serve-oddspapi) and a Scraping API relay (serve-scraping, bot/sim/scraping_server.py).
+(serve-oddspapi), Olympus (serve-olympus) and a Scraping API relay (serve-scraping,
+bot/sim/scraping_server.py).
 
 The servers are simulators (docs/architecture.md, "Simulators"): each command imports its server
 inside the command and needs the `sim` extra, so nothing in `bot.feeds` imports `bot.sim`.
@@ -23,8 +24,8 @@ if TYPE_CHECKING:  # each command imports what it runs: `bot --help` stays light
     from bot.feeds.boltodds_rest import BoltOddsRest
     from bot.feeds.config import BoltOddsConfig
 
-app = typer.Typer(help="Odds feeds: BoltOdds discovery, local BoltOdds and OddsPapi servers, a local Scraping API "
-                  "relay.", no_args_is_help=True)
+app = typer.Typer(help="Odds feeds: BoltOdds discovery, local BoltOdds, OddsPapi and Olympus servers, a local "
+                  "Scraping API relay.", no_args_is_help=True)
 
 
 @cache
@@ -238,6 +239,48 @@ def serve_oddspapi(
         loop.add_signal_handler(signal.SIGUSR1, server.drop)
         _console().print(f"serving {len(fixtures)} fixtures on {url}/en (WebSocket {server.ws_url}); "
                          "SIGUSR1 drops connections, Ctrl-C stops")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("serve-olympus")
+def serve_olympus(
+    recorded: Annotated[Path, typer.Argument(help="recorded responses (tests/data/olympus/recorded.json)")],
+    host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="0 = a free port")] = 8767,
+    key: Annotated[str | None, typer.Option(help="require this API key (none = no key checked)")] = None,
+    key_header: Annotated[str, typer.Option(help="header carrying the API key")] = "X-API-Key",
+    session_ttl: Annotated[float, typer.Option(help="seconds of inactivity before a session expires")] = 600.0,
+    username: Annotated[str | None, typer.Option(help="accept this Bet365 login (with --password)")] = None,
+    password: Annotated[str | None, typer.Option(help="its password")] = None,
+    delay: Annotated[float, typer.Option(help="every answer waits this long (slow responses)")] = 0.0,
+) -> None:
+    """Serve recorded Olympus (Bet365) responses behind the Olympus session protocol. Faults at run
+    time: POST /_admin/faults {"expire": true, "fail_401": 1, "fail_403": 1, "rate_limit": 1,
+    "fail_5xx": 1, "malformed": 1, "delay_seconds": 2}; SIGUSR1 expires every session."""
+    import asyncio
+
+    from bot.sim.extra import require_sim_extra
+
+    require_sim_extra("bot feeds serve-olympus")
+    from bot.sim.olympus_server import OlympusFaults, OlympusServer, Recorded
+
+    async def go() -> None:
+        server = OlympusServer(Recorded.load(recorded), api_key=key, api_key_header=key_header,
+                               session_ttl=session_ttl, username=username, password=password,
+                               faults=OlympusFaults(delay_seconds=delay))
+        url = await server.start(host, port)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, server.expire_all)
+        _console().print(f"serving Olympus on {url} ({len(server.recorded.markets)} events); "
+                         "SIGUSR1 expires every session, Ctrl-C stops")
         try:
             await asyncio.Event().wait()
         finally:

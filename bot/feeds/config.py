@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from bot.config.base import Section
@@ -190,12 +190,62 @@ class OddsPapiConfig(HttpTransportOptions):
         return self
 
 
+class OlympusEventConfig(Section):
+    """One Bet365 event polled through Olympus (`POST /matchmarkets/markets`, optionally `POST /props`)."""
+
+    pd: str = Field(min_length=1, description="Bet365 page descriptor of the event, e.g. #AC#B12#C20426855#D19#E1#F19#")
+    props: bool = Field(False, description="also poll POST /props for this event")
+    sport: str | None = Field(None, description="sport label for the fixture (default: the competition in EV.TB)")
+    start_time: AwareDatetime | None = Field(None, description="kickoff (UTC); default: the EV record's BC field")
+
+
+class OlympusConfig(HttpTransportOptions):
+    """The Olympus (Bet365) polled feed (bot/feeds/olympus.py; Olympus docs;
+    docs/reference/olympus.md)."""
+
+    base_url: str = Field(description="Olympus API base URL (the seed names none)")
+    api_key: SecretStr | None = Field(None, description="sent in `api_key_header` with every request")
+    api_key_header: str = Field("X-API-Key", min_length=1, description="header that carries api_key")
+    user_agents: tuple[str, ...] = Field((), description="userAgent rotation for new sessions (403/429); "
+                                         "empty = Olympus picks one")
+    proxies: tuple[SecretStr, ...] = Field((), description="proxyUrl rotation for new sessions (403/429)")
+    bootstrap: bool = True
+    country_code: str | None = None
+    bet365_url: str = "bet365.com"
+    username: SecretStr | None = Field(None, description="Bet365 login (POST /session/login); with password")
+    password: SecretStr | None = None
+    bookmaker: str = Field("bet365", min_length=1, description="bookmaker slug of the quotes")
+    events: tuple[OlympusEventConfig, ...] = ()
+    competitions: tuple[str, ...] = Field((), description="competition pds: their events are polled too "
+                                          "(GET /splashcontent/competitions_from_session)")
+    racing: tuple[str, ...] = Field((), description="race pds for GET /racing/racecoupon")
+    max_events: int = Field(50, ge=1, description="at most this many events per poll (configured first)")
+    poll_seconds: float = Field(30.0, gt=0, description="start-to-start seconds between polls")
+    requests_per_minute: float = Field(60.0, gt=0, description="request budget (every endpoint counts)")
+    keepalive_seconds: float = Field(600.0, gt=0, description="POST /session/keepalive every this many "
+                                     "seconds of the engine clock")
+    clock_check_seconds: float = Field(1.0, gt=0, description="how often the keep-alive reads the engine clock")
+    backoff_initial_seconds: float = Field(2.0, gt=0, description="first wait after 403/429/5xx (doubling)")
+    backoff_max_seconds: float = Field(300.0, gt=0, description="backoff ceiling")
+    timeout_seconds: float = Field(20.0, gt=0)
+    request_id_header: str = Field("X-Request-Id", description="response header logged with every error")
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> OlympusConfig:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together: set both or neither")
+        if not self.events and not self.competitions and not self.racing:
+            raise ValueError("nothing to poll: set events, competitions or racing")
+        return self
+
+
 class FeedsConfig(Section):
     replay: ReplayFeedConfig | None = None
     history: HistoryFeedConfig | None = None
     boltodds: BoltOddsConfig | None = None
     oddsapi: OddsApiConfig | None = None
     oddspapi: OddsPapiConfig | None = None
+    olympus: OlympusConfig | None = None
     stale_after_seconds: float = Field(
         900.0, gt=0, description="A price older than this (engine clock) is stale"
     )
