@@ -15,7 +15,9 @@ from loguru import logger
 
 def notify(state: str) -> bool:
     """Send `state` (e.g. "READY=1") to systemd; False when not under systemd or it failed
-    (logged: a bot is never stopped by its supervisor's socket)."""
+    (logged: a bot is never stopped by its supervisor's socket). The send never blocks: a
+    receiver that does not read fills its datagram queue, and a blocking send would then hang
+    the event loop that calls this."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
@@ -23,8 +25,9 @@ def notify(state: str) -> bool:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.setblocking(False)
             sock.connect(address)
-            sock.sendall(state.encode())
+            sock.send(state.encode())
         return True
     except OSError as exc:
         logger.warning("systemd notify {!r} failed: {}", state, exc)
