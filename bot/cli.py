@@ -170,7 +170,8 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     db: Annotated[Path | None, typer.Option(help="ledger file (default: state_dir/bot.db)")] = None,
 ) -> None:
-    """Signals, decisions by reason, orders, fills, exposure, settled PnL and ROI."""
+    """Signals, decisions by reason, orders, fills, exposure, settled PnL and ROI; with the Olympus
+    feed, the Bet365 account's balance and recent bets as the feed last read them."""
     import orjson
     from rich.console import Console
 
@@ -194,10 +195,23 @@ def report(
         fail(str(exc), code=1)
     except (LedgerUnavailable, LedgerSchemaError) as exc:
         fail(str(exc))
+    account = None
+    if settings.feeds.olympus is not None:  # the Bet365 account as the Olympus feed last read it
+        from bot.feeds.olympus import saved_account
+
+        account = saved_account(settings.state_dir)
+        if account is not None:
+            data["bet365_account"] = {"balance": str(account[0].balance), "currency": account[0].currency,
+                                      "bets": account[0].bets, "at": account[1]}
     if as_json:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        render_report(data, Console())
+        console = Console()
+        render_report(data, console)
+        if account is not None:
+            console.print(f"\nBet365 account (Olympus, read {account[1]}):")
+            for line in account[0].lines():
+                console.print(line, markup=False, highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -70,6 +70,8 @@ from bot.feeds.olympus_decode import SOURCE, EventBoard, MalformedResponse, Olym
 from bot.types import FeedStatus
 
 STATE_FILE = "olympus_session.json"
+ACCOUNT_FILE = "olympus_account.json"
+"""Under the state dir: the last `GET /account/info` (balance, recent bets), which `bot report` shows."""
 STATUS_MARGIN = 2.0  # check /session/status when expiresIn has less than this many polls left
 
 
@@ -92,6 +94,17 @@ class AccountInfo:
             out.append(f"  {bet.get('betId', '?')}: stake {bet.get('stake')} returns {bet.get('returns')} "
                        f"{bet.get('status', '?')} at {bet.get('placedAt', '?')}")
         return out
+
+
+def saved_account(state_dir: Path) -> tuple[AccountInfo, str] | None:
+    """The account info the feed last kept under `state_dir` and when (ISO time of the engine
+    clock), or None when there is none or it is unreadable."""
+    path = state_dir / ACCOUNT_FILE
+    try:
+        data = json.loads(path.read_text())
+        return parse_account_info(data), str(data.get("at", "?"))
+    except (OSError, ValueError):
+        return None
 
 
 def parse_account_info(body: object) -> AccountInfo:
@@ -367,6 +380,7 @@ class OlympusFeed:
                 "username": c.username.get_secret_value(), "password": c.password.get_secret_value()}, renew=False)
             if response is not None:
                 self.sessions["logins"] += 1
+                await self._refresh_account()
         info = await self._request("GET", "/session/info", {}, renew=False)
         if info is not None:
             with contextlib.suppress(ValueError):
@@ -392,7 +406,8 @@ class OlympusFeed:
             while self.clock.now() < self.next_keepalive:
                 await asyncio.sleep(self.config.clock_check_seconds)
             try:
-                await self.keepalive()
+                if await self.keepalive() and self.config.username is not None:
+                    await self._refresh_account()
             except Exception as exc:  # noqa: BLE001 - the schedule must survive any failure
                 logger.warning("olympus: keep-alive failed: {}", truncate(mask_text(str(exc))))
             now = self.clock.now()
@@ -416,6 +431,21 @@ class OlympusFeed:
                     await self._renew(self._generation, resume=True)
                 return False
         return True
+
+    async def _refresh_account(self) -> None:
+        """Read the account and keep it under the state dir for `bot report` (`ACCOUNT_FILE`)."""
+        account = await self.account_info()
+        if account is None or self._state_path is None:
+            return
+        data = {"balance": str(account.balance), "currency": account.currency, "bets": account.bets,
+                "at": self.clock.now().isoformat()}
+        path = self._state_path.with_name(ACCOUNT_FILE)
+        try:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, default=str))
+            os.replace(tmp, path)
+        except OSError as exc:
+            logger.warning("olympus: cannot keep the account info in {}: {}", path, exc)
 
     async def account_info(self) -> AccountInfo | None:
         """`GET /account/info` (needs a login): balance and recent bets, also kept in `account`."""

@@ -19,7 +19,7 @@ import pytest
 
 from bot.clock import ReplayClock
 from bot.feeds.config import OlympusConfig
-from bot.feeds.olympus import STATE_FILE, OlympusFeed
+from bot.feeds.olympus import ACCOUNT_FILE, STATE_FILE, OlympusFeed, saved_account
 from bot.sim.olympus_server import OlympusServer, serving
 from bot.types import FeedEvent, OddsBatch
 
@@ -342,6 +342,31 @@ async def test_login_and_account_info(tmp_path: Path) -> None:
     assert feed.sessions["logins"] == 1
     assert info is not None and info.balance == Decimal("120.5") and info.currency == "GBP"
     assert info.bets[0]["betId"] == "B1234567890" and "120.5 GBP" in info.lines()[0]
+    # read at login and kept under the state dir for `bot report`
+    kept = saved_account(tmp_path)
+    assert kept is not None and kept[0] == info and kept[1] == T0.isoformat()
+
+
+def test_bot_report_shows_the_bet365_account_the_feed_kept(tmp_path: Path) -> None:
+    """`bot report` with an Olympus feed prints the account the feed last read (no request)."""
+    import subprocess
+    import sys
+
+    from bot.ledger.store import Ledger
+
+    state = tmp_path / "state"
+    Ledger(state / "bot.db").close()
+    (state / ACCOUNT_FILE).write_text(json.dumps({"balance": "120.5", "currency": "GBP", "at": T0.isoformat(),
+                                                 "bets": [{"betId": "B1", "stake": 5, "returns": 0, "status": "open"}]}))
+    (tmp_path / "config.yaml").write_text(json.dumps({
+        "state_dir": "state", "feeds": {"olympus": {"base_url": "http://127.0.0.1:9", "events": [{"pd": E1}]}}}))
+    done = subprocess.run([sys.executable, "-m", "bot", "report", "-c", str(tmp_path / "config.yaml")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert "Bet365 balance: 120.5 GBP" in done.stdout and "B1: stake 5" in done.stdout
+    as_json = subprocess.run([sys.executable, "-m", "bot", "report", "--json", "-c", str(tmp_path / "config.yaml")],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=60, check=True)
+    assert json.loads(as_json.stdout)["bet365_account"]["balance"] == "120.5"
 
 
 def test_config_errors_are_one_line_naming_the_field() -> None:
