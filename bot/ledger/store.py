@@ -28,6 +28,7 @@ Money is Decimal throughout; times are UTC-aware.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import sqlite3
 from collections import OrderedDict
@@ -80,7 +81,8 @@ _ORDERS_CACHED = 10_000  # recent orders kept in memory (get_order, update_order
 _SETTLED_KEPT = 8  # `since` values whose settled PnL is kept current
 GROUP_COMMIT_MAX_AGE = 0.005  # seconds a queued write waits for the group commit (loop timer)
 
-Op = Callable[[Session], object] | tuple[Executable, dict[str, Any]]  # a write, or a row for an INSERT
+# a write, or a row for a prepared INSERT (its values, or a function making them at the commit)
+Op = Callable[[Session], object] | tuple[Executable, dict[str, Any] | Callable[[], dict[str, Any]]]
 RISK_STATE_KEY = "risk"  # the trading state's key (bot/risk/control.py)
 RESERVE_LOCK = 0x6C65_6467_7273  # pg advisory lock key of intent commits and trading-state changes ("ledgrs")
 
@@ -201,6 +203,7 @@ class Ledger:
         self._clock = clock or WallClock()
         self._read_only = read_only
         self._closed = False
+        self._conn: sqlite3.Connection | None = None  # the one SQLite connection (`_connect`)
         self._pending: list[Op] = []
         self._flush_soon = False
         self._holds = 0  # placements holding the group commit's timer (see `holding`)
@@ -301,7 +304,11 @@ class Ledger:
 
     def _pragma(self, statement: str) -> Any:
         """Run a PRAGMA on the one connection (opened if needed) and return its first value."""
+        if self._conn is not None and not self._closed:  # open: no pool checkout (risk asks per signal)
+            row = self._conn.execute(statement).fetchone()
+            return None if row is None else row[0]
         with self._engine.connect():  # makes sure the pool's connection exists
+            assert self._conn is not None  # the SQLite engine opened it (`_connect`)
             row = self._conn.execute(statement).fetchone()
         return None if row is None else row[0]
 
@@ -315,9 +322,10 @@ class Ledger:
         if len(self._pending) >= GROUP_COMMIT_MAX_OPS:
             self.flush()
 
-    def _defer_insert(self, statement: Executable, values: dict[str, Any]) -> None:
+    def _defer_insert(self, statement: Executable, values: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
         """Queue one row for a prepared INSERT: consecutive rows of one statement are written in
-        one executemany (no row objects, no statement built per row)."""
+        one executemany (no row objects, no statement built per row). `values` may be a function
+        that makes them when the group commit runs: work kept off the hot path."""
         self._defer((statement, values))
 
     def _schedule_flush(self) -> None:
@@ -384,7 +392,7 @@ class Ledger:
             try:
                 with self._session() as s:
                     if isinstance(op, tuple):
-                        s.connection().execute(op[0], [op[1]])
+                        s.connection().execute(op[0], [_values(op[1])])
                     else:
                         op(s)
                     s.commit()
@@ -401,7 +409,7 @@ class Ledger:
         inserts: dict[Executable, list[dict[str, Any]]] = {}
         for op in self._pending:
             if isinstance(op, tuple):
-                inserts.setdefault(op[0], []).append(op[1])
+                inserts.setdefault(op[0], []).append(_values(op[1]))
         conn = s.connection()
         for statement, rows in inserts.items():
             conn.execute(statement, rows)
@@ -581,8 +589,11 @@ class Ledger:
         """Append to the execution event log, group-committed (raw wire data is kept as given,
         made JSON-safe, with every configured secret and credential query parameter masked by
         bot.config.secrets.mask: docs/architecture.md, "Invariants > Secrets never leave")."""
-        self._defer_insert(_INSERT_EVENT, {"at": self._now(), "kind": kind, "request_uuid": request_uuid,
-                                           "payload": mask(_jsonable(payload))})
+        at = self._now()
+        # Made JSON-safe and masked when the group commit runs, not here: a placement appends its
+        # request before it leaves (bot/execution/executor.py). The payload is not changed after.
+        self._defer_insert(_INSERT_EVENT, lambda: {"at": at, "kind": kind, "request_uuid": request_uuid,
+                                                   "payload": mask(_jsonable(payload))})
 
     def events(self, kind: str | None = None, request_uuid: str | None = None) -> list[EventRow]:
         with self._read() as s:
@@ -695,8 +706,9 @@ class Ledger:
             cached = self._orders.get(request_uuid)
             if cached is not None:
                 self._cache_order(cached.model_copy(update=values))
-        statement = update(OrderRow).where(col(OrderRow.request_uuid).in_(list(request_uuids))).values(**values)
-        self._defer(lambda s: s.execute(statement))
+        statement = _order_update(tuple(values))
+        rows = [{"r_uuid": request_uuid, **{f"v_{k}": v for k, v in values.items()}} for request_uuid in request_uuids]
+        self._defer(lambda s: s.connection().execute(statement, rows))  # an op in queue order, not an insert
 
     def _cache_order(self, row: OrderRow) -> None:
         """Keep a copy of a recent order: this process is the ledger's only writer of orders
@@ -1045,6 +1057,19 @@ def _environmental(exc: SQLAlchemyError) -> bool:
 def _utc(at: datetime) -> datetime:
     """SQLite returns naive datetimes; the ledger stores UTC."""
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _values(values: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    return values() if callable(values) else values
+
+
+@functools.cache
+def _order_update(fields: tuple[str, ...]) -> Executable:
+    """UPDATE orders SET <fields> WHERE request_uuid = :r_uuid, prepared once per set of fields
+    (executemany over `r_uuid` and `v_<field>`)."""
+    orders = _TABLES[str(OrderRow.__tablename__)]
+    return update(orders).where(orders.c.request_uuid == bindparam("r_uuid")).values(
+        {name: bindparam(f"v_{name}") for name in fields})
 
 
 def _jsonable(value: Any) -> Any:
