@@ -52,7 +52,6 @@ def serve(
     /_admin/ws-drop, /_admin/restart, /_admin/renumber, /_admin/emergency, /_admin/status,
     /_admin/rates, /_admin/settle, /_admin/delete-bet; GET /_admin/requests, /_admin/state
     (bot/sim/abp_server.py)."""
-    import asyncio
     from decimal import Decimal, InvalidOperation
 
     from pydantic import ValidationError
@@ -63,6 +62,7 @@ def serve(
     require_sim_extra("bot abp serve")
     from bot.sim.abp_server import Faults, LocalAbpServer, parse_pairs
     from bot.sim.paper import StakeLimits
+    from bot.sim.serving import serve_until_interrupted
 
     def split(value: str) -> list[str]:
         return [b.strip() for b in value.split(",") if b.strip()]
@@ -86,18 +86,10 @@ def serve(
     if emergency:
         server.venue.set_emergency(True, "started in emergency mode")
 
-    async def run() -> None:
-        url = await server.start(host, port)
+    def ready(_: LocalAbpServer, url: str) -> None:
         typer.echo(f"ABP local server listening on {url} (ws {url.replace('http', 'ws', 1)}/ws)")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.stop()
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
+    serve_until_interrupted(lambda: server, host, port, ready)
 
 
 @app.command()

@@ -164,6 +164,7 @@ def serve_boltodds(
 
     require_sim_extra("bot feeds serve-boltodds")
     from bot.sim.bolt_server import BoltServer, load_frames
+    from bot.sim.serving import run_until_interrupted
 
     async def go() -> None:
         async with BoltServer(load_frames(recording), host=host, port=port, api_key=key,
@@ -174,10 +175,7 @@ def serve_boltodds(
                           "SIGUSR1 drops connections, Ctrl-C stops")
             await asyncio.Event().wait()
 
-    try:
-        asyncio.run(go())
-    except KeyboardInterrupt:
-        pass
+    run_until_interrupted(go)
 
 
 @app.command("serve-scraping")
@@ -189,26 +187,16 @@ def serve_scraping(
 ) -> None:
     """Serve a local 55-Tech Scraping API relay that forwards /fetch to loopback targets only
     (faults: POST /_admin/faults, e.g. {"blocked": 1}; docs/reference/scraping.md)."""
-    import asyncio
-
     from bot.sim.extra import require_sim_extra
 
     require_sim_extra("bot feeds serve-scraping")
     from bot.sim.scraping_server import LocalScrapingServer
+    from bot.sim.serving import serve_until_interrupted
 
-    async def go() -> None:
-        server = LocalScrapingServer(api_keys=[key], rps=rps or None)
-        url = await server.start(host, port)
+    def ready(_: LocalScrapingServer, url: str) -> None:
         _console().print(f"serving the Scraping API relay on {url} (loopback targets only); Ctrl-C stops")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.stop()
 
-    try:
-        asyncio.run(go())
-    except KeyboardInterrupt:
-        pass
+    serve_until_interrupted(lambda: LocalScrapingServer(api_keys=[key], rps=rps or None), host, port, ready)
 
 
 @app.command("serve-oddspapi")
@@ -229,25 +217,20 @@ def serve_oddspapi(
 
     require_sim_extra("bot feeds serve-oddspapi")
     from bot.sim.oddspapi_server import LocalOddsPapiServer, load_dataset
+    from bot.sim.serving import serve_until_interrupted
 
-    async def go() -> None:
-        markets, fixtures = load_dataset(data)
-        server = LocalOddsPapiServer(markets, fixtures, api_key=key,
-                                     rebase=datetime.now(UTC) + timedelta(hours=hours_from_now))
-        url = await server.start(host, port)
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGUSR1, server.drop)
+    markets, fixtures = load_dataset(data)
+
+    def make() -> LocalOddsPapiServer:
+        return LocalOddsPapiServer(markets, fixtures, api_key=key,
+                                   rebase=datetime.now(UTC) + timedelta(hours=hours_from_now))
+
+    def ready(server: LocalOddsPapiServer, url: str) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, server.drop)
         _console().print(f"serving {len(fixtures)} fixtures on {url}/en (WebSocket {server.ws_url}); "
                          "SIGUSR1 drops connections, Ctrl-C stops")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.stop()
 
-    try:
-        asyncio.run(go())
-    except KeyboardInterrupt:
-        pass
+    serve_until_interrupted(make, host, port, ready)
 
 
 @app.command("serve-olympus")
@@ -271,22 +254,16 @@ def serve_olympus(
 
     require_sim_extra("bot feeds serve-olympus")
     from bot.sim.olympus_server import OlympusFaults, OlympusServer, Recorded
+    from bot.sim.serving import serve_until_interrupted
 
-    async def go() -> None:
-        server = OlympusServer(Recorded.load(recorded), api_key=key, api_key_header=key_header,
-                               session_ttl=session_ttl, username=username, password=password,
-                               faults=OlympusFaults(delay_seconds=delay))
-        url = await server.start(host, port)
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGUSR1, server.expire_all)
+    def make() -> OlympusServer:
+        return OlympusServer(Recorded.load(recorded), api_key=key, api_key_header=key_header,
+                             session_ttl=session_ttl, username=username, password=password,
+                             faults=OlympusFaults(delay_seconds=delay))
+
+    def ready(server: OlympusServer, url: str) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, server.expire_all)
         _console().print(f"serving Olympus on {url} ({len(server.recorded.markets)} events); "
                          "SIGUSR1 expires every session, Ctrl-C stops")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.stop()
 
-    try:
-        asyncio.run(go())
-    except KeyboardInterrupt:
-        pass
+    serve_until_interrupted(make, host, port, ready)

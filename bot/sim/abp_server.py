@@ -60,9 +60,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
-import uvicorn
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -73,6 +72,8 @@ from bot.clock import Clock, WallClock
 from bot.execution.config import PaperConfig
 from bot.execution.venue import VenueMessage
 from bot.sim.paper import OrderPriceQuotes, PaperVenue, QuoteSource, StakeLimits, account_name
+from bot.sim.serving import LoopbackServer, admin_faults
+from bot.sim.serving import json_response as _json
 from bot.types import SettlementStatus
 
 REPLAY_BUFFER = 100  # docs/reference/abp.md §13.4
@@ -98,10 +99,6 @@ class Faults(BaseModel):
     no_status: bool = False
     place_delay_seconds: float = Field(0.0, ge=0)
     timeout_n: int = Field(0, ge=0)
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
 
 
 def _ms() -> int:
@@ -199,7 +196,7 @@ class LocalAbpServer:
             self._add_account(dict(body))
         self.venue.listen(self._publish)
         self.app = Starlette(routes=self._routes(), lifespan=self._lifespan)
-        self._server: uvicorn.Server | None = None
+        self._uvicorn = LoopbackServer()
         self.port: int | None = None
 
     # -- running -----------------------------------------------------------------------------
@@ -215,27 +212,18 @@ class LocalAbpServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in the running loop; returns the base URL (http://127.0.0.1:<port>)."""
-        config = uvicorn.Config(
-            self.app, host=host, port=port, log_level="warning", lifespan="on",
-            timeout_graceful_shutdown=1, ws_ping_interval=None,
-        )
-        self._server = uvicorn.Server(config)
-        self._serve_task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._serve_task.done():
-                self._serve_task.result()
-            await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
-        return f"http://{host}:{self.port}"
+        url = await self._uvicorn.start(self.app, host, port, lifespan="on", timeout_graceful_shutdown=1,
+                                       ws_ping_interval=None)
+        self.port = self._uvicorn.port
+        return url
 
     async def stop(self) -> None:
-        if self._server is not None:
+        if self._uvicorn.launched:
             for conn in list(self._sub.connections):
                 conn.queue.put_nowait(None)
             for task in list(self._hanging):
                 task.cancel()
-            self._server.should_exit = True
-            await self._serve_task
+        await self._uvicorn.stop()
 
     async def _advance_loop(self) -> None:
         while True:
@@ -710,13 +698,8 @@ class LocalAbpServer:
     # -- admin (fault injection, inspection) ---------------------------------------------------------
 
     async def _admin_faults(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                changes = orjson.loads(await request.body() or b"{}")
-                self.faults = Faults.model_validate({**self.faults.model_dump(), **changes})
-            except (orjson.JSONDecodeError, TypeError, ValidationError) as exc:
-                return _json({"error": str(exc).splitlines()[:3]}, 422)
-        return _json(self.faults.model_dump())
+        self.faults, response = await admin_faults(request, self.faults)
+        return response
 
     async def _admin_requests(self, request: Request) -> Response:
         return _json(self.requests)

@@ -39,7 +39,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -47,16 +46,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.execution.mm_config import MAX_REQUESTS_PER_MINUTE, MAX_WS_CONNECTIONS
+from bot.sim.serving import LoopbackServer
+from bot.sim.serving import json_response as _json
 
 AUTH_DETAIL = "Invalid or missing API key"
 POSITION_STATUSES = {"open", "matched", "filled", "cancelled", "active"}  # MM docs, List positions
 CHANNELS = {"orders", "bets", "accounts", "scores", "emergency"}
 GLOBAL_CHANNELS = {"scores", "emergency"}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status, media_type="application/json")
 
 
 def _invalid(name: str, msg: str, kind: str = "value_error") -> Response:
@@ -110,8 +107,7 @@ class LocalMmServer:
         self._conns: list[_Conn] = []
         self._subscription_ids = 0
         self.app = Starlette(routes=self._routes())
-        self._server: uvicorn.Server | None = None
-        self._serve_task: asyncio.Task[None] | None = None
+        self._uvicorn = LoopbackServer()
         self.port: int | None = None
         self.base_url = ""
 
@@ -119,16 +115,9 @@ class LocalMmServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in the running loop; returns the base URL (http://127.0.0.1:<port>)."""
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1, ws_ping_interval=None)
-        self._server = uvicorn.Server(config)
-        self._serve_task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._serve_task.done():
-                self._serve_task.result()
-            await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.base_url = f"http://{host}:{self.port}"
+        self.base_url = await self._uvicorn.start(self.app, host, port, lifespan="off", timeout_graceful_shutdown=1,
+                                                 ws_ping_interval=None)
+        self.port = self._uvicorn.port
         return self.base_url
 
     @property
@@ -136,11 +125,10 @@ class LocalMmServer:
         return self.base_url.replace("http", "ws", 1) + "/ws/subscribe"
 
     async def stop(self) -> None:
-        if self._server is not None and self._serve_task is not None:
+        if self._uvicorn.launched:
             for conn in list(self._conns):
                 conn.queue.put_nowait(None)
-            self._server.should_exit = True
-            await self._serve_task
+        await self._uvicorn.stop()
 
     # -- switches ----------------------------------------------------------------------------
 

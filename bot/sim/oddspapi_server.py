@@ -52,12 +52,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from bot.sim.serving import LoopbackServer, json_response
 
 ODDS_ENDPOINTS = frozenset({"fixtures/odds", "fixtures/odds/main", "futures/odds"})
 CHANNELS = frozenset({"odds"})
@@ -74,7 +75,7 @@ def load_dataset(folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
            **extra: Any) -> Response:
     body = {"error": status, "message": message, "code": code, **extra}
-    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+    return json_response(body, status, headers)
 
 
 def _ints(text: str | None) -> list[int] | None:
@@ -143,35 +144,27 @@ class LocalOddsPapiServer:
             Route("/{lang}/fixtures/odds", self._odds, methods=["GET"]),
             WebSocketRoute("/ws", self._ws),
         ])
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._uvicorn = LoopbackServer()
         self.port: int | None = None
 
     # -- running -------------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in the running loop; returns the REST base URL (http://host:port)."""
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1, ws_ping_interval=None)
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        url = await self._uvicorn.start(self.app, host, port, lifespan="off", timeout_graceful_shutdown=1,
+                                       ws_ping_interval=None)
+        self.port = self._uvicorn.port
         self.host = host
-        return f"http://{host}:{self.port}"
+        return url
 
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}/ws"
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
+        if self._uvicorn.launched:
             self.drop()
-            self._server.should_exit = True
-            await self._task
+        await self._uvicorn.stop()
 
     def drop(self) -> int:
         """Close every WebSocket connection (1012); returns how many."""

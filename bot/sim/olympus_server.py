@@ -42,12 +42,14 @@ from pathlib import Path
 from typing import Any, Self
 
 import orjson
-import uvicorn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from bot.sim.serving import LoopbackServer
+from bot.sim.serving import json_response as _json
 
 _START_FIELDS = {"userAgent": str, "bootstrap": bool, "sst": str, "sessionId": str, "proxyUrl": str,
                  "country_code": str, "bet365_url": str}
@@ -103,10 +105,6 @@ class Recorded:
         )
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
-
-
 def _corrupt(body: Any) -> Any:
     """`body` with its first priced PA's `OD` unreadable (JSON records, envelope or text page)."""
     if isinstance(body, str):
@@ -152,30 +150,18 @@ class OlympusServer:
             Route("/_admin/faults", self._admin_faults, methods=["POST"]),
             Route("/_admin/requests", self._admin_requests, methods=["GET"]),
         ])
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._uvicorn = LoopbackServer()
         self.url = ""
 
     # -- running -------------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in the running loop; returns the base URL."""
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        bound = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://{host}:{bound}"
+        self.url = await self._uvicorn.start(self.app, host, port, lifespan="off", timeout_graceful_shutdown=1)
         return self.url
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
+        await self._uvicorn.stop()
 
     async def __aenter__(self) -> Self:
         await self.start()

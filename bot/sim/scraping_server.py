@@ -40,7 +40,6 @@ N -> that status, before anything is forwarded). GET /_admin/requests lists what
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import math
 import re
@@ -52,7 +51,6 @@ from typing import Any, Literal
 
 import httpx
 import orjson
-import uvicorn
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -62,6 +60,8 @@ from starlette.routing import Route
 
 from bot.config.secrets import mask_text
 from bot.feeds.scraping import safe_url
+from bot.sim.serving import LoopbackServer, admin_faults
+from bot.sim.serving import json_response as _json
 
 DEFAULT_AGENTS: Mapping[str, str] = {"de1": "DE", "de5": "DE", "at5": "AT", "us3": "US"}
 """Agent slug -> country; real slugs from the documents' examples (Quickstart > Step 4)."""
@@ -111,10 +111,6 @@ class Received:
     status: int = 0  # the status this server answered
     agent: str | None = None
     forwarded: dict[str, str] = field(default_factory=dict)  # headers sent to the target
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
 
 
 def is_loopback(host: str) -> bool:
@@ -169,27 +165,18 @@ class LocalScrapingServer:
             Route("/_admin/faults", self._admin_faults, methods=["GET", "POST"]),
             Route("/_admin/requests", self._admin_requests, methods=["GET"]),
         ])
-        self._server: uvicorn.Server | None = None
+        self._uvicorn = LoopbackServer()
         self.port: int | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in the running loop; returns the base URL (http://127.0.0.1:<port>)."""
         self._client = httpx.AsyncClient(trust_env=False)
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._serve_task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._serve_task.done():
-                self._serve_task.result()
-            await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
-        return f"http://{host}:{self.port}"
+        url = await self._uvicorn.start(self.app, host, port, lifespan="off", timeout_graceful_shutdown=1)
+        self.port = self._uvicorn.port
+        return url
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            await self._serve_task
+        await self._uvicorn.stop()
         if self._client is not None:
             await self._client.aclose()
 
@@ -382,13 +369,8 @@ class LocalScrapingServer:
         return _json([{"slug": s, "name": f"scraping-{s}", "country": c} for s, c in self.agents.items()])
 
     async def _admin_faults(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                changes = orjson.loads(await request.body() or b"{}")
-                self.faults = Faults.model_validate({**self.faults.model_dump(), **changes})
-            except (orjson.JSONDecodeError, TypeError, ValidationError) as exc:
-                return _json({"error": str(exc).splitlines()[:3]}, 422)
-        return _json(self.faults.model_dump())
+        self.faults, response = await admin_faults(request, self.faults)
+        return response
 
     async def _admin_requests(self, request: Request) -> Response:
         rows = []
