@@ -7,7 +7,7 @@ notifier queues, and its sends run off the loop."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -73,12 +73,12 @@ class OperatorAlerts:
     def daily_summary(self, ledger: Ledger, day: str, day_pnl: Decimal, currency: str) -> None:
         """The trading day `day` (YYYY-MM-DD in the zone): its settled PnL, bets and ROI."""
         zone = ZoneInfo(self._zone)
-        rows = [r for r in ledger.settlements() if r.at is not None and _local_day(r.at, zone) == day]
+        first = date.fromisoformat(day)
+        start = datetime.combine(first, time(0), tzinfo=zone)
+        end = datetime.combine(first + timedelta(days=1), time(0), tzinfo=zone)
+        rows = ledger.settlements(since=start, until=end)  # the day's only: a ledger holds months
         staked = sum((r.stake for r in rows), Decimal(0))
         roi = (sum((r.pnl for r in rows), Decimal(0)) / staked) if staked else None
         self.notifier.send(Kind.DAILY_PNL, events.daily_pnl(day, day_pnl, len(rows), roi, currency,
                                                             at=self._clock.now(), zone=self._zone))
 
-
-def _local_day(at: datetime, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).date().isoformat()

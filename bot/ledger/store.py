@@ -857,9 +857,16 @@ class Ledger:
                     self._settled[since] += row.pnl
         return added
 
-    def settlements(self) -> list[SettlementRow]:
+    def settlements(self, since: datetime | None = None, until: datetime | None = None) -> list[SettlementRow]:
+        """Settlements in the order stored; with `since` / `until` (UTC) only those settled in
+        [since, until), read through the index on `at`."""
+        q = select(SettlementRow).order_by(col(SettlementRow.id))
+        if since is not None:
+            q = q.where(col(SettlementRow.at) >= _utc(since))
+        if until is not None:
+            q = q.where(col(SettlementRow.at) < _utc(until))
         with self._read() as s:
-            return list(s.exec(select(SettlementRow).order_by(col(SettlementRow.id))))
+            return list(s.exec(q))
 
     def settled_pnl(self, since: datetime | None = None, strategy: str | None = None) -> Decimal:
         """Sum of settlement PnL (amount - stake) settled at or after `since`, exact Decimal.
