@@ -50,6 +50,11 @@ class EngineView:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # the equity curve so far, (at, bet_id, running PnL) in time order, and the last
+        # settlement id read: a request reads only the settlements stored since (a ledger may hold
+        # months of them, and the web server shares the engine's event loop)
+        self._equity: list[tuple[Any, int, Decimal]] = []
+        self._equity_after = 0
 
     # -- reads -----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -145,13 +150,23 @@ class EngineView:
     def pnl(self) -> dict[str, Any]:
         e = self.engine
         risk = e.risk.snapshot() if e.started else {}
-        running = Decimal(0)
-        points: list[tuple[Any, Decimal]] = []
-        for row in sorted(e.ledger.settlements(), key=lambda r: (r.at is None, r.at, r.bet_id)):
-            running += row.pnl
-            points.append((row.at, running))
+        new = e.ledger.settlement_pnls(self._equity_after)
+        if new:
+            self._equity_after = new[-1][0]
+            curve = self._equity
+            rows = sorted((at, bet, pnl) for _, at, bet, pnl in new)
+            if curve and rows[0][:2] < curve[-1][:2]:  # one settled before the curve's end: draw it anew
+                curve.clear()
+                self._equity_after = 0
+                return self.pnl()
+            running = curve[-1][2] if curve else Decimal(0)
+            for at, bet, pnl in rows:
+                running += pnl
+                curve.append((at, bet, running))
+        points = [(at, pnl) for at, _, pnl in self._equity]
+        settled = points[-1][1] if points else Decimal(0)
         equity = [[_iso(at), str(pnl)] for at, pnl in thin_curve(points)]
-        return {"today": risk.get("day_pnl", "0"), "settled": str(running), "equity": equity}
+        return {"today": risk.get("day_pnl", "0"), "settled": str(settled), "equity": equity}
 
     def strategies(self) -> list[dict[str, Any]]:
         e = self.engine

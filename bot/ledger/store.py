@@ -868,6 +868,15 @@ class Ledger:
         with self._read() as s:
             return list(s.exec(q))
 
+    def settlement_pnls(self, after_id: int = 0) -> list[tuple[int, datetime, int, Decimal]]:
+        """(id, at, bet_id, pnl) of the settlements stored after `after_id`, in id order: the
+        columns alone, read through the primary key (an equity curve kept up to date by reading
+        only what is new)."""
+        q = select(col(SettlementRow.id), col(SettlementRow.at), col(SettlementRow.bet_id), col(SettlementRow.pnl)).where(
+            col(SettlementRow.id) > after_id).order_by(col(SettlementRow.id))
+        with self._read() as s:
+            return [(i, _utc(at), bet, pnl) for i, at, bet, pnl in s.exec(q) if i is not None and at is not None]
+
     def settled_pnl(self, since: datetime | None = None, strategy: str | None = None) -> Decimal:
         """Sum of settlement PnL (amount - stake) settled at or after `since`, exact Decimal.
 
