@@ -888,6 +888,12 @@ class Ledger:
         cached = strategy is None and not self._read_only and not self.shared
         if cached and since in self._settled:
             return self._settled[since]
+        if cached and since is not None and None in self._settled:
+            with self._read() as s:
+                earliest = s.exec(select(func.min(SettlementRow.at))).one()
+            if earliest is None or since <= _utc(earliest):  # every settlement counts: the total, kept
+                total = self._settled[since] = self._settled[None]
+                return total
         with self._read() as s:
             q = select(col(SettlementRow.pnl))
             if since is not None:
@@ -966,12 +972,13 @@ class Ledger:
         return self._bet_writes, None if self._read_only else self._pragma("PRAGMA data_version")
 
     def bets_changed(self, after_id: int, since: datetime | None) -> list[BetRow]:
-        """Bets stored after row id `after_id` or updated at or after `since`, by row id."""
+        """Bets stored after row id `after_id` or updated at or after `since`, by row id. Two
+        range reads, one per index (an OR of both scans every bet of a long history)."""
         with self._read() as s:
-            q = select(BetRow).where(col(BetRow.id) > after_id)
+            rows = {b.id: b for b in s.exec(select(BetRow).where(col(BetRow.id) > after_id))}
             if since is not None:
-                q = select(BetRow).where(or_(col(BetRow.id) > after_id, col(BetRow.updated_at) >= since))
-            return list(s.exec(q.order_by(col(BetRow.id))))
+                rows.update((b.id, b) for b in s.exec(select(BetRow).where(col(BetRow.updated_at) >= since)))
+            return [rows[i] for i in sorted(rows, key=lambda i: i or 0)]
 
     # -- bounded reads for the dashboard (newest first; never the whole history) ----------
     def recent_orders(self, limit: int) -> list[OrderRow]:

@@ -141,12 +141,19 @@ class StrategyContext:
         A strategy that skips a price equal to it never signals the same thing twice, across
         restarts and resumed replays too (docs/architecture.md, "Invariants > Runs never re-bet")."""
         if self._last_price is None:
-            self._last_price = {}
-            seen = [] if self._ledger is None else self._ledger.signalled_prices(self.name)
-            for key, books, price in seen:  # oldest first: the latest wins
-                for book in filter(None, books.split(",")):
-                    self._last_price[(key, book)] = price
+            self.restore()
+        assert self._last_price is not None
         return self._last_price.get((selection.key, bookmaker))
+
+    def restore(self) -> None:
+        """Read what this strategy signalled in earlier runs (`last_price`) from the ledger. The
+        host calls it when it builds the strategy, so a long history costs start-up time, never
+        the first signal's."""
+        self._last_price = {}
+        seen = [] if self._ledger is None else self._ledger.signalled_prices(self.name)
+        for key, books, price in seen:  # oldest first: the latest wins
+            for book in filter(None, books.split(",")):
+                self._last_price[(key, book)] = price
 
     def positions(self) -> list[BetPosition]:
         """This strategy's open bets (PENDING, PLACED or CONFIRMED, unsettled): bet id, scope

@@ -84,6 +84,7 @@ class StrategyHost:
                 params = validate_params(spec.name, klass, spec.params)
                 check_markets(spec.name, getattr(params, "markets", ()) or ())
                 ctx = StrategyContext(spec.name, params, book=book, clock=clock, ledger=ledger)
+                ctx.restore()  # the restart memory, read now: not on the trading path
                 instance = klass(ctx)
                 check_markets(spec.name, instance.interests().markets)
                 instances[spec.name] = instance
