@@ -58,10 +58,11 @@ naming the line reached.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,6 +98,7 @@ of an each-way market, do not settle from the stream)."""
 MIN_PRICE, MAX_PRICE = 1.0, 1000.0  # Betfair's ladder is 1.01 .. 1000
 _MCM = re.compile(rb'"op"\s*:\s*"mcm"')
 _DEPTH = ("batb", "batl", "bdatb", "bdatl")  # the depth-indexed ladders
+_TRAFFIC = ("messages", "skipped", "heartbeats", "conflated", "images", "boards", "updates")  # counters, not bad
 
 RunnerKey = int | tuple[int, float]
 """A runner: its selection id, or (selection id, handicap) for a non-zero handicap (Asian lines)."""
@@ -168,6 +170,40 @@ class MarketSettlement:
     number_of_winners: int | None
     closed_at: datetime
     runners: tuple[RunnerResult, ...]
+
+
+def _batch_maker() -> Callable[[datetime, tuple[OddsUpdate, ...]], OddsBatch]:
+    """`OddsBatch(SOURCE, at, updates)`, built without the frozen dataclass's `__init__`, whose
+    `object.__setattr__` per field costs as much as the rest of a small message's quote (the
+    hot path: bench/betfair_reader.py). Every field is set through its slot: `SOURCE`, the time,
+    the updates, the others at their defaults (read from the dataclass, so a field added later
+    with a default is set too; tests/feeds/test_betfair_stream.py compares with `OddsBatch(...)`)."""
+    new = OddsBatch.__new__
+    fields = dataclasses.fields(OddsBatch)
+    names = [f.name for f in fields]
+    if names[:3] != ["source", "received_at", "updates"]:
+        return lambda at, updates: OddsBatch(SOURCE, at, updates)
+    rest = []
+    for f in fields[3:]:
+        if f.default is not dataclasses.MISSING:
+            rest.append((getattr(OddsBatch, f.name).__set__, f.default))
+        else:  # a field without a plain default: the constructor's own way
+            return lambda at, updates: OddsBatch(SOURCE, at, updates)
+    set_source, set_at, set_updates = (getattr(OddsBatch, name).__set__ for name in names[:3])
+
+    def make(at: datetime, updates: tuple[OddsUpdate, ...]) -> OddsBatch:
+        made = new(OddsBatch)
+        set_source(made, SOURCE)
+        set_at(made, at)
+        set_updates(made, updates)
+        for set_field, default in rest:
+            set_field(made, default)
+        return made
+
+    return make
+
+
+_batch = _batch_maker()
 
 
 class _Runner:
@@ -254,26 +290,6 @@ def _prices(book: dict[float, float], levels: Iterable[Level]) -> None:
             book[price] = size
         else:
             book.pop(price, None)
-
-
-def _back(runner: _Runner, levels: Iterable[Level]) -> None:
-    """`_prices` on `atb`, keeping `runner.best` (its top) without a scan unless the top went."""
-    book, best, lost = runner.atb, runner.best, False
-    try:
-        for level in levels:
-            price, size = level[0], level[1]
-            if not (MIN_PRICE < price <= MAX_PRICE and size >= 0):
-                raise ValueError(f"level {level!r} is not a price in 1.01..1000 with a size >= 0")
-            if size:
-                book[price] = size
-                if best is None or price > best:
-                    best = price
-            else:
-                book.pop(price, None)
-                if price == best:
-                    lost = True
-    finally:
-        runner.best = max(book) if lost and book else None if lost else best
 
 
 def _depth(book: dict[float, Level], levels: Iterable[Level]) -> None:
@@ -370,169 +386,206 @@ class BetfairStreamReader:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _lines(self) -> Iterator[bytes]:
+    def _bad(self, kind: str, why: str, frame: object, line: int) -> None:
+        self.stats.bad(kind, f"{self.path}: line {line}: {why}", frame, sparse=True)
+
+    def _read(self, *, ladders: bool) -> Iterator[OddsBatch]:
+        """The reading loop (module docstring); the traffic counters reach `stats` when the reading
+        ends (bad input at once)."""
         try:
             self._size = self.path.stat().st_size
             raw, stream = open_stream(self.path)
         except OSError as exc:
             raise HistoryError(f"{self.path}: cannot be read: {exc.strerror or exc}") from None
-        self._raw, self._line, self._done = raw, 0, 0
-        with raw, stream:
-            lines = iter(stream)
-            while True:
-                try:
-                    line = next(lines)
-                except StopIteration:
-                    break
-                except (OSError, EOFError, zlib.error, ValueError) as exc:
-                    raise HistoryError(f"{self.path}: line {self._line + 1}: the file is damaged and cannot be read "
-                                       f"on ({type(exc).__name__}: {exc})") from None
-                self._line += 1
-                yield line
-            self._done = self._size
-
-    def _bad(self, kind: str, why: str, frame: object) -> None:
-        self.stats.bad(kind, f"{self.path}: line {self._line}: {why}", frame, sparse=True)
-
-    def _read(self, *, ladders: bool) -> Iterator[OddsBatch]:
+        self._raw, self._done = raw, 0
         markets: dict[str, _Market] = {}
         self._markets = markets
-        stats, loads = self.stats, orjson.loads
+        messages = skipped = heartbeats = conflated = images = boards = quotes = 0
+        loads, bad, batch, ltp_when_no_ladder = orjson.loads, self._bad, _batch, self.ltp_when_no_ladder
         last_pt = -1
         at = datetime.fromtimestamp(0, UTC)
-        for line in self._lines():
-            try:
-                msg = loads(line)
-            except orjson.JSONDecodeError:
-                if not line.strip():
-                    continue
-                try:
-                    msg = loads_lenient(line)
-                except ValueError:
-                    self._bad("malformed_line", "not JSON", line)
-                    continue
-            if type(msg) is not dict:
-                self._bad("malformed_line", "not a JSON object", line)
-                continue
-            stats["messages"] += 1
-            if msg.get("op") != "mcm":
-                stats["skipped"] += 1
-                continue
-            changes = msg.get("mc")
-            if not changes or msg.get("ct") == "HEARTBEAT":
-                stats["heartbeats"] += 1
-                continue
-            pt = msg.get("pt")
-            if type(pt) is not int:
-                if not isinstance(pt, float) or not math.isfinite(pt):  # a float is taken (truncated)
-                    self._bad("bad_time", f"pt {pt!r} is not epoch milliseconds", line)
-                    continue
-                pt = int(pt)
-            if pt != last_pt:
-                if pt < last_pt:
-                    self._bad("time_order", f"pt {pt} is before the previous message's {last_pt}", line)
-                else:
+        n = 0
+        try:
+            with raw, stream:
+                for line in stream:  # a damaged compressed stream raises here (below)
+                    n += 1
                     try:
-                        at = datetime.fromtimestamp(pt / 1000, UTC)
-                    except (OverflowError, OSError, ValueError):
-                        self._bad("bad_time", f"pt {pt} is not a time", line)
+                        msg = loads(line)
+                    except orjson.JSONDecodeError:
+                        if not line.strip():
+                            continue
+                        try:
+                            msg = loads_lenient(line)
+                        except ValueError:
+                            bad("malformed_line", "not JSON", line, n)
+                            continue
+                    if type(msg) is not dict:
+                        bad("malformed_line", "not a JSON object", line, n)
                         continue
-                    last_pt = pt
-            if type(changes) is not list:
-                self._bad("bad_market", "mc is not a list", line)
-                continue
-            updates: list[OddsUpdate] = []
-            for change in changes:
-                if type(change) is not dict or type(change.get("id")) is not str:
-                    self._bad("bad_market", "a market change without an id", change)
-                    continue
-                market = markets.get(change["id"])
-                definition = change.get("marketDefinition")
-                if market is None:
-                    if type(definition) is not dict:
-                        self._bad("no_definition", f"market {change['id']} changes before any definition", change)
+                    messages += 1
+                    if msg.get("op") != "mcm":
+                        skipped += 1
                         continue
-                    market = self._new_market(change["id"], definition, at)
-                elif change.get("img"):
-                    stats["images"] += 1
-                    for runner in market.runners.values():
-                        runner.clear()
-                    market.ladders = False
-                if change.get("con"):
-                    stats["conflated"] += 1
-                touched: Iterable[_Runner]
-                if type(definition) is dict:
-                    self._define(market, definition, at)
-                    touched = market.runners.values()
-                    self._runner_changes(market, change.get("rc"), ladders)
-                else:
-                    touched = self._runner_changes(market, change.get("rc"), ladders)
-                if ladders:
-                    self._quote(market, touched, at, updates)
-            if updates:
-                stats["boards"] += 1
-                stats["updates"] += len(updates)
-                yield OddsBatch(SOURCE, at, tuple(updates))
+                    changes = msg.get("mc")
+                    if not changes or msg.get("ct") == "HEARTBEAT":
+                        heartbeats += 1
+                        continue
+                    pt = msg.get("pt")
+                    if type(pt) is not int:
+                        if not isinstance(pt, float) or not math.isfinite(pt):  # a float is taken (truncated)
+                            bad("bad_time", f"pt {pt!r} is not epoch milliseconds", line, n)
+                            continue
+                        pt = int(pt)
+                    if pt != last_pt:
+                        if pt < last_pt:
+                            bad("time_order", f"pt {pt} is before the previous message's {last_pt}", line, n)
+                        else:
+                            try:
+                                at = datetime.fromtimestamp(pt / 1000, UTC)
+                            except (OverflowError, OSError, ValueError):
+                                bad("bad_time", f"pt {pt} is not a time", line, n)
+                                continue
+                            last_pt = pt
+                    if type(changes) is not list:
+                        bad("bad_market", "mc is not a list", line, n)
+                        continue
+                    updates: list[OddsUpdate] = []
+                    for change in changes:
+                        if type(change) is not dict:
+                            bad("bad_market", "a market change that is not an object", change, n)
+                            continue
+                        market_id = change.get("id")
+                        market = markets.get(market_id)  # type: ignore[arg-type]
+                        definition = change.get("marketDefinition")
+                        if market is None:
+                            if type(market_id) is not str:
+                                bad("bad_market", "a market change without an id", change, n)
+                                continue
+                            if type(definition) is not dict:
+                                bad("no_definition", f"market {market_id} changes before any definition", change, n)
+                                continue
+                            market = self._new_market(market_id, definition, at)
+                        elif len(change) > 2 and change.get("img"):  # more than id and rc: look for the rarer keys
+                            images += 1
+                            for runner in market.runners.values():
+                                runner.clear()
+                            market.ladders = False
+                        if len(change) > 2 and change.get("con"):
+                            conflated += 1
+                        rc = change.get("rc")
+                        touched: Iterable[_Runner]
+                        if definition is not None:
+                            if type(definition) is dict:
+                                self._define(market, definition, at, n)
+                            else:
+                                bad("bad_market", f"market {market_id}: a definition that is not an object", change, n)
+                            if rc:
+                                self._changes(market, rc, ladders, n)
+                            touched = market.runners.values()
+                        elif rc:
+                            touched = self._changes(market, rc, ladders, n)
+                        else:
+                            continue
+                        if not ladders:
+                            continue
+                        open_ = market.status == "OPEN"
+                        by_ltp = ltp_when_no_ladder and not market.ladders
+                        for runner in touched:
+                            if open_ and runner.status == "ACTIVE":
+                                price = runner.ltp if by_ltp else runner.best if runner.atb else \
+                                    runner.best_back() if runner.bdatb or runner.batb else None
+                            else:
+                                price = None
+                            selection = runner.selection
+                            if selection is None:
+                                selection = runner.selection = Selection(market.fixture, market.key, runner.outcome)
+                            updates.append(OddsUpdate(SOURCE, BOOKMAKER, selection, price, None, price is None, at, at,
+                                                      runner.ids))
+                    if updates:
+                        boards += 1
+                        quotes += len(updates)
+                        yield batch(at, tuple(updates))
+            self._done = self._size
+        except (OSError, EOFError, zlib.error) as exc:
+            raise HistoryError(f"{self.path}: line {n + 1}: the file is damaged and cannot be read on "
+                               f"({type(exc).__name__}: {exc})") from None
+        finally:
+            self._line = n
+            self._flush(messages, skipped, heartbeats, conflated, images, boards, quotes)
 
-    def _runner_changes(self, market: _Market, changes: object, ladders: bool) -> Iterable[_Runner]:
-        """Apply `rc`; returns the runners it changed (each once)."""
-        if not changes:
-            return ()
+    def _flush(self, *values: int) -> None:
+        for name, value in zip(_TRAFFIC, values, strict=True):
+            if value:
+                self.stats[name] += value
+
+    def _changes(self, market: _Market, changes: object, ladders: bool, n: int) -> Iterable[_Runner]:
+        """Apply one market's `rc`; returns the runners it changed (each once). The `atb` deltas
+        are `_back` inlined (the hot path: bench/betfair_reader.py)."""
         if type(changes) is not list:
-            self._bad("bad_runner", "rc is not a list", changes)
+            self._bad("bad_runner", f"market {market.id}: rc is not a list", changes, n)
             return ()
-        touched: dict[RunnerKey, _Runner] = {}
+        runners = market.runners
+        touched: list[_Runner] = []
         for change in changes:
+            runner = None
             try:
                 sid = change["id"]
-                hc = change.get("hc") or 0
-                if type(sid) is not int:
-                    raise ValueError(f"selection id {sid!r} is not an integer")
-                key: RunnerKey = (sid, hc) if hc else sid
-                runner = market.runners.get(key) or market.runner(sid, hc)
-                touched[key] = runner
+                hc = change.get("hc")
+                runner = runners.get((sid, hc) if hc else sid)
+                if runner is None:
+                    if type(sid) is not int:
+                        raise ValueError(f"selection id {sid!r} is not an integer")
+                    runner = market.runner(sid, hc or 0)
+                touched.append(runner)
                 if not ladders:
                     continue
-                levels = change.get("atb")
-                if levels is not None:
-                    _back(runner, levels)
-                    market.ladders = True
-                levels = change.get("atl")
-                if levels is not None:
-                    _prices(runner.atl, levels)
-                    market.ladders = True
-                levels = change.get("trd")
-                if levels is not None:
-                    if levels:
-                        _prices(runner.trd, levels)
-                    else:
-                        runner.trd.clear()
-                if "ltp" in change:
-                    ltp = change["ltp"]
-                    if ltp is not None and not MIN_PRICE < ltp <= MAX_PRICE:
-                        raise ValueError(f"ltp {ltp!r} is not a price in 1.01..1000")
-                    runner.ltp = ltp
-                if "tv" in change:
-                    runner.tv = change["tv"]
-                for name in _DEPTH:
-                    levels = change.get(name)
-                    if levels is not None:
-                        _depth(getattr(runner, name), levels)
+                for name, value in change.items():
+                    if name == "id":
+                        continue
+                    if name == "atb":
+                        book, best, lost = runner.atb, runner.best, False
+                        for level in value:
+                            price, size = level[0], level[1]
+                            if not (1.0 < price <= 1000.0 and size >= 0):  # MIN_PRICE, MAX_PRICE
+                                raise ValueError(f"level {level!r} is not a price in 1.01..1000 with a size >= 0")
+                            if size:
+                                book[price] = size
+                                if best is None or price > best:
+                                    best = price
+                            elif book.pop(price, None) is not None and price == best:
+                                lost = True
+                        runner.best = (max(book) if book else None) if lost else best
+                        market.ladders = True
+                    elif name == "atl":
+                        book = runner.atl
+                        for level in value:
+                            price, size = level[0], level[1]
+                            if not (1.0 < price <= 1000.0 and size >= 0):
+                                raise ValueError(f"level {level!r} is not a price in 1.01..1000 with a size >= 0")
+                            if size:
+                                book[price] = size
+                            else:
+                                book.pop(price, None)
+                        market.ladders = True
+                    elif name == "trd":
+                        if value:
+                            _prices(runner.trd, value)
+                        else:
+                            runner.trd.clear()
+                    elif name == "ltp":
+                        if value is not None and not MIN_PRICE < value <= MAX_PRICE:
+                            raise ValueError(f"ltp {value!r} is not a price in 1.01..1000")
+                        runner.ltp = value
+                    elif name == "tv":
+                        runner.tv = value
+                    elif name in _DEPTH:
+                        _depth(getattr(runner, name), value)
                         market.ladders = True
             except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-                self._bad("bad_runner", f"market {market.id}: {exc}", change)
-        return touched.values()
-
-    def _quote(self, market: _Market, runners: Iterable[_Runner], at: datetime, updates: list[OddsUpdate]) -> None:
-        open_ = market.status == "OPEN"
-        ltp = self.ltp_when_no_ladder and not market.ladders
-        for runner in runners:
-            price = (runner.ltp if ltp else runner.best if runner.atb else runner.best_back()) \
-                if open_ and runner.status == "ACTIVE" else None
-            selection = runner.selection
-            if selection is None:
-                selection = runner.selection = Selection(market.fixture, market.key, runner.outcome)
-            updates.append(OddsUpdate(SOURCE, BOOKMAKER, selection, price, None, price is None, at, at, runner.ids))
+                self._bad("bad_runner", f"market {market.id}: {exc}", change, n)
+                if runner is not None:  # the levels before the bad one stay: the top of `atb` as they left it
+                    runner.best = max(runner.atb, default=None)
+        return touched if len(touched) < 2 else dict.fromkeys(touched)
 
     def _new_market(self, market_id: str, definition: dict[str, Any], at: datetime) -> _Market:
         catalogue = self._catalogue(market_id)
@@ -554,7 +607,7 @@ class BetfairStreamReader:
         self._markets[market_id] = market
         return market
 
-    def _define(self, market: _Market, definition: dict[str, Any], at: datetime) -> None:
+    def _define(self, market: _Market, definition: dict[str, Any], at: datetime, n: int) -> None:
         status = definition.get("status")
         if isinstance(status, str):
             market.status = status
@@ -571,7 +624,7 @@ class BetfairStreamReader:
                 bsp = rd.get("bsp")
                 runner.bsp = float(bsp) if isinstance(bsp, int | float) else None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                self._bad("bad_runner", f"market {market.id}: a runner of the definition: {exc}", rd)
+                self._bad("bad_runner", f"market {market.id}: a runner of the definition: {exc}", rd, n)
         if market.status == "CLOSED":
             market.settlement = MarketSettlement(
                 market.id, market.fixture, market.key, market.winners, at,
