@@ -4,7 +4,7 @@ vs an orjson decode floor of the same lines, and optionally vs flumine.
 Every recording of tests/data/betfair_stream/ (README.md there; the shared data of
 /work/shared/data/betfair_stream/) is written out `--copies` times, uncompressed, each copy's
 market ids rewritten (`<id>` -> `<id>_<copy>`) so the set holds `6 x copies` distinct markets
-(10 copies: 60 markets, 600 090 lines). Then, in `--rounds` interleaved rounds (the best round
+(10 copies: 60 markets, 600 560 lines). Then, in `--rounds` interleaved rounds (the best round
 counts, so a busy machine skews both sides alike):
 - floor: every file read line by line and each line decoded with `orjson.loads`;
 - reader: a `BetfairStreamReader` per file, every `OddsBatch` taken (ladders, best back, one
@@ -119,7 +119,7 @@ def flumine_worker(files: list[Path]) -> None:
             for runner in market_book.runners:  # type: ignore[attr-defined]
                 atb = runner.ex.available_to_back
                 if atb:
-                    atb[0].price  # noqa: B018 -- the read is the point
+                    atb[0]["price"]  # the read is the point (flumine serialises levels as dicts)
                 BestBack.reads += 1
 
     framework = FlumineSimulation(client=clients.SimulatedClient())

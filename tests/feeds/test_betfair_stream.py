@@ -10,7 +10,8 @@
 - A malformed line (and other bad pieces) is skipped and counted; the lines around it are read.
 - The results reach settlement: `load_results` on the files, the WIN and PLACE of one race as one
   fixture, `grade` WON / LOST / VOID, and `bot backtest`'s classification as odds and results.
-- `bot data info` / `bot data convert` read the files.
+- `bot data info` / `bot data convert` read the files; `bot backtest` on the WIN and PLACE files
+  settles every bet as the final definitions say.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from __future__ import annotations
 import bz2
 import gzip
 import json
+import sqlite3
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +37,7 @@ from bot.feeds.history.cli import app
 from bot.research.backtest import classify
 from bot.sim.results import Results, grade, lay_status, load_results
 from bot.types import MarketKey, OddsBatch, Selection, SettlementStatus
+from tests.engine.conftest import run_bot
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "betfair_stream"
 FILES = {  # file -> its lines (every one an mcm message)
@@ -183,6 +187,7 @@ def test_ladder_deltas_removals_and_images(tmp_path: Path) -> None:
 
     first = next(batches)
     assert first.received_at == datetime.fromtimestamp(T0 / 1000, UTC)
+    assert first == OddsBatch("betfair_stream", first.received_at, first.updates)  # the reader's fast constructor
     assert _prices(first) == {"Horse 11": 2.2, "Horse 22": None}  # a definition: every runner
     u = first.updates[0]
     assert u.selection == Selection(u.selection.fixture, MarketKey("win"), "Horse 11")
@@ -348,3 +353,45 @@ def test_data_info_and_convert(tmp_path: Path) -> None:
     _, place = _read(DATA / "1.197931751.gz")
     assert converted["quotes"] == info["quotes"] + sum(len(b.updates) for b in place)
     assert converted["markets"] == {"win": info["quotes"], "place": sum(len(b.updates) for b in place)}
+
+
+# -- bot backtest settles from the files themselves --------------------------------------------------
+
+def test_backtest_settles_every_bet_from_the_final_definitions(tmp_path: Path) -> None:
+    """`bot backtest WIN PLACE` (the template strategy backs every price >= 3): every bet settles,
+    each as the race's final definitions say (read here with json), and the PnL is the bets'."""
+    (tmp_path / "config.yaml").write_text(
+        "strategies:\n  - {name: longshots, path: template, params: {min_price: 3.0, stake: 5}}\n"
+        "logging: {progress: false}\n")
+    win, place = DATA / "1.197931750.gz", DATA / "1.197931751.gz"
+    done = run_bot("backtest", str(win), str(place), "--config", str(tmp_path / "config.yaml"), "--json",
+                   "--out", str(tmp_path / "out"), "--resamples", "200", cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)["summary"]
+    names = {}
+    for path in (win, place):
+        catalogue = json.loads((DATA / "catalogues" / f"{path.name.removesuffix('.gz')}.json").read_text())
+        names.update({r["selectionId"]: r["runnerName"] for r in catalogue["runners"]})
+    final = {}
+    for path, market in ((win, "win"), (place, "place")):
+        (md,) = _last_definitions(path)[0].values()
+        final.update({(market, names[r["id"]]): r["status"] for r in md["runners"]})
+    con = sqlite3.connect(tmp_path / "out" / "ledger" / "bot.db")
+    rows = con.execute("SELECT o.selection, b.settlement_status, b.placed_price, b.placed_stake, b.settlement_amount "
+                       "FROM bets b "
+                       "JOIN orders o ON o.request_uuid = b.request_uuid").fetchall()
+    con.close()
+    assert len(rows) == summary["bets"] == summary["settled"] > 10 and summary["unsettled"] == 0
+    pnl = Decimal(0)
+    markets = set()
+    for selection, status, price, stake, amount in rows:
+        fixture, market, outcome = selection.rsplit("|", 2)
+        market = market.split("/")[0]
+        markets.add(market)
+        assert fixture == "Greyhound Racing|Sheffield 19th Apr vs field|2022-04-19T18:26Z"
+        assert status == {"WINNER": "WON", "LOSER": "LOST"}[final[(market, outcome)]], selection
+        returned = Decimal(stake) * Decimal(str(price)) if status == "WON" else Decimal(0)
+        assert Decimal(amount) == returned, selection
+        pnl += returned - Decimal(stake)
+    assert markets == {"win", "place"}
+    assert Decimal(summary["pnl"]) == pnl.quantize(Decimal("0.01"))
