@@ -308,17 +308,17 @@ def load_results(path: Path, fixture_ids: Mapping[str, FixtureKey] | None = None
     renamed to the feeds' names through its `team_names` file, beside `path` or bundled in bot/data.
 
     A Betfair Exchange Stream file (told by its content) gives its closed markets' results per
-    outcome (bot/feeds/history/betfair.py `stream_results`), so it serves as odds and results.
+    outcome (`betfair_results`), so it serves as odds and results.
 
     Raises:
         ValueError: the header matches no known format, a row's kickoff, score, status or
             fixture does not parse, or the file is truncated or corrupt (the message names the
             file and line).
     """
-    from bot.feeds.history.betfair import is_betfair_stream, stream_results
+    from bot.feeds.history.betfair import is_betfair_stream
 
     if is_betfair_stream(path):
-        return stream_results(path)
+        return betfair_results(path)
     with _open_text(path) as f:
         reader = csv.DictReader(f)
         try:
@@ -331,6 +331,35 @@ def load_results(path: Path, fixture_ids: Mapping[str, FixtureKey] | None = None
             return [_result(fmt, row, names) for row in reader if row.get(fmt.home_score) and row.get(fmt.away_score)]
         except (OSError, EOFError, zlib.error, csv.Error, UnicodeDecodeError) as exc:  # truncated or corrupt
             raise ValueError(f"{path}: line {reader.line_num + 1}: file ends or breaks here ({exc})") from None
+
+
+def betfair_results(path: Path) -> list[FixtureResult]:
+    """The results of a Betfair Exchange Stream file's closed markets (bot/feeds/history/betfair.py,
+    Settlement), from a pass over its market definitions: one result per fixture (a race's WIN and
+    PLACE markets are one fixture), with the per-outcome statuses of its final definitions
+    (WINNER -> WON, LOSER -> LOST, REMOVED -> VOID; others do not settle).
+
+    Raises:
+        ValueError: the file cannot be read on (the message names the file and line).
+    """
+    from loguru import logger
+
+    from bot.feeds.history.base import HistoryError
+    from bot.feeds.history.betfair import SETTLED, BetfairStreamReader
+
+    reader = BetfairStreamReader(path)
+    try:
+        settlements = reader.read_settlements()
+    except HistoryError as exc:
+        raise ValueError(str(exc)) from None
+    if reader.stats.bad_total:
+        logger.warning("{}: results read with bad input skipped: {}", path, dict(reader.stats))
+    by_fixture: dict[FixtureKey, list[tuple[str, str, SettlementStatus]]] = {}
+    for settled in settlements:
+        outcomes = by_fixture.setdefault(settled.fixture, [])
+        outcomes += [(settled.market.type, r.outcome, SETTLED[r.status]) for r in settled.runners if r.status in SETTLED]
+    return [FixtureResult(f.sport, f.home, f.away, f.start_time, None, None, outcomes=tuple(outcomes))
+            for f, outcomes in by_fixture.items()]
 
 
 def is_results_header(header: Sequence[str]) -> bool:

@@ -39,11 +39,12 @@ handicap), fixed when the runner is first seen; `feed_ids` = `betfair_market_id`
 (the `catalogues` option names another folder): a `listMarketCatalogue` entry or a list of them.
 
 Settlement: the definition that CLOSES a market gives each runner's WINNER / LOSER / REMOVED and
-BSP, and the market's number of winners (`settlements()`); `results()` turns them into
-`FixtureResult`s with per-outcome statuses (WINNER -> WON, LOSER -> LOST, REMOVED -> VOID), which
-`bot.sim.results.grade` settles bets with. `bot.sim.results.load_results` reads these files
-through `stream_results` (a pass over the definitions only), so `bot backtest` takes a stream
-file as odds and results at once.
+BSP, and the market's number of winners (`settlements()`; `read_settlements()` is a pass over the
+definitions only). `bot.sim.results.betfair_results` turns them into `FixtureResult`s with
+per-outcome statuses (`SETTLED`: WINNER -> WON, LOSER -> LOST, REMOVED -> VOID), which
+`bot.sim.results.grade` settles bets with; `load_results` reads these files so, and `bot
+backtest` takes a stream file as odds and results at once. (The simulators are not imported
+here: the feeds stay apart from them, tests/test_layout.py.)
 
 Bad input (bot/feeds/history/base.py): a line that is not JSON or not an object is
 `malformed_line`; a message without a numeric `pt` is `bad_time`, one whose `pt` is before the
@@ -69,11 +70,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 import orjson
-from loguru import logger
 
 from bot.feeds.base import FeedStats, loads_lenient
 from bot.feeds.history.base import HistoryError, head_of, open_stream
-from bot.sim.results import FixtureResult
 from bot.types import FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection, SettlementStatus
 
 SOURCE = "betfair_stream"
@@ -97,6 +96,7 @@ of an each-way market, do not settle from the stream)."""
 
 MIN_PRICE, MAX_PRICE = 1.0, 1000.0  # Betfair's ladder is 1.01 .. 1000
 _MCM = re.compile(rb'"op"\s*:\s*"mcm"')
+_MARKET_ID = re.compile(r"\d+\.\d+")  # Betfair's market ids: 1.197931750
 _DEPTH = ("batb", "batl", "bdatb", "bdatl")  # the depth-indexed ladders
 _TRAFFIC = ("messages", "skipped", "heartbeats", "conflated", "images", "boards", "updates")  # counters, not bad
 
@@ -360,18 +360,6 @@ class BetfairStreamReader:
         """The markets closed so far, by first appearance."""
         return [m.settlement for m in self._markets.values() if m.settlement is not None]
 
-    def results(self) -> list[FixtureResult]:
-        """The closed markets as results (one per fixture; the module docstring, Settlement)."""
-        by_fixture: dict[FixtureKey, list[tuple[str, str, SettlementStatus]]] = {}
-        for settled in self.settlements():
-            outcomes = by_fixture.setdefault(settled.fixture, [])
-            for runner in settled.runners:
-                status = SETTLED.get(runner.status)
-                if status is not None:
-                    outcomes.append((settled.market.type, runner.outcome, status))
-        return [FixtureResult(f.sport, f.home, f.away, f.start_time, None, None, fixture_id=None,
-                              outcomes=tuple(outcomes)) for f, outcomes in by_fixture.items()]
-
     def batches(self) -> Iterator[OddsBatch]:
         """One batch per message that changed a runner, in `pt` order (module docstring).
         Raises HistoryError: the file cannot be opened, or its compressed stream is damaged (after
@@ -632,6 +620,8 @@ class BetfairStreamReader:
             self.stats["settled"] += 1
 
     def _catalogue(self, market_id: str) -> dict[str, Any]:
+        if _MARKET_ID.fullmatch(market_id) is None:  # a file name is made of it: Betfair's ids only
+            return {}
         path = self.catalogues / f"{market_id}.json"
         if not path.is_file():
             return {}
@@ -646,16 +636,3 @@ class BetfairStreamReader:
                 return entry
         self.stats.bad("bad_catalogue", f"{path}: holds no catalogue of market {market_id}", "", sparse=True)
         return {}
-
-
-def stream_results(path: Path) -> list[FixtureResult]:
-    """The results of a Betfair stream file's closed markets (`BetfairStreamReader.results`), from
-    a pass over its definitions only. Raises ValueError: the file cannot be read on."""
-    reader = BetfairStreamReader(path)
-    try:
-        reader.read_settlements()
-    except HistoryError as exc:
-        raise ValueError(str(exc)) from None
-    if reader.stats.bad_total:
-        logger.warning("{}: results read with bad input skipped: {}", path, dict(reader.stats))
-    return reader.results()
