@@ -110,5 +110,6 @@ class FeedStats(Counter[str]):
 
 GOOD_COUNTERS = frozenset({"frames", "messages", "updates", "reconnects", "polls", "pings", "snapshots", "boards",
                            "rows", "quotes", "lines", "after_start", "unlisted_snapshot",
-                           "skipped", "rotated_books", "stale_books", "logins", "resumes", "snapshot_required"})
+                           "skipped", "rotated_books", "stale_books", "logins", "resumes", "snapshot_required",
+                           "heartbeats", "conflated", "images", "settled"})
 """FeedStats keys that count traffic or notable-but-valid input, not bad input."""

@@ -26,7 +26,7 @@ class ReplayFeedConfig(Section):
     )
 
 
-HistoryFormat = Literal["auto", "odds_csv", "oddsapi_changes", "football_data", "pinnacle_mlb"]
+HistoryFormat = Literal["auto", "odds_csv", "oddsapi_changes", "football_data", "pinnacle_mlb", "betfair_stream"]
 
 
 class HistoryFeedConfig(Section):

@@ -59,8 +59,8 @@ def classify(paths: Sequence[Path], fmt: str | None = None) -> Inputs:
             recordings.append(path)
             continue
         header = header_of(path)
-        is_results = is_results_header(header)
         odds = detect(path)
+        is_results = is_results_header(header) or odds == "betfair_stream"  # its final market definitions
         if fmt is not None and odds != fmt and not (is_results and odds is None):
             _header_error(path, header, fmt)
         if odds is not None:

@@ -21,7 +21,7 @@ import csv
 import gzip
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -44,7 +44,9 @@ RESULT_STATUSES = (FINAL, "void", "postponed", "abandoned")
 class FixtureResult:
     """Result of one fixture: `start_time` is the kickoff in UTC; the scores are the final score
     (regular time for soccer, as the source defines it), None when `status` is not `final`;
-    `status` is one of RESULT_STATUSES; `fixture_id` the results source's own id, if it has one."""
+    `status` is one of RESULT_STATUSES; `fixture_id` the results source's own id, if it has one.
+    `outcomes` settles markets a score cannot: (market type, outcome, status) per runner, as an
+    exchange's final market definition states it (bot/feeds/history/betfair.py, Settlement)."""
 
     sport: str
     home: str
@@ -54,6 +56,14 @@ class FixtureResult:
     away_score: int | None
     status: str = FINAL
     fixture_id: str | None = None
+    outcomes: tuple[tuple[str, str, SettlementStatus], ...] = ()
+
+    def outcome_status(self, market_type: str, outcome: str) -> SettlementStatus | None:
+        """How a back bet on (market type, outcome) settles by `outcomes`; None when not there."""
+        for type_, name, status in self.outcomes:
+            if name == outcome and type_ == market_type:
+                return status
+        return None
 
 
 def _single_line(diff: Decimal) -> S:
@@ -93,6 +103,10 @@ def grade(selection: Selection, result: FixtureResult) -> S | None:
     if result.status != FINAL:
         return S.VOID
     market, outcome = selection.market, selection.outcome
+    if result.outcomes:  # settled per outcome (an exchange market's final definition)
+        settled = result.outcome_status(market.type, outcome)
+        if settled is not None or result.home_score is None:
+            return settled
     if market.period not in ("game", "reg", "ft") or result.home_score is None or result.away_score is None:
         return None
     home, away = Decimal(result.home_score), Decimal(result.away_score)
@@ -134,7 +148,13 @@ class Results:
     def __init__(self, results: Iterable[FixtureResult]) -> None:
         self._by_teams: dict[tuple[str, str], list[FixtureResult]] = {}
         for r in results:
-            self._by_teams.setdefault((r.home, r.away), []).append(r)
+            found = self._by_teams.setdefault((r.home, r.away), [])
+            same = next((i for i, f in enumerate(found) if r.outcomes and f.outcomes and f.start_time == r.start_time
+                         and (f.sport, f.status) == (r.sport, r.status)), None)
+            if same is None:
+                found.append(r)
+            else:  # more markets of one fixture (a race's WIN and PLACE files): one result with all outcomes
+                found[same] = replace(found[same], outcomes=found[same].outcomes + r.outcomes)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_teams.values())
@@ -287,11 +307,18 @@ def load_results(path: Path, fixture_ids: Mapping[str, FixtureKey] | None = None
     through `fixture_ids` (the odds file's fixture_id -> fixture). Teams of a named format are
     renamed to the feeds' names through its `team_names` file, beside `path` or bundled in bot/data.
 
+    A Betfair Exchange Stream file (told by its content) gives its closed markets' results per
+    outcome (`betfair_results`), so it serves as odds and results.
+
     Raises:
         ValueError: the header matches no known format, a row's kickoff, score, status or
             fixture does not parse, or the file is truncated or corrupt (the message names the
             file and line).
     """
+    from bot.feeds.history.betfair import is_betfair_stream
+
+    if is_betfair_stream(path):
+        return betfair_results(path)
     with _open_text(path) as f:
         reader = csv.DictReader(f)
         try:
@@ -304,6 +331,35 @@ def load_results(path: Path, fixture_ids: Mapping[str, FixtureKey] | None = None
             return [_result(fmt, row, names) for row in reader if row.get(fmt.home_score) and row.get(fmt.away_score)]
         except (OSError, EOFError, zlib.error, csv.Error, UnicodeDecodeError) as exc:  # truncated or corrupt
             raise ValueError(f"{path}: line {reader.line_num + 1}: file ends or breaks here ({exc})") from None
+
+
+def betfair_results(path: Path) -> list[FixtureResult]:
+    """The results of a Betfair Exchange Stream file's closed markets (bot/feeds/history/betfair.py,
+    Settlement), from a pass over its market definitions: one result per fixture (a race's WIN and
+    PLACE markets are one fixture), with the per-outcome statuses of its final definitions
+    (WINNER -> WON, LOSER -> LOST, REMOVED -> VOID; others do not settle).
+
+    Raises:
+        ValueError: the file cannot be read on (the message names the file and line).
+    """
+    from loguru import logger
+
+    from bot.feeds.history.base import HistoryError
+    from bot.feeds.history.betfair import SETTLED, BetfairStreamReader
+
+    reader = BetfairStreamReader(path)
+    try:
+        settlements = reader.read_settlements()
+    except HistoryError as exc:
+        raise ValueError(str(exc)) from None
+    if reader.stats.bad_total:
+        logger.warning("{}: results read with bad input skipped: {}", path, dict(reader.stats))
+    by_fixture: dict[FixtureKey, list[tuple[str, str, SettlementStatus]]] = {}
+    for settled in settlements:
+        outcomes = by_fixture.setdefault(settled.fixture, [])
+        outcomes += [(settled.market.type, r.outcome, SETTLED[r.status]) for r in settled.runners if r.status in SETTLED]
+    return [FixtureResult(f.sport, f.home, f.away, f.start_time, None, None, outcomes=tuple(outcomes))
+            for f, outcomes in by_fixture.items()]
 
 
 def is_results_header(header: Sequence[str]) -> bool:

@@ -16,12 +16,14 @@ it was yielded.
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
 import importlib
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import BinaryIO, ClassVar, Protocol, cast
 
 from bot.feeds.base import FeedError, FeedStats
 from bot.types import OddsBatch
@@ -57,8 +59,11 @@ READERS: dict[str, str] = {
     "oddsapi_changes": "bot.feeds.history.oddsapi_changes:OddsApiChangesReader",
     "football_data": "bot.feeds.history.football_data:FootballDataReader",
     "pinnacle_mlb": "bot.feeds.history.pinnacle_mlb:PinnacleMlbReader",
+    "betfair_stream": "bot.feeds.history.betfair:BetfairStreamReader",
 }
 """Format name -> `module:Class`, imported only when used (the CLI stays light at import)."""
+
+HEAD_BYTES = 65_536  # how much of a file's start `detect` gives a reader's `sniff_head`
 
 
 def reader_class(name: str) -> type[HistoryReader]:
@@ -81,12 +86,42 @@ def header_of(path: Path) -> list[str]:
         return []
 
 
+def open_stream(path: Path) -> tuple[BinaryIO, BinaryIO]:
+    """(the file on disk, its decompressed byte stream): gzip (`1f 8b`), bzip2 (`BZh`) or plain."""
+    raw: BinaryIO = path.open("rb")
+    magic = raw.read(3)
+    raw.seek(0)
+    if magic[:2] == b"\x1f\x8b":
+        return raw, cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
+    if magic == b"BZh":
+        return raw, cast(BinaryIO, bz2.BZ2File(raw, "rb"))
+    return raw, raw
+
+
+def head_of(path: Path, size: int = HEAD_BYTES) -> bytes:
+    """The first `size` decompressed bytes of a file; b"" when it cannot be read."""
+    try:
+        raw, stream = open_stream(path)
+        with raw, stream:
+            return stream.read(size)
+    except (OSError, EOFError, zlib.error, ValueError):
+        return b""
+
+
 def detect(path: Path) -> str | None:
-    """The format name of an odds file, told by its header; None when no reader knows it."""
+    """The format name of an odds file, told by its header; None when no reader knows it. A
+    reader of a format that is not CSV has a classmethod `sniff_head(first bytes) -> bool` (the
+    first 64 KiB, decompressed from gzip or bzip2), asked first."""
+    head = head_of(path)
+    classes = {name: reader_class(name) for name in READERS}
+    for name, cls in classes.items():
+        sniff_head = getattr(cls, "sniff_head", None)
+        if sniff_head is not None and sniff_head(head):
+            return name
     header = header_of(path)
     if not header:
         return None
-    for name in READERS:
-        if reader_class(name).sniff(header):
+    for name, cls in classes.items():
+        if cls.sniff(header):
             return name
     return None

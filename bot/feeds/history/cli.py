@@ -179,7 +179,7 @@ def _play_history(readers: list[HistoryReader], emit: Callable[[FeedEvent], Any]
 
 @app.command()
 def convert(
-    sources: Annotated[list[Path], typer.Argument(help="historical odds files (CSV, .csv.gz)", show_default=False)],
+    sources: Annotated[list[Path], typer.Argument(help="historical odds files (CSV, .csv.gz; Betfair stream files)", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="the recording to write (.jsonl.gz: gzip)")],
     fmt: FormatOpt = None,
 ) -> None:
