@@ -48,10 +48,11 @@ if TYPE_CHECKING:
 
 CENT = Decimal("0.01")
 
-MARKET_TYPES = frozenset({"moneyline", "1x2", "spread", "total", "team_total"})
+MARKET_TYPES = frozenset({"moneyline", "1x2", "spread", "total", "team_total", "win", "place", "match_odds"})
 """The market types the feeds normalise to (bot.types.MarketKey; bot/feeds/normalise.py,
 bot/feeds/oddsapi_decode.py). The Odds API h2h is "moneyline", or "1x2" when it offers a Draw
-(3-way football). A strategy's `markets` param naming anything else stops the bot at load with
+(3-way football); Betfair's WIN, PLACE and MATCH_ODDS markets are "win", "place", "match_odds"
+(bot/feeds/history/betfair.py). A strategy's `markets` param naming anything else stops the bot at load with
 one line listing these (bot/strategy/loader.py `check_markets`)."""
 
 HookResult = Iterable[Signal] | Signal | None | Awaitable[Iterable[Signal] | Signal | None]

@@ -236,7 +236,7 @@ def _misspelt_param(tmp: Path) -> tuple[Path, str]:
 def _unknown_market_name(tmp: Path) -> tuple[Path, str]:
     cfg = write_config(tmp, strategies=_strategy(markets=["h2h", "moneyline"]))
     return cfg, ("config error: strategies: strategy 'value_consensus': param markets: 'h2h' is not a market type "
-                 "the feeds produce (known: 1x2, moneyline, spread, team_total, total); fix: use only the known "
+                 "the feeds produce (known: 1x2, match_odds, moneyline, place, spread, team_total, total, win); fix: use only the known "
                  "names in the markets of strategy 'value_consensus', or leave it empty for every market")
 
 
