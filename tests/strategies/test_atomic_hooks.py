@@ -115,7 +115,7 @@ def test_unknown_market_names_are_rejected_at_load(env: Env, warnings: list[str]
         host_for(env, "value", name="value_h2h", markets=["h2h", "moneyline"])
     [line] = exc.value.lines
     assert "'value_h2h'" in line and "param markets" in line and "'h2h'" in line
-    assert "known: 1x2, moneyline, spread, team_total, total" in line
+    assert "known: 1x2, match_odds, moneyline, place, spread, team_total, total, win" in line
     assert warnings == []  # an error, not a warning
     # a reload naming one is refused and changes nothing
     host = host_for(env, "value", markets=["moneyline"])
