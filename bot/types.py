@@ -100,6 +100,34 @@ class Selection:
         return self.key
 
 
+@dataclass(frozen=True, slots=True)
+class Ladder:
+    """An exchange's depth for one selection (Betfair Exchange Stream API, "Market Change
+    Message": `atb` / `atl`, `ltp`, `tv`), to the feed's configured depth.
+
+    `back`: the available-to-back levels (decimal price, size), best (highest price) first: a back
+    order matches them. `lay`: the available-to-lay levels, best (lowest price) first: a lay
+    order matches them. Sizes are the backer's stake in the exchange's currency, as the exchange
+    states them. `last_traded` the last traded price, `traded_volume` the selection's matched
+    total (exchange currency), None when the feed does not say.
+    """
+
+    back: tuple[tuple[float, float], ...] = ()
+    lay: tuple[tuple[float, float], ...] = ()
+    last_traded: float | None = None
+    traded_volume: float | None = None
+
+    @property
+    def best_back(self) -> tuple[float, float] | None:
+        """(price, size) of the best back level, None when nothing is offered."""
+        return self.back[0] if self.back else None
+
+    @property
+    def best_lay(self) -> tuple[float, float] | None:
+        """(price, size) of the best lay level, None when nothing is offered."""
+        return self.lay[0] if self.lay else None
+
+
 @dataclass(slots=True)
 class OddsUpdate:
     """One bookmaker's price for one selection at one moment.
@@ -110,6 +138,8 @@ class OddsUpdate:
     feed that speaks ABP's own ids (OddsPapi v5: fixtureId, outcomeId, playerId; docs/reference/abp.md
     §4, docs/reference/oddspapi.md §1): the instrument mapper then takes it as it is, with no
     mapping file and no lookup (bot/market/mapping.py). `bookmaker` is then ABP's slug too.
+    `ladder` is set by exchange feeds only (back and lay depth, `Ladder`); `price` is then the best
+    back price. Sportsbook feeds leave it None: a sportsbook quote is a back price alone.
 
     Read-only like every message here, but by type rather than `frozen=True`: the fields are
     `Final`, so mypy rejects any assignment. A frozen dataclass's `__init__` stores each field
@@ -128,6 +158,7 @@ class OddsUpdate:
     received_at: Final[datetime]
     feed_ids: Final[dict[str, str]] = field(default_factory=dict)
     instrument: Final[Instrument | None] = None
+    ladder: Final[Ladder | None] = None
 
 
 @dataclass(frozen=True, slots=True)

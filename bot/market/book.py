@@ -54,7 +54,17 @@ from typing import Final
 
 from bot.clock import Clock
 from bot.market.odds import DevigMethod, OddsError, no_vig_probabilities
-from bot.types import BookCleared, FeedEvent, FeedStatus, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
+from bot.types import (
+    BookCleared,
+    FeedEvent,
+    FeedStatus,
+    FixtureKey,
+    Ladder,
+    MarketKey,
+    OddsBatch,
+    OddsUpdate,
+    Selection,
+)
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
@@ -68,7 +78,8 @@ class Quote:
     """One bookmaker's price for one selection as of the query.
 
     `price` is decimal odds (None when suspended), `american` the American odds; `stale` is
-    evaluated at query time; `updated_at` is the clock time of the last price change (UTC).
+    evaluated at query time; `updated_at` is the clock time of the last price change (UTC);
+    `ladder` the exchange depth (bot.types.Ladder; None for a sportsbook).
     """
 
     bookmaker: str
@@ -78,11 +89,23 @@ class Quote:
     stale: bool
     updated_at: datetime
     source: str
+    ladder: Ladder | None = None
 
     @property
     def usable(self) -> bool:
         """A price one may bet on now: present, not suspended, not stale."""
         return self.price is not None and not self.suspended and not self.stale
+
+    @property
+    def lay_price(self) -> float | None:
+        """The best available-to-lay price (exchanges), None when none is offered."""
+        best = None if self.ladder is None else self.ladder.best_lay
+        return None if best is None else best[0]
+
+    @property
+    def layable(self) -> bool:
+        """A lay price one may lay at now: present, not suspended, not stale."""
+        return self.lay_price is not None and not self.suspended and not self.stale
 
 
 class _Cell:
@@ -135,13 +158,14 @@ class _Source:
 class _Entry:
     """Mutable state behind a quote (one per selection and bookmaker); shared by both indexes."""
 
-    __slots__ = ("american", "cell", "feed", "generation", "node", "price", "seen_at", "source", "suspended",
-                 "updated_at")
+    __slots__ = ("american", "cell", "feed", "generation", "ladder", "node", "price", "seen_at", "source",
+                 "suspended", "updated_at")
 
     def __init__(self, update: OddsUpdate, feed: _Source, cell: _Cell, node: _Node) -> None:
         self.price = update.price
         self.american = update.american
         self.suspended = update.suspended
+        self.ladder = update.ladder
         self.updated_at = update.received_at
         self.seen_at = update.received_at
         self.generation = feed.generation
@@ -420,11 +444,12 @@ class OddsBook:
         if node.clean:  # a confirmation changes staleness even when the price stays
             node.clean = False
             node.dirty.append(node)
-        if entry.price == event.price and entry.suspended == event.suspended:
+        if entry.price == event.price and entry.suspended == event.suspended and entry.ladder == event.ladder:
             return False
         entry.price = event.price
         entry.american = event.american
         entry.suspended = event.suspended
+        entry.ladder = event.ladder
         entry.updated_at = event.received_at
         return True
 
@@ -461,11 +486,12 @@ class OddsBook:
                 if node.clean:
                     node.clean = False
                     node.dirty.append(node)
-                if entry.price == event.price and entry.suspended == event.suspended:
+                if entry.price == event.price and entry.suspended == event.suspended and entry.ladder == event.ladder:
                     continue
                 entry.price = event.price
                 entry.american = event.american
                 entry.suspended = event.suspended
+                entry.ladder = event.ladder
                 entry.updated_at = event.received_at
             key = (id(selection.fixture), id(selection.market))
             group = groups.get(key)
@@ -623,7 +649,8 @@ class OddsBook:
             now - max(entry.seen_at, alive_at, source.alive_at) > self._stale_after
         )
         return Quote(
-            bookmaker, entry.price, entry.american, entry.suspended, stale, entry.updated_at, entry.source
+            bookmaker, entry.price, entry.american, entry.suspended, stale, entry.updated_at, entry.source,
+            entry.ladder,
         )
 
     def quote(self, selection: Selection, bookmaker: str) -> Quote | None:
