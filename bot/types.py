@@ -35,9 +35,13 @@ class FixtureKey:
     home: str
     away: str
     start_time: datetime
+    # str(self), made on first use: risk, the ledger and the bus ask for it many times per signal
+    _text: str = field(default="", init=False, repr=False, compare=False)
 
     def __str__(self) -> str:
-        return f"{self.sport}|{self.home} vs {self.away}|{self.start_time:%Y-%m-%dT%H:%MZ}"
+        if not self._text:
+            object.__setattr__(self, "_text", f"{self.sport}|{self.home} vs {self.away}|{self.start_time:%Y-%m-%dT%H:%MZ}")
+        return self._text
 
     @classmethod
     def parse(cls, text: str) -> FixtureKey:
@@ -84,11 +88,14 @@ class Selection:
     fixture: FixtureKey
     market: MarketKey
     outcome: str
+    _key: str = field(default="", init=False, repr=False, compare=False)  # `key`, made on first use
 
     @property
     def key(self) -> str:
         """Stable text key, used in the ledger, the mapping file and MQTT payloads."""
-        return f"{self.fixture}|{self.market}|{self.outcome}"
+        if not self._key:
+            object.__setattr__(self, "_key", f"{self.fixture}|{self.market}|{self.outcome}")
+        return self._key
 
     @classmethod
     def parse(cls, key: str) -> Selection:
