@@ -5,9 +5,13 @@ no answer, a late answer, chunked and `Connection: close` answers."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 import pytest
@@ -205,3 +209,41 @@ async def test_a_proxy_in_the_environment_keeps_placements_on_httpx(monkeypatch:
         assert client._lane is not None
     async with AbpClient(AbpConfig(base_url="https://abp.example", order_lane=False)) as client:
         assert client._lane is None
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and its key (openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+async def test_https_with_the_servers_certificate_verified(certificate: tuple[Path, Path]) -> None:
+    """The lane speaks TLS to an https base URL and verifies the server's certificate."""
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def reply(head: bytes, body: bytes) -> bytes:
+        return ok()
+
+    raw = RawServer(reply)
+    server = await asyncio.start_server(raw.handle, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    trusted = ssl.create_default_context(cafile=str(cert))
+    lane = OrderLane(f"https://localhost:{port}", {}, connect_timeout=5, verify=trusted)
+    untrusting = OrderLane(f"https://localhost:{port}", {}, connect_timeout=5)  # the system's CAs only
+    try:
+        assert (await lane.post("/place-orders", b"{}", 5)).status == 200
+        with pytest.raises(LaneError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            await untrusting.post("/place-orders", b"{}", 5)
+    finally:
+        await lane.aclose()
+        await untrusting.aclose()
+        server.close()
+    assert len(raw.requests) == 1 and b"host: localhost:%d" % port in raw.requests[0][0].lower()
