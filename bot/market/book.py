@@ -668,6 +668,13 @@ class OddsBook:
         usable = [q for q in self.quotes(selection).values() if q.usable]
         return max(usable, key=lambda q: q.price or 0.0, default=None)
 
+    def best_lay(self, selection: Selection) -> Quote | None:
+        """The quote with the lowest layable price for a selection across bookmakers (exchanges:
+        `Quote.lay_price`, the best available-to-lay; not suspended, not stale), or None. The
+        mirror of `best`: a layer's liability per unit stake is lay price - 1, so lower is better."""
+        layable = [q for q in self.quotes(selection).values() if q.layable]
+        return min(layable, key=lambda q: q.lay_price or 0.0, default=None)
+
     def market(self, fixture: FixtureKey, market: MarketKey, bookmaker: str) -> dict[str, Quote]:
         """One bookmaker's full market (for de-vigging): outcome -> quote."""
         now = self._clock.now()
