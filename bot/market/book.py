@@ -77,9 +77,11 @@ it, in batch order (empty for a market only a clear touched)."""
 class Quote:
     """One bookmaker's price for one selection as of the query.
 
-    `price` is decimal odds (None when suspended), `american` the American odds; `stale` is
-    evaluated at query time; `updated_at` is the clock time of the last price change (UTC);
-    `ladder` the exchange depth (bot.types.Ladder; None for a sportsbook).
+    `price` is decimal odds (None when suspended, or on an exchange when nothing is offered to
+    back), `american` the American odds; `stale` is evaluated at query time; `updated_at` is the
+    clock time of the last change of price, suspension or ladder (UTC); `ladder` the exchange
+    depth (bot.types.Ladder: back and lay levels (price, size) best first, last traded price,
+    traded volume; None for a sportsbook, whose quote is a back price alone).
     """
 
     bookmaker: str
