@@ -191,6 +191,8 @@ def test_ladder_deltas_removals_and_images(tmp_path: Path) -> None:
     assert first.received_at == datetime.fromtimestamp(T0 / 1000, UTC)
     assert first == OddsBatch("betfair_stream", first.received_at, first.updates)  # the reader's fast constructor
     assert _prices(first) == {"Horse 11": 2.2, "Horse 22": None}  # a definition: every runner
+    assert first.updates[0].ladder == Ladder(((2.2, 5), (2.0, 10)), ((2.4, 3), (2.5, 7)), 2.2, 1)
+    assert first.updates[1].ladder == Ladder() and not first.updates[1].suspended  # ACTIVE, nothing offered
     u = first.updates[0]
     assert u.selection == Selection(u.selection.fixture, MarketKey("win"), "Horse 11")
     assert (u.selection.fixture.sport, u.selection.fixture.home, u.selection.fixture.away) == \
