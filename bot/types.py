@@ -139,7 +139,8 @@ class Ladder:
 class OddsUpdate:
     """One bookmaker's price for one selection at one moment.
 
-    `price` is decimal odds, None when `suspended`. `feed_time` is the feed's own timestamp,
+    `price` is decimal odds, None when `suspended` (and on an exchange when nothing is offered to
+    back: a quote with a lay alone is not suspended). `feed_time` is the feed's own timestamp,
     `received_at` the engine clock at receipt (UTC). `feed_ids` carries the feed's ids for the
     fixture (e.g. {"oddsapi_event_id": "...", "universal_game_id": "..."}). `instrument` is set by a
     feed that speaks ABP's own ids (OddsPapi v5: fixtureId, outcomeId, playerId; docs/reference/abp.md
