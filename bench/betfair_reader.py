@@ -59,7 +59,7 @@ def main() -> None:
         best_floor = best_reader = float("inf")
         batches = updates = 0
         for _ in range(args.rounds):
-            best_floor = min(best_floor, floor(files))
+            best_floor = min(best_floor, floor(files)[0])
             seconds, batches, updates = reader(files)
             best_reader = min(best_reader, seconds)
         ours = lines / best_reader

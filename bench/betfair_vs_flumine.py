@@ -2,8 +2,8 @@
 orjson decode floor of the same lines.
 
 The loop set (bench/betfair_loop.py): the six recordings of tests/data/betfair_stream/ written
-`--copies` times with new market ids (10: 60 distinct markets, 600 560 lines), once, into a work
-folder. Each contestant then runs in a child process of its own, so its peak RSS (`ru_maxrss`,
+`--copies` times, each copy a distinct market and event (10: 60 markets, 600 560 lines), once,
+into a work folder. Each contestant then runs in a child process of its own, so its peak RSS (`ru_maxrss`,
 printed by the child) is its own; the time counted is its run, not the interpreter's start-up:
 - ours: `bot backtest`'s engine as the bot runs it (bot/research/backtest.py: the loop set as
   history files, merged on event time, and as Betfair results; paper venue; a real SQLite ledger
@@ -14,13 +14,16 @@ printed by the child) is its own; the time counted is its run, not the interpret
   ledger, settlement at the end;
 - flumine: a `FlumineSimulation` over the same files with the same strategy, in a venv of its own
   (created under ~/.cache/betbot-bench with `pip install flumine==3.3.2` when missing; how is
-  printed; never a project dependency);
+  printed; never a project dependency). flumine calls its strategy on every market book, the
+  bot's OddsBook only on a market in which some runner's quote changed; flumine's strategy counts
+  the books with such a change as its updates, so both place the same orders at the same points;
 - floor: `orjson.loads` of every line.
 With `--runs N` the contestants run N times in turn and the best time of each counts (a busy
-machine skews all alike); peak RSS is the largest of the runs. It prints lines/s of each,
-`ratio vs flumine: X.XX` (ours over flumine's), the ratio to the floor, peak RSS of each and the
-orders each placed. Goals: ratio vs flumine >= 2, ratio vs floor >= 0.25, our peak RSS at or
-below flumine's.
+machine skews all alike); peak RSS is the largest of the runs. It prints lines/s of each and the
+CPU seconds of its run (on a shared machine the ratio of CPU times approximates the ratio of wall
+times on an idle one), `ratio vs flumine: X.XX` (ours over flumine's), the ratio to the floor,
+peak RSS of each and the orders each placed. Goals: ratio vs flumine >= 2, ratio vs floor >= 0.25,
+our peak RSS at or below flumine's.
 
     python bench/betfair_vs_flumine.py [--runs 1] [--copies 10] [--quick] [--no-flumine] [--workdir DIR]
 
@@ -86,9 +89,9 @@ def ours(folder: Path, state: Path, every: int) -> dict[str, Any]:
     setup_logging(settings)
     for module in PRELOAD:
         importlib.import_module(module)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     stats = run(settings, config.parent)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     if stats.failed:
         raise SystemExit(f"the run failed: {stats.failed}")
     db = sqlite3.connect(settings.db_path)
@@ -98,7 +101,7 @@ def ours(folder: Path, state: Path, every: int) -> dict[str, Any]:
     finally:
         db.close()
     tally = resolve_class("best_back", STRATEGY, [STRATEGIES]).tally  # type: ignore[attr-defined]
-    return {"seconds": seconds, "books": tally["updates"], "reads": tally["reads"], "signals": tally["signals"],
+    return {"seconds": seconds, "cpu": cpu, "books": tally["updates"], "reads": tally["reads"], "signals": tally["signals"],
             "placed": stats.orders_submitted, "rejected": dict(stats.by_reason), "ledger_orders": orders,
             "ledger_filled": filled, "ledger_bets": bets, "db": str(settings.db_path), "peak_rss_mb": peak_rss_mb()}
 
@@ -136,8 +139,8 @@ def main() -> None:
         print(json.dumps(ours(args.workdir, args.state, args.every)))
         return
     if args.child == "floor":
-        seconds = floor(loop_files(args.workdir))
-        print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb()}))
+        seconds, cpu = floor(loop_files(args.workdir))
+        print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_rss_mb": peak_rss_mb()}))
         return
     copies, every = (1, 500) if args.quick else (args.copies, 5000)
     with tempfile.TemporaryDirectory(prefix="betfair-vs-flumine-") as tmp:
@@ -163,21 +166,25 @@ def compare(work: Path, copies: int, every: int, runs: int, *, flumine: bool) ->
             results["flumine"].append(run_flumine(python, work, every))
     base, us = best(results["floor"]), best(results["ours"])
     rate_floor, rate_ours = lines / base["seconds"], lines / us["seconds"]
-    print(f"orjson floor: {rate_floor:12,.0f} lines/s ({base['seconds']:.2f} s), peak RSS {base['peak_rss_mb']:.0f} MB")
-    print(f"ours:         {rate_ours:12,.0f} lines/s ({us['seconds']:.2f} s; {us['books']} market updates, "
-          f"{us['reads']} best-back reads), peak RSS {us['peak_rss_mb']:.0f} MB")
+    print(f"orjson floor: {rate_floor:12,.0f} lines/s ({base['seconds']:.2f} s, CPU {base['cpu']:.2f} s), "
+          f"peak RSS {base['peak_rss_mb']:.0f} MB")
+    print(f"ours:         {rate_ours:12,.0f} lines/s ({us['seconds']:.2f} s, CPU {us['cpu']:.2f} s; {us['books']} market "
+          f"updates, {us['reads']} best-back reads), peak RSS {us['peak_rss_mb']:.0f} MB")
     print(f"ours orders: {us['signals']} signalled, {us['placed']} placed; ledger {us['db']}: {us['ledger_orders']} "
           f"orders ({us['ledger_filled']} filled), {us['ledger_bets']} bets; rejected {us['rejected'] or 'none'}")
-    print(f"ratio vs floor: {rate_ours / rate_floor:.2f} (goal >= {GOAL_FLOOR})")
+    print(f"ratio vs floor: {rate_ours / rate_floor:.2f} (goal >= {GOAL_FLOOR}; by CPU time "
+          f"{base['cpu'] / us['cpu']:.2f})")
     if not results["flumine"]:
         print("flumine: not run")
         return
     them = best(results["flumine"])
     rate_them = lines / them["seconds"]
-    print(f"flumine:      {rate_them:12,.0f} lines/s ({them['seconds']:.2f} s; {them['books']} market books, "
-          f"{them['updates']} market updates, {them['reads']} best-back reads), peak RSS {them['peak_rss_mb']:.0f} MB")
+    print(f"flumine:      {rate_them:12,.0f} lines/s ({them['seconds']:.2f} s, CPU {them['cpu']:.2f} s; {them['books']} "
+          f"market books, {them['updates']} market updates, {them['reads']} best-back reads), "
+          f"peak RSS {them['peak_rss_mb']:.0f} MB")
     print(f"flumine orders: {them['placed']} placed, {them['matched']} matched")
-    print(f"ratio vs flumine: {rate_ours / rate_them:.2f} (goal >= {GOAL_FLUMINE})")
+    print(f"ratio vs flumine: {rate_ours / rate_them:.2f} (goal >= {GOAL_FLUMINE}; by CPU time "
+          f"{them['cpu'] / us['cpu']:.2f})")
     print(f"flumine vs floor: {rate_them / rate_floor:.2f}")
     rss = "at or below" if us["peak_rss_mb"] <= them["peak_rss_mb"] else "above"
     print(f"peak RSS: ours {us['peak_rss_mb']:.0f} MB, flumine {them['peak_rss_mb']:.0f} MB ({rss} flumine's)")
