@@ -170,7 +170,8 @@ def compare(work: Path, copies: int, every: int, runs: int, *, flumine: bool) ->
           f"peak RSS {base['peak_rss_mb']:.0f} MB")
     print(f"ours:         {rate_ours:12,.0f} lines/s ({us['seconds']:.2f} s, CPU {us['cpu']:.2f} s; {us['books']} market "
           f"updates, {us['reads']} best-back reads), peak RSS {us['peak_rss_mb']:.0f} MB")
-    print(f"ours orders: {us['signals']} signalled, {us['placed']} placed; ledger {us['db']}: {us['ledger_orders']} "
+    ledger = Path(us["db"]).relative_to(work)
+    print(f"ours orders: {us['signals']} signalled, {us['placed']} placed; ledger {ledger}: {us['ledger_orders']} "
           f"orders ({us['ledger_filled']} filled), {us['ledger_bets']} bets; rejected {us['rejected'] or 'none'}")
     print(f"ratio vs floor: {rate_ours / rate_floor:.2f} (goal >= {GOAL_FLOOR}; by CPU time "
           f"{base['cpu'] / us['cpu']:.2f})")

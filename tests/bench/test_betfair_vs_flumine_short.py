@@ -11,6 +11,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,12 +49,13 @@ def test_quick_bench_places_orders_through_the_whole_pipeline(tmp_path: Path) ->
     _match(r"^ratio vs floor: \d+\.\d\d \(goal >= 0\.25; by CPU time \d+\.\d\d\)$", out)
     assert re.search(r"^flumine: not run$", out, re.MULTILINE), report
     orders = _match(r"^ours orders: (\d+) signalled, (\d+) placed; ledger (\S+): (\d+) orders", out)
-    signalled, placed, db = int(orders.group(1)), int(orders.group(2)), Path(orders.group(3))
+    signalled, placed, db = int(orders.group(1)), int(orders.group(2)), tmp_path / orders.group(3)
     assert 1 <= signalled <= updates // QUICK_EVERY, report
     assert placed == signalled == int(orders.group(4)), report
 
     # Read the ledger itself: each order is the strategy's 2.00 back of 2 at Betfair.
-    with sqlite3.connect(db) as ledger:
+    assert db.is_file(), report
+    with closing(sqlite3.connect(db)) as ledger:
         rows = ledger.execute("SELECT strategy, back, order_price, stake, bookmakers, selection, status FROM orders"
                               ).fetchall()
         bets = ledger.execute("SELECT count(*) FROM bets").fetchone()[0]
