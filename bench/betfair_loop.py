@@ -144,17 +144,19 @@ def run_flumine(python: Path, folder: Path, order_every: int) -> dict[str, Any]:
     return figures
 
 
-def flumine_worker(files: list[Path], order_every: int) -> dict[str, Any]:
+def flumine_worker(files: list[Path], order_every: int, depth: int = 3) -> dict[str, Any]:
     """Run in flumine's interpreter: one FlumineSimulation over `files` (flumine plays them one
-    market after another) with the strategy of bench/strategies/best_back_every.py: on every
-    market book it reads every runner's best available-to-back price; a book in which some
-    runner's quote changed (its best back, or whether it can be backed: OPEN market, ACTIVE
-    runner, a price on offer) is an update, as the bot's OddsBook counts them (it calls strategies
-    on changed markets only); every `order_every`th update (0: never) it backs the first runner
-    that can be backed at 2.00 or more with a 2.00 LimitOrder of 2 (GBP, the simulated client's
-    currency). Figures: seconds and CPU seconds (the simulation built and run), market books,
-    updates, best-back reads, orders placed (accepted by flumine's controls) and matched at the
-    end, peak RSS."""
+    market after another) with the strategy of bench/strategies/best_back_every.py. On every
+    market book it reads every runner's best available-to-back price. A book in which some
+    runner's quote changed is an update, as the bot's OddsBook counts them (it calls strategies on
+    changed markets only): a quote as the bot's reader makes it (bot/feeds/history/betfair.py) is
+    the best back price (None when nothing is offered, the market is not OPEN, the runner not
+    ACTIVE, or the market never had a ladder), whether it is suspended, and the ladder: `depth`
+    back and lay levels (price, size), last traded price, traded volume. Every `order_every`th
+    update (0: never) it backs the first runner that can be backed at 2.00 or more with a 2.00
+    LimitOrder of 2 (GBP, the simulated client's currency). Figures: seconds and CPU seconds (the
+    simulation built and run), market books, updates, best-back reads, orders placed (accepted by
+    flumine's controls) and matched at the end, peak RSS."""
     import logging
 
     from flumine import BaseStrategy, FlumineSimulation, clients  # type: ignore[import-not-found]
@@ -165,8 +167,11 @@ def flumine_worker(files: list[Path], order_every: int) -> dict[str, Any]:
     logging.disable(logging.CRITICAL)
     placed: list[Any] = []
     tally = {"books": 0, "updates": 0, "reads": 0}
-    quoted: dict[tuple[str, int, float], float | None] = {}  # runner -> best back it could be backed at
-    unseen = object()
+    quoted: dict[tuple[str, int, float], tuple[Any, ...]] = {}  # runner -> its last quote
+    laddered: set[str] = set()  # markets that had a ladder (not only a last traded price)
+
+    def levels(ladder: list[dict[str, float]]) -> tuple[tuple[float, float], ...]:
+        return tuple((level["price"], level["size"]) for level in ladder[:depth])
 
     class BestBackEvery(BaseStrategy):
         def check_market_book(self, market: Any, market_book: Any) -> bool:
@@ -177,13 +182,21 @@ def flumine_worker(files: list[Path], order_every: int) -> dict[str, Any]:
             target = None
             changed = False
             market_id, is_open = market_book.market_id, market_book.status == "OPEN"
-            for runner in market_book.runners:
-                atb = runner.ex.available_to_back  # flumine serialises levels as dicts
-                best = atb[0]["price"] if atb and is_open and runner.status == "ACTIVE" else None
+            runners = market_book.runners
+            if market_id not in laddered and any(r.ex.available_to_back or r.ex.available_to_lay for r in runners):
+                laddered.add(market_id)
+            has_ladder = market_id in laddered
+            for runner in runners:
+                ex = runner.ex
+                atb = ex.available_to_back  # flumine serialises levels as dicts
                 tally["reads"] += 1
+                suspended = not (is_open and runner.status == "ACTIVE" and has_ladder)
+                best = None if suspended or not atb else atb[0]["price"]
+                quote = (best, suspended, levels(atb), levels(ex.available_to_lay), runner.last_price_traded,
+                         runner.total_matched)
                 key = (market_id, runner.selection_id, runner.handicap)
-                if quoted.get(key, unseen) != best:
-                    quoted[key] = best
+                if quoted.get(key) != quote:
+                    quoted[key] = quote
                     changed = True
                 if target is None and best is not None and best >= 2.0:
                     target = runner

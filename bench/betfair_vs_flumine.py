@@ -15,8 +15,10 @@ printed by the child) is its own; the time counted is its run, not the interpret
 - flumine: a `FlumineSimulation` over the same files with the same strategy, in a venv of its own
   (created under ~/.cache/betbot-bench with `pip install flumine==3.3.2` when missing; how is
   printed; never a project dependency). flumine calls its strategy on every market book, the
-  bot's OddsBook only on a market in which some runner's quote changed; flumine's strategy counts
-  the books with such a change as its updates, so both place the same orders at the same points;
+  bot's OddsBook only on a market in which some runner's quote changed (its best back, whether it
+  is suspended, or its ladder: 3 levels a side, the default `feeds.history.ladder_depth`, last
+  traded price, traded volume); flumine's strategy counts the books with such a change as its
+  updates, so both place their orders at the same points;
 - floor: `orjson.loads` of every line.
 With `--runs N` the contestants run N times in turn and the best time of each counts (a busy
 machine skews all alike); peak RSS is the largest of the runs. It prints lines/s of each and the
