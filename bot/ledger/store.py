@@ -205,6 +205,7 @@ class Ledger:
         self._closed = False
         self._conn: sqlite3.Connection | None = None  # the one SQLite connection (`_connect`)
         self._pending: list[Op] = []
+        self._run_updates: dict[str, dict[str, Any]] = {}  # run_id -> fields of its queued UPDATE
         self._flush_soon = False
         self._holds = 0  # placements holding the group commit's timer (see `holding`)
         self._data_version: int | None = None
@@ -383,7 +384,12 @@ class Ledger:
             logger.error("ledger: group commit refused ({}); writing its {} items one by one", exc, len(self._pending))
             self._write_singly()
         self.write_error = None
+        self._cleared()
+
+    def _cleared(self) -> None:
+        """The queue was written: forget it, and the run updates merged into it."""
         self._pending.clear()
+        self._run_updates.clear()
 
     def _write_singly(self) -> None:
         """Each queued write in its own transaction; one the database refuses on its own is
@@ -439,7 +445,7 @@ class Ledger:
             if durable:
                 self._pragma("PRAGMA synchronous=NORMAL")
         if queue:
-            self._pending.clear()
+            self._cleared()
         self.write_error = None
         return result
 
@@ -784,9 +790,15 @@ class Ledger:
         self._write(lambda s: s.add(row))
 
     def update_run(self, run_id: str, **fields: Any) -> None:
-        """Set `fields` on the run (e.g. last_event_seq, outcome, ended_at), group-committed."""
-        statement = update(RunRow).where(col(RunRow.run_id) == run_id).values(**fields)
-        self._defer(lambda s: s.execute(statement))
+        """Set `fields` on the run (e.g. last_event_seq, outcome, ended_at), group-committed. The
+        updates of one run queued for the same group commit are one UPDATE, the latest value of
+        each field winning (a replay checkpoints every hundred events)."""
+        queued = self._run_updates.get(run_id)
+        if queued is not None:
+            queued.update(fields)
+            return
+        queued = self._run_updates[run_id] = dict(fields)
+        self._defer(lambda s: s.execute(update(RunRow).where(col(RunRow.run_id) == run_id).values(**queued)))
 
     def runs(self, source: str | None = None) -> list[RunRow]:
         """Runs in start order, optionally of one `source`; on a shared ledger this instance's."""

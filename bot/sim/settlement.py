@@ -12,6 +12,7 @@ included; `void_after_hours` settles it VOID (stake returned, exposure released)
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,10 +61,23 @@ def configured_results(cfg: SettlementConfig, config_dir: Path) -> Results | Non
             continue
         configured = True
         try:
-            found += load_results(path if path.is_absolute() else config_dir / path)
+            found += _read_results(path if path.is_absolute() else config_dir / path)
         except (OSError, ValueError) as exc:
             raise ValueError(f"settlement.{field}: {exc}") from None
     return Results(found) if configured else None
+
+
+def _read_results(path: Path) -> tuple[FixtureResult, ...]:
+    """`load_results(path)`, read once per version of the file: start-up's checks
+    (bot/config/preflight.py) and the settler ask for the same files, and a Betfair stream file
+    read as results is a full pass over its lines."""
+    stat = path.stat()
+    return _read_version(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_version(path: str, _mtime_ns: int, _size: int) -> tuple[FixtureResult, ...]:
+    return tuple(load_results(Path(path)))
 
 
 @dataclass(frozen=True, slots=True)
