@@ -227,8 +227,12 @@ class Instrument:
 class Signal:
     """A strategy's wish to bet.
 
-    `stake` in the order currency; `min_price` is the minimum acceptable decimal odds (sent as
-    ABP `orderPrice`, a floor); `price` the decimal odds the strategy saw; `edge` the expected
+    `stake` in the order currency (for a lay: the backer's stake, as an exchange states a lay's
+    size; its liability is (price - 1) x stake); `min_price` is the order's price limit, sent as
+    ABP `orderPrice` ("bets are placed at this price or better", docs/reference/abp.md §8.1): for
+    a back the minimum acceptable decimal odds (a floor), for a lay the maximum (a ceiling: lower
+    is better for a layer; inferred, the documents word it for backs only); `price` the decimal
+    odds the strategy saw; `edge` the expected
     edge as a fraction (0.03 = 3 %); `bookmakers` the target books (empty = any); `tag` is sent
     as ABP `userRef`; legs sharing a `group` are all-or-none (arbitrage).
     """
