@@ -376,8 +376,9 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """A settled bet. `amount` is what the bookmaker returns (stake included; 0 on a loss);
-    `pnl` = amount - stake."""
+    """A settled bet. `amount` is what the bookmaker returns (what the bet held included: a back's
+    stake, a lay's liability; 0 on a loss); `pnl` = amount - what it held - the exchange
+    commission charged on it (bot/execution/commission.py)."""
 
     bet_id: int
     request_uuid: str

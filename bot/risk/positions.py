@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from bot.ledger.store import OPEN_BET_STATUSES, Ledger
+from bot.market.odds import at_risk
 from bot.risk.market import MarketSums, Part, bet_part, pending_part, split, worst_case
 from bot.types import FINAL_ORDER_STATUSES, BetStatus, Fill, Side, Signal
 
@@ -43,11 +44,9 @@ OrderLookup = Callable[[str], "OrderRow | None"]  # request_uuid -> the ledger's
 
 
 def worst_case_loss(side: Side | str, stake: Decimal, price: float) -> Decimal:
-    """Worst-case loss in stake currency: back -> stake, lay -> (price - 1) x stake (the liability).
-    The price goes through str() so the product is exact Decimal arithmetic."""
-    if Side(side) is Side.BACK:
-        return stake
-    return (Decimal(str(price)) - 1) * stake
+    """Worst-case loss in stake currency: back -> stake, lay -> (price - 1) x stake (the liability),
+    bot.market.odds.at_risk."""
+    return at_risk(Side(side) is Side.BACK, stake, price)
 
 
 def liability_price(signal: Signal) -> float:

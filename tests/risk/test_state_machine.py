@@ -119,7 +119,7 @@ class RiskMachine(RuleBasedStateMachine):
                                price=PRICES[SELECTIONS[i].key], side=side, bookmakers=(book,))
                    for i, book, strat, side, stake in batch]
 
-        async def run():  # type: ignore[no-untyped-def]
+        async def run():
             return await asyncio.gather(*(risk.evaluate(s, None) for s in signals))
 
         decisions = self.loop.run_until_complete(run())
