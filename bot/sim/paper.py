@@ -20,11 +20,12 @@ What it follows:
 - orderPrice is a floor (§8.1, R2): the first bet must be >= orderPrice; later bets may be below
   while the weighted average stays >= orderPrice. acceptBetterOdds=false places at orderPrice
   [inferred]; acceptPartialStake=false is all-or-nothing on one book (mode 1/3 simplified);
-- a lay (`back: false`) fills only at exchange books whose quote carries a ladder (`DepthSource`):
-  against the available-to-lay levels at or below orderPrice, the lay's ceiling [inferred],
-  lowest first, partial fills from the levels' sizes, a size taken staying taken until the book
-  sends a new ladder; elsewhere it is declined "Invalid odds" [inferred: ABP names no decline for
-  a lay a sportsbook cannot take];
+- exchange books (a quote with a ladder, `DepthSource`) fill from their levels' sizes: a back
+  against the available-to-back levels at or above orderPrice, a lay (`back: false`) against the
+  available-to-lay levels at or below it, the lay's ceiling [inferred], best first, a size taken
+  staying taken until the book sends a new ladder, nothing below the limit (§8.2 exchange sweep);
+  a lay where no book has a lay side is declined "Invalid odds" [inferred: ABP names no decline
+  for a lay a sportsbook cannot take];
 - best price first, each book exhausted before the next (mode 4); waits until `expiresAt`
   (default now + 5 s, cap 24 h) when no price clears the floor: EXPIRED if nothing was placed,
   else PARTIALLY_FILLED (§8.3);
@@ -295,9 +296,9 @@ class PaperVenue:
         self._processed: dict[str, datetime] = {}  # requestUuid -> first seen (incl. declined)
         self._used: dict[tuple[str, str], Decimal] = {}  # (selection, bookmaker) -> USD staked
         self._depth = quotes if isinstance(quotes, DepthSource) else None
-        # (selection, bookmaker) -> the ladder last filled against and the size taken per lay price
+        # (selection, bookmaker) -> the ladder last filled against and the size taken per (back, price)
         # (exchange currency): a later order finds that size gone until the book sends a new ladder
-        self._taken: dict[tuple[str, str], tuple[Ladder, dict[float, Decimal]]] = {}
+        self._taken: dict[tuple[str, str], tuple[Ladder, dict[tuple[bool, float], Decimal]]] = {}
         self._next_order = 1
         self._next_bet = 1
         self._listeners: list[Listener] = []
@@ -752,26 +753,50 @@ class PaperVenue:
         return order
 
     def _fill(self, order: _Order, now: datetime) -> None:
-        """Place bets for the order's remaining stake, best price first (docs/reference/abp.md §8.1-8.2)."""
+        """Place bets for the order's remaining stake, best price first (docs/reference/abp.md §8.1-8.2).
+
+        A book whose quote carries a ladder with levels on the order's side (an exchange) is
+        swept level by level: a back against the available-to-back levels at or above
+        orderPrice, highest first; a lay against the available-to-lay levels at or below it,
+        lowest first (orderPrice is a lay's ceiling: inferred, "this price or better" and lower
+        is better for a layer). Each level fills up to its size (the backer's stake, in the book's
+        currency) less what earlier orders took from that same ladder, with no averaging below
+        the limit (§8.2 exchange sweep). A book without one (a sportsbook) takes backs only, up
+        to its stake limit, later bets below the floor while the average stays at or above it
+        (§8.1, R2). acceptPartialStake=false is one bet for the whole stake (modes 1 and 3)."""
         body = order.body
-        if not body.back:
-            self._fill_lay(order, now)
-            return
-        floor = body.orderPrice
+        limit = body.orderPrice
         sel = self._selection(body)
         remaining = body.orderStake - order.filled
-        offers = sorted(self._offers(body).items(), key=lambda kv: (-kv[1], kv[0]))
+        ladders = self._ladders(body)
+
+        def better(p: Decimal) -> bool:  # strictly better for the bettor than the limit
+            return p > limit if body.back else p < limit
+
+        candidates: list[tuple[float, str, float | None]] = []  # (price, book, level size or None)
+        for book, price in self._offers(body).items():
+            ladder = ladders.get(book)
+            levels = () if ladder is None else ladder.back if body.back else ladder.lay
+            if levels:
+                candidates += [(lp, book, size) for lp, size in levels if better(Decimal(str(lp))) or
+                               Decimal(str(lp)) == limit]
+            elif body.back:
+                candidates.append((price, book, None))
+        candidates.sort(key=lambda c: (-c[0] if body.back else c[0], c[1]))
         placed = False
-        for book, price in offers:
+        for price, book, size in candidates:
             if remaining <= 0:
                 break
             p = Decimal(str(price))
             lo, hi = self._limits(book)
             room = (hi - self._used.get((sel, book), Decimal(0))) * order.fx
-            if p >= floor:
+            if size is not None:  # an exchange level: what is left of it, in the order currency
+                rate = self._currencies[self.book_currency(book)]
+                cap = self._free(sel, book, ladders[book], body.back, price, size) / rate * order.fx
+            elif p >= limit:
                 cap = remaining
             elif order.bets and body.acceptPartialStake:  # below the floor: keep the average >= floor
-                cap = ((order.weighted - floor * order.filled) / (floor - p)).quantize(CENT, rounding="ROUND_DOWN")
+                cap = ((order.weighted - limit * order.filled) / (limit - p)).quantize(CENT, rounding="ROUND_DOWN")
             else:
                 continue
             stake = min(remaining, room, cap).quantize(CENT, rounding="ROUND_DOWN")
@@ -779,65 +804,22 @@ class PaperVenue:
                 continue  # all-or-nothing at one book
             if stake <= 0 or stake / order.fx < lo:
                 continue
-            fill_price = price if (body.acceptBetterOdds or p <= floor) else float(floor)
-            self._place_bet(order, sel, book, stake, fill_price, now)
-            remaining -= stake
-            placed = True
-        if placed:
-            self._filled(order, remaining, now)
-
-    def _fill_lay(self, order: _Order, now: datetime) -> None:
-        """A lay matches the books' available-to-lay levels at or below orderPrice, its ceiling
-        (inferred: "this price or better", and lower is better for a layer; docs/reference/abp.md
-        §8.1), lowest price first, each level up to its size (the backer's stake, in the book's
-        currency) less what earlier orders took from that same ladder: the exchange sweep of
-        §8.2, with no averaging below the limit. The stake limits apply as for a back.
-        acceptPartialStake=false fills only at one book whose levels cover the whole stake."""
-        body = order.body
-        ceiling = body.orderPrice
-        sel = self._selection(body)
-        remaining = body.orderStake - order.filled
-        ladders = self._ladders(body)
-        books = [b for b in self._offers(body) if b in ladders]
-        levels = sorted((price, book, size) for book in books for price, size in ladders[book].lay
-                        if Decimal(str(price)) <= ceiling)
-        if not body.acceptPartialStake:
-            whole = [b for b in books if self._lay_room(order, sel, b, ladders[b], ceiling) >= remaining]
-            levels = [lv for lv in levels if whole and lv[1] == whole[0]]
-        placed = False
-        for price, book, size in levels:
-            if remaining <= 0:
-                break
-            lo, hi = self._limits(book)
-            room = (hi - self._used.get((sel, book), Decimal(0))) * order.fx
-            rate = self._currencies[self.book_currency(book)]
-            free = self._free(sel, book, ladders[book], price, size) / rate * order.fx  # order currency
-            stake = min(remaining, room, free).quantize(CENT, rounding="ROUND_DOWN")
-            if stake <= 0 or stake / order.fx < lo:
-                continue
-            fill_price = price if (body.acceptBetterOdds or Decimal(str(price)) >= ceiling) else float(ceiling)
+            fill_price = price if (body.acceptBetterOdds or not better(p)) else float(limit)
             bet = self._place_bet(order, sel, book, stake, fill_price, now)
-            taken = self._taken[(sel, book)][1]
-            taken[price] = taken.get(price, Decimal(0)) + (bet.placed or bet.stake)
+            if size is not None:
+                taken = self._taken[(sel, book)][1]
+                taken[(body.back, price)] = taken.get((body.back, price), Decimal(0)) + (bet.placed or bet.stake)
             remaining -= stake
             placed = True
         if placed:
             self._filled(order, remaining, now)
 
-    def _free(self, sel: str, book: str, ladder: Ladder, price: float, size: float) -> Decimal:
-        """Size left at a lay level of `ladder` (book currency); a new ladder starts afresh."""
+    def _free(self, sel: str, book: str, ladder: Ladder, back: bool, price: float, size: float) -> Decimal:
+        """Size left at a level of `ladder` (book currency); a new ladder starts afresh."""
         held = self._taken.get((sel, book))
         if held is None or held[0] is not ladder:
             held = self._taken[(sel, book)] = (ladder, {})
-        return max(Decimal(str(size)) - held[1].get(price, Decimal(0)), Decimal(0))
-
-    def _lay_room(self, order: _Order, sel: str, book: str, ladder: Ladder, ceiling: Decimal) -> Decimal:
-        """What one book can match of a lay at or below `ceiling`, in the order currency."""
-        rate = self._currencies[self.book_currency(book)]
-        depth = sum((self._free(sel, book, ladder, p, size) for p, size in ladder.lay if Decimal(str(p)) <= ceiling),
-                    Decimal(0))
-        room = (self._limits(book)[1] - self._used.get((sel, book), Decimal(0))) * order.fx
-        return min(depth / rate * order.fx, room)
+        return max(Decimal(str(size)) - held[1].get((back, price), Decimal(0)), Decimal(0))
 
     def _place_bet(self, order: _Order, sel: str, book: str, stake: Decimal, price: float, now: datetime) -> _Bet:
         """One bet of `stake` (order currency) at `book`, counted against its stake limit."""

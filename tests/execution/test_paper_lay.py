@@ -1,7 +1,8 @@
 """PaperVenue lays (bot/sim/paper.py): a lay fills only against an exchange's available-to-lay
 levels at or below its orderPrice, lowest first, partially from the levels' sizes, a size taken
 staying taken until the book sends a new ladder; the rest works until expiry; a book without a
-ladder declines it; a settled lay returns its liability plus the backer's stake when it wins."""
+ladder declines it; a settled lay returns its liability plus the backer's stake when it wins.
+A back at an exchange fills from its back levels the same way."""
 
 from __future__ import annotations
 
@@ -100,6 +101,19 @@ def test_the_odds_book_adapter_lays_against_a_fresh_exchange_quote_only() -> Non
     _, out = v.place({"orders": [lay("20", 2.0)]})
     assert _bets(out["acceptedOrders"][0]) == [(2.0, 12.0)]
     assert out["acceptedOrders"][0]["bets"][0]["bookmaker"] == "betfair-ex"
+
+
+def test_a_back_at_an_exchange_fills_from_the_back_levels_beside_a_sportsbook() -> None:
+    book = Exchange({"betfair-ex": 2.0, "pinnacle": 1.97},
+                    {"betfair-ex": Ladder(back=((2.0, 15.0), (1.9, 100.0)), lay=((2.02, 50.0),))})
+    v, _ = venue(book)
+    _, out = v.place({"orders": [lay("20", 1.95, back=True)]})
+    first = out["acceptedOrders"][0]
+    # 15 at the exchange's 2.0, the rest at the sportsbook; 1.9 is below the floor
+    assert [(b["bookmaker"], b["placedPrice"], b["placedStake"]) for b in first["bets"]] == [
+        ("betfair-ex", 2.0, 15.0), ("pinnacle", 1.97, 5.0)]
+    _, out = v.place({"orders": [lay("10", 1.95, back=True)]})
+    assert [(b["bookmaker"], b["placedStake"]) for b in out["acceptedOrders"][0]["bets"]] == [("pinnacle", 10.0)]
 
 
 def test_lay_settlement_amounts_by_hand() -> None:
