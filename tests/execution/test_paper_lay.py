@@ -9,13 +9,29 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from bot.clock import ReplayClock
-from bot.execution.config import PaperConfig
+from bot.execution.config import ExecutionConfig, PaperConfig
+from bot.execution.executor import Executor
+from bot.ledger.store import Ledger
 from bot.market.book import OddsBook
 from bot.sim.adapters import BookQuotes
 from bot.sim.paper import PaperVenue, settlement_amount
-from bot.types import FixtureKey, Ladder, MarketKey, OddsUpdate, Selection, SettlementStatus
+from bot.types import (
+    Fill,
+    FixtureKey,
+    Ladder,
+    MarketKey,
+    OddsUpdate,
+    OrderIntent,
+    Selection,
+    Settlement,
+    SettlementStatus,
+    Side,
+    Signal,
+)
+from tests.execution.helpers import Events
 
 T0 = datetime(2025, 11, 16, 18, 0, tzinfo=UTC)
 SEL = Selection(FixtureKey("EPL", "Arsenal", "Chelsea", T0 + timedelta(hours=2)), MarketKey("1x2"), "home")
@@ -125,3 +141,31 @@ def test_lay_settlement_amounts_by_hand() -> None:
     assert settlement_amount(Decimal(50), 2.1, SettlementStatus.HALF_WON, back=False) == Decimal("80.00")
     assert settlement_amount(Decimal(50), 2.1, SettlementStatus.HALF_LOST, back=False) == Decimal("27.50")
     assert settlement_amount(Decimal(50), 2.1, SettlementStatus.WON) == Decimal("105.00")  # a back: 50 x 2.1
+
+
+async def test_a_lay_signal_goes_out_with_its_ceiling_fills_and_settles_on_its_liability(tmp_path: Path) -> None:
+    clock = ReplayClock(T0)
+    venue = PaperVenue(clock, Exchange({"betfair-ex": 1.95}, {"betfair-ex": Ladder(
+        lay=((2.0, 30.0), (2.1, 50.0), (2.3, 100.0)))}), PaperConfig(default_max_stake=1000))  # type: ignore[arg-type]
+    ledger = Ledger(tmp_path / "bot.db", clock=clock)
+    events = Events()
+    ex = Executor(venue, ledger, clock, ExecutionConfig(), events)
+    await ex.start()
+    sig = Signal(signal_id="lay-1", strategy="ex", selection=SEL, side=Side.LAY, stake=Decimal(100), price=2.0,
+                 min_price=2.2, bookmakers=("betfair-ex",), created_at=T0)
+    (uuid_,) = await ex.submit([OrderIntent(sig, Decimal(100), None)])
+    row = ledger.get_order(uuid_)
+    assert row is not None
+    body = ex.order_body(row)
+    assert (body["back"], body["orderPrice"]) == (False, 2.2)  # the lay's ceiling is ABP's orderPrice
+    assert (row.status, row.filled_stake) == ("PARTIALLY_FILLED", Decimal(80))
+    first, second = sorted(events.of(Fill), key=lambda f: f.bet_id)
+    assert [(f.price, f.stake) for f in (first, second)] == [(2.0, Decimal(30)), (2.1, Decimal(50))]
+    venue.settle(first.bet_id, SettlementStatus.LOST)  # the selection won: the layer pays 30 x (2.0 - 1)
+    venue.settle(second.bet_id, SettlementStatus.WON)  # 55 held comes back with the backer's 50
+    await venue.flush()
+    assert [(s.amount, s.pnl) for s in events.of(Settlement)] == [(Decimal("0.00"), Decimal("-30.00")),
+                                                                  (Decimal("105.00"), Decimal("50.00"))]
+    assert ledger.settled_pnl() == Decimal(20)
+    await ex.stop(cancel_pending=True)
+    ledger.close()

@@ -121,7 +121,7 @@ def test_a_lay_counts_its_liability(pg_url: str) -> None:
 def test_the_market_cap_nets_every_instances_backs_and_lays(pg_url: str) -> None:
     config = CAPS.model_copy(update={"max_exposure_market": Decimal(100)})
     a, b = _instance(pg_url, "a", config), _instance(pg_url, "b", config)
-    home, away = SEL.key, SEL.key.rpartition("|")[0] + "|away"
+    home = SEL.key
     assert a.add_orders([_order("a1", "100", selection=home)]) == {}  # away wins: -100
     # b's back on home would make it -130 where away wins; a lay of home at 2.0 risks 100 where
     # home wins (a's pending back counts nothing there): the worst case stays 100

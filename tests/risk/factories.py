@@ -108,7 +108,7 @@ class Env:
             request_uuid=request_uuid, signal_id=sig.signal_id, strategy=sig.strategy,
             selection=sig.selection.key, sport=sig.selection.fixture.sport,
             fixture=str(sig.selection.fixture), bookmakers=",".join(sig.bookmakers),
-            back=sig.side is Side.BACK, order_price=sig.min_price if sig.side is Side.BACK else sig.price,
+            back=sig.side is Side.BACK, order_price=sig.min_price,  # a back's floor, a lay's ceiling
             stake=decision.stake, status=status.value,
         )])
         return request_uuid
