@@ -7,8 +7,8 @@ market ids rewritten (`<id>` -> `<id>_<copy>`) so the set holds `6 x copies` dis
 (10 copies: 60 markets, 600 560 lines). Then, in `--rounds` interleaved rounds (the best round
 counts, so a busy machine skews both sides alike):
 - floor: every file read line by line and each line decoded with `orjson.loads`;
-- reader: a `BetfairStreamReader` per file, every `OddsBatch` taken (ladders, best back, one
-  `OddsUpdate` per changed runner).
+- reader: a `BetfairStreamReader` per file, every `OddsBatch` taken (ladders kept, one
+  `OddsUpdate` per changed runner with its best back and its `Ladder` to the default depth, 3).
 It prints lines/s of each, their ratio (goal >= 0.25) and the peak RSS of the process.
 
 With `--flumine PYTHON` (a separate venv with `flumine==3.3.2`, never a project dependency, e.g.

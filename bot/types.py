@@ -35,9 +35,13 @@ class FixtureKey:
     home: str
     away: str
     start_time: datetime
+    # str(self), made on first use: risk, the ledger and the bus ask for it many times per signal
+    _text: str = field(default="", init=False, repr=False, compare=False)
 
     def __str__(self) -> str:
-        return f"{self.sport}|{self.home} vs {self.away}|{self.start_time:%Y-%m-%dT%H:%MZ}"
+        if not self._text:
+            object.__setattr__(self, "_text", f"{self.sport}|{self.home} vs {self.away}|{self.start_time:%Y-%m-%dT%H:%MZ}")
+        return self._text
 
     @classmethod
     def parse(cls, text: str) -> FixtureKey:
@@ -84,11 +88,14 @@ class Selection:
     fixture: FixtureKey
     market: MarketKey
     outcome: str
+    _key: str = field(default="", init=False, repr=False, compare=False)  # `key`, made on first use
 
     @property
     def key(self) -> str:
         """Stable text key, used in the ledger, the mapping file and MQTT payloads."""
-        return f"{self.fixture}|{self.market}|{self.outcome}"
+        if not self._key:
+            object.__setattr__(self, "_key", f"{self.fixture}|{self.market}|{self.outcome}")
+        return self._key
 
     @classmethod
     def parse(cls, key: str) -> Selection:
@@ -132,7 +139,8 @@ class Ladder:
 class OddsUpdate:
     """One bookmaker's price for one selection at one moment.
 
-    `price` is decimal odds, None when `suspended`. `feed_time` is the feed's own timestamp,
+    `price` is decimal odds, None when `suspended` (and on an exchange when nothing is offered to
+    back: a quote with a lay alone is not suspended). `feed_time` is the feed's own timestamp,
     `received_at` the engine clock at receipt (UTC). `feed_ids` carries the feed's ids for the
     fixture (e.g. {"oddsapi_event_id": "...", "universal_game_id": "..."}). `instrument` is set by a
     feed that speaks ABP's own ids (OddsPapi v5: fixtureId, outcomeId, playerId; docs/reference/abp.md

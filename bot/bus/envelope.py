@@ -30,7 +30,7 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, Selection):
         return {"key": obj.key, "fixture": obj.fixture, "market": obj.market, "outcome": obj.outcome}
     if is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: getattr(obj, f.name) for f in fields(obj)}
+        return {f.name: getattr(obj, f.name) for f in fields(obj) if f.init}  # not caches (FixtureKey._text)
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     if isinstance(obj, Enum):

@@ -131,7 +131,11 @@ def _history_feed(cfg: HistoryFeedConfig, clock: Clock, config_dir: Path, progre
         name = cfg.format if cfg.format != "auto" else detect(path)
         if name is None:  # preflight said so already; a race with the file changing
             raise BuildError(f"config error: feeds.history.paths: {path}: format unknown")
-        options = {"sport": cfg.sport} if cfg.sport is not None and name == "oddsapi_changes" else {}
+        options: dict[str, object] = {}
+        if cfg.sport is not None and name == "oddsapi_changes":
+            options["sport"] = cfg.sport
+        elif name == "betfair_stream":
+            options["depth"] = cfg.ladder_depth
         readers.append(reader_class(name)(path, **options))  # type: ignore[call-arg]
     return HistoryFeed(readers, clock, progress=progress)
 

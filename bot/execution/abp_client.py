@@ -1,8 +1,9 @@
 """Async REST client of the 55-Tech ABP API (docs/reference/abp.md §5-§6; R1 schema in
 tests/data/abp/abp-openapi.json).
 
-One keep-alive `httpx.AsyncClient`; `x-api-key` from a SecretStr; client-side pacing with
-aiolimiter; retries with tenacity:
+One keep-alive `httpx.AsyncClient`, and for POST /place-orders the placement lane (its own
+keep-alive connections, bot/execution/order_lane.py; `abp.order_lane`); `x-api-key` from a
+SecretStr; client-side pacing with aiolimiter; retries with tenacity:
 - 429 is always retried (the request was refused before processing), waiting `Retry-After`
   (header), else `retry_after` (body), else exponential backoff (docs/reference/abp.md §2);
 - timeouts, connection errors and 5xx are retried only for safe requests (GET, PATCH, cancels);
@@ -16,7 +17,8 @@ aiolimiter; retries with tenacity:
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Self
 
@@ -48,14 +50,17 @@ from bot.execution.models import (
     Pnl,
     Positions,
 )
+from bot.execution.order_lane import LaneError, LaneTimeout, OrderLane
 
-Trace = Callable[[str, dict[str, Any]], Awaitable[None]]  # httpcore request trace: (event, info)
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""A request trace: (event, info), httpcore's events; the placement lane reports one,
+"lane.send_request_body.complete" with info {"written_ns": its write stamp}, once answered."""
 
 MAX_ORDERS_PER_REQUEST = 100  # docs/reference/abp.md §6.2
 
 
-def _retry_after(response: httpx.Response, body: Any) -> float | None:
-    for raw in (response.headers.get("retry-after"), body.get("retry_after") if isinstance(body, dict) else None):
+def _retry_after(headers: Mapping[str, str], body: Any) -> float | None:
+    for raw in (headers.get("retry-after"), body.get("retry_after") if isinstance(body, dict) else None):
         try:
             if raw is not None:
                 return max(0.0, float(raw))
@@ -85,6 +90,11 @@ class AbpClient:
             transport=transport,
             limits=httpx.Limits(max_keepalive_connections=10, keepalive_expiry=60),
         )
+        # The placement lane unless a test injects a transport or the environment names a proxy
+        # for the URL (httpx honours those; the lane speaks to the origin directly).
+        proxied = urllib.request.getproxies().get(config.base_url.partition(":")[0])
+        self._lane = (OrderLane(config.base_url, headers, connect_timeout=config.place_timeout_seconds)
+                      if config.order_lane and transport is None and not proxied else None)
         self._limiter = AsyncLimiter(1, 1 / config.requests_per_second)
         self._backoff = wait_exponential(
             multiplier=config.backoff_initial_seconds, max=config.backoff_max_seconds
@@ -97,6 +107,8 @@ class AbpClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._lane is not None:
+            await self._lane.aclose()
         await self._http.aclose()
 
     # -- transport ---------------------------------------------------------------------------
@@ -157,32 +169,55 @@ class AbpClient:
         trace: Trace | None = None,
     ) -> tuple[int, Any]:
         async with self._limiter:
-            try:
-                content = None if json is None else orjson.dumps(json)
-                headers = None if json is None else {"content-type": "application/json"}
-                response = await self._http.request(
-                    method, path, params=params, content=content, headers=headers,
-                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
-                    extensions=None if trace is None else {"trace": trace},
-                )
-            except httpx.TimeoutException as exc:
-                raise AbpUnavailable(f"timeout: {exc!r}") from exc
-            except httpx.TransportError as exc:
-                raise AbpUnavailable(f"connection error: {exc!r}") from exc
+            content = None if json is None else orjson.dumps(json)
+            if self._lane is not None and method == "POST" and path == "/place-orders" and content is not None:
+                status, headers, raw = await self._via_lane(path, content, timeout, trace)
+            else:
+                status, headers, raw = await self._via_httpx(method, path, params, content, timeout, trace)
         body: Any = None
-        if response.content:
+        if raw:
             try:
-                body = orjson.loads(response.content)
+                body = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                body = response.text[:2000]
-        status = response.status_code
+                body = raw[:2000].decode("utf-8", "replace")
         if 200 <= status < 300:
             if body is None and status != 204:
                 raise AbpProtocolError("empty body", status, body)
             return status, body
         if status == 400 and path == "/place-orders" and isinstance(body, dict) and "declinedOrders" in body:
             return status, body  # all declined: a normal answer (docs/reference/abp.md §6.2)
-        raise error_for(status, body, _retry_after(response, body))
+        raise error_for(status, body, _retry_after(headers, body))
+
+    async def _via_httpx(
+        self, method: str, path: str, params: dict[str, Any], content: bytes | None, timeout: float | None,
+        trace: Trace | None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        headers = None if content is None else {"content-type": "application/json"}
+        try:
+            response = await self._http.request(
+                method, path, params=params, content=content, headers=headers,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+                extensions=None if trace is None else {"trace": trace},
+            )
+        except httpx.TimeoutException as exc:
+            raise AbpUnavailable(f"timeout: {exc!r}") from exc
+        except httpx.TransportError as exc:
+            raise AbpUnavailable(f"connection error: {exc!r}") from exc
+        return response.status_code, response.headers, response.content
+
+    async def _via_lane(
+        self, path: str, content: bytes, timeout: float | None, trace: Trace | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        assert self._lane is not None
+        try:
+            answer = await self._lane.post(path, content, self._config.timeout_seconds if timeout is None else timeout)
+        except LaneTimeout as exc:
+            raise AbpUnavailable(f"timeout: {exc}") from exc
+        except LaneError as exc:
+            raise AbpUnavailable(f"connection error: {exc}") from exc
+        if trace is not None:
+            await trace("lane.send_request_body.complete", {"written_ns": answer.written_ns})
+        return answer.status, answer.headers, answer.content
 
     async def _get(self, path: str, **params: Any) -> Any:
         return (await self._request("GET", path, params=params, safe=True))[1]
@@ -271,10 +306,10 @@ class AbpClient:
             raise ValueError(f"place-orders takes 1..{MAX_ORDERS_PER_REQUEST} orders, got {len(orders)}")
         written = 0
 
-        async def trace(event: str, _info: dict[str, Any]) -> None:  # httpcore's request trace
+        async def trace(event: str, info: dict[str, Any]) -> None:  # httpcore's request trace, or the lane's
             nonlocal written
             if event.endswith("send_request_body.complete"):
-                written = time.perf_counter_ns()
+                written = info.get("written_ns") or time.perf_counter_ns()  # the lane stamps its own write
 
         status, body = await self._request(
             "POST", "/place-orders", json={"orders": list(orders)}, safe=False,

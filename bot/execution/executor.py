@@ -53,7 +53,7 @@ from bot.execution.venue import (
     VenueUnavailable,
 )
 from bot.latency import TickToOrder, frame_stamp
-from bot.ledger.models import BetRow, OrderRow, SettlementRow
+from bot.ledger.models import BetRow, OrderRow, SettlementRow, new_order_row
 from bot.ledger.store import Ledger
 from bot.market.odds import at_risk
 from bot.types import (
@@ -230,7 +230,7 @@ class Executor:
         inst = intent.instrument
         ttl = intent.ttl if intent.ttl is not None else timedelta(seconds=self._config.expiry_seconds)
         expires = now + ttl  # on the venue's clock, as is created_at (docs/architecture.md, "Two clocks")
-        return OrderRow(
+        return new_order_row(
             request_uuid=str(uuid.uuid4()),
             signal_id=sig.signal_id,
             strategy=sig.strategy,

@@ -33,11 +33,13 @@ class HistoryFeedConfig(Section):
     """Historical odds files (CSV, optionally .gz) played as fast as possible on event time
     (bot/feeds/history/; docs/reference/historical-data.md). `format: auto` tells each file's
     format from its header; `sport` names the sport of files that hold none (The Odds API change
-    log)."""
+    log); `ladder_depth` the levels per side of an exchange file's quotes (`bot.types.Ladder`)."""
 
     paths: list[Path] = Field(min_length=1, description="historical odds files, merged on event time")
     format: HistoryFormat = Field("auto", description="the files' format; auto = told by each header")
     sport: str | None = Field(None, description="sport label for files without one (oddsapi_changes: NFL)")
+    ladder_depth: int = Field(3, ge=1, description="exchange ladder levels per side on each quote "
+                              "(betfair_stream; 1 = the best back and lay only)")
 
 
 class BoltOddsConfig(Section):

@@ -135,6 +135,19 @@ class OrderRow(SQLModel, table=True):
     updated_at: datetime | None = utc(nullable=False)
 
 
+_ORDER_PROTOTYPE = OrderRow(request_uuid="", signal_id="", strategy="", selection="", order_price=0.0,
+                            stake=Decimal(0), status="")
+
+
+def new_order_row(**fields: Any) -> OrderRow:
+    """`OrderRow(**fields)`, built as a copy of a prototype: the same row (neither way validates),
+    in ~4 us instead of the 70-130 us SQLAlchemy spends setting up a new instance, which the
+    executor would pay per order between signal and request (bench/tick_to_order.py). Like every
+    order row the executor holds, it is a data carrier: inserted by `Ledger.add_orders`'
+    statement, never added to a session. Fields left out take OrderRow's defaults."""
+    return _ORDER_PROTOTYPE.model_copy(update=fields)
+
+
 class BetRow(SQLModel, table=True):
     """A bet (fill). `placed_stake` and `settlement_amount` are in `placed_currency`, the bot's
     currency; `venue_stake` / `venue_amount` are ABP's `placedStake` / `settlementAmount` in the

@@ -77,9 +77,11 @@ it, in batch order (empty for a market only a clear touched)."""
 class Quote:
     """One bookmaker's price for one selection as of the query.
 
-    `price` is decimal odds (None when suspended), `american` the American odds; `stale` is
-    evaluated at query time; `updated_at` is the clock time of the last price change (UTC);
-    `ladder` the exchange depth (bot.types.Ladder; None for a sportsbook).
+    `price` is decimal odds (None when suspended, or on an exchange when nothing is offered to
+    back), `american` the American odds; `stale` is evaluated at query time; `updated_at` is the
+    clock time of the last change of price, suspension or ladder (UTC); `ladder` the exchange
+    depth (bot.types.Ladder: back and lay levels (price, size) best first, last traded price,
+    traded volume; None for a sportsbook, whose quote is a back price alone).
     """
 
     bookmaker: str
@@ -667,6 +669,13 @@ class OddsBook:
         """The highest usable price for a selection across bookmakers, or None."""
         usable = [q for q in self.quotes(selection).values() if q.usable]
         return max(usable, key=lambda q: q.price or 0.0, default=None)
+
+    def best_lay(self, selection: Selection) -> Quote | None:
+        """The quote with the lowest layable price for a selection across bookmakers (exchanges:
+        `Quote.lay_price`, the best available-to-lay; not suspended, not stale), or None. The
+        mirror of `best`: a layer's liability per unit stake is lay price - 1, so lower is better."""
+        layable = [q for q in self.quotes(selection).values() if q.layable]
+        return min(layable, key=lambda q: q.lay_price or 0.0, default=None)
 
     def market(self, fixture: FixtureKey, market: MarketKey, bookmaker: str) -> dict[str, Quote]:
         """One bookmaker's full market (for de-vigging): outcome -> quote."""

@@ -20,6 +20,28 @@ strategy that only implements `on_odds` sees every update, each on the complete 
             if update.price and update.price <= self.params.max_price:
                 return [self.ctx.signal(update.selection, stake=5, price=update.price,
                                         bookmakers=(update.bookmaker,))]
+
+Quotes come from `ctx.book` (bot/market/book.py): `quote(selection, bookmaker)`, `quotes(selection)`,
+`market(fixture, market, bookmaker)` (outcome -> `Quote`), `best(selection)` (the highest usable
+back price across bookmakers) and `best_lay(selection)` (the lowest layable lay price). A quote's
+`price` is the back price. An exchange quote (a Betfair Exchange Stream file, bookmaker
+`betfair-ex`) also carries `ladder` (bot.types.Ladder; None for a sportsbook):
+`ladder.back` / `ladder.lay` are (price, size) levels best first, to the feed's depth (size: the
+backer's stake on offer, exchange currency), `ladder.best_back` / `ladder.best_lay` the top ones,
+`ladder.last_traded` and `ladder.traded_volume`; `quote.lay_price` is the best lay price and
+`quote.layable` says one may lay it now (not suspended, not stale), as `quote.usable` says for the
+back price. A runner with a lay and no back is not suspended: `price` None, `layable` True.
+
+    quote = self.ctx.book.quote(selection, "betfair-ex")
+    if quote is not None and quote.layable and quote.ladder is not None:
+        price, size = quote.ladder.lay[0]
+        return [self.ctx.signal(selection, side=Side.LAY, stake=min(Decimal(5), Decimal(str(size))),
+                                price=price, bookmakers=("betfair-ex",))]
+
+A lay signal's `stake` is the backer's stake (the liability is (price - 1) x stake) and its
+`min_price` (default: `price`) is the highest price it accepts: risk counts its exposure at
+max(price, min_price) (bot/risk/positions.py `liability_price`). bot/strategy/builtin/exchange.py
+is a worked example.
 """
 
 from __future__ import annotations
@@ -190,7 +212,9 @@ class StrategyContext:
         """Build a Signal stamped with this strategy's name and the clock.
 
         `stake` is rounded down to cents; `min_price` defaults to `price` (no worse odds
-        accepted); `expires_in` is a timedelta or seconds from now.
+        accepted: for a back the lowest price taken, for a lay (`side=Side.LAY`, stake = the
+        backer's stake) the highest, as bot/risk/positions.py `liability_price` counts it);
+        `expires_in` is a timedelta or seconds from now.
         """
         now, books = self.clock.now(), tuple(bookmakers)
         if self._last_price is not None:

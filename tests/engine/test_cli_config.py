@@ -243,7 +243,7 @@ def _unknown_market_name(tmp: Path) -> tuple[Path, str]:
 def _unknown_strategy_path(tmp: Path) -> tuple[Path, str]:
     cfg = write_config(tmp, strategies=[{**DEFAULT_STRATEGY, "path": "valu"}])
     return cfg, ("config error: strategies: strategy 'value_consensus': path 'valu': expected `package.module:Class` "
-                 "or an entry point of group 'bot.strategies' (installed: arbitrage, template, value); fix: correct "
+                 "or an entry point of group 'bot.strategies' (installed: arbitrage, exchange, template, value); fix: correct "
                  "the `path` of strategy 'value_consensus' (`bot strategy list` shows the installed strategies)")
 
 

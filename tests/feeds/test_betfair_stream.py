@@ -36,7 +36,7 @@ from bot.feeds.history.betfair import AWAY, BOOKMAKER, BetfairStreamReader, is_b
 from bot.feeds.history.cli import app
 from bot.research.backtest import classify
 from bot.sim.results import Results, grade, lay_status, load_results
-from bot.types import MarketKey, OddsBatch, Selection, SettlementStatus
+from bot.types import Ladder, MarketKey, OddsBatch, Selection, SettlementStatus
 from tests.engine.conftest import run_bot
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "betfair_stream"
@@ -82,8 +82,10 @@ def test_every_recording_replays_without_a_bad_line(name: str) -> None:
         for u in batch.updates:
             assert u.bookmaker == BOOKMAKER and u.selection.fixture.away == AWAY
             assert set(u.feed_ids) == {"betfair_market_id", "betfair_selection_id"}
-            assert (u.price is None) == u.suspended
+            assert u.ladder is not None and len(u.ladder.back) <= 3 and len(u.ladder.lay) <= 3
             assert u.price is None or 1.01 <= u.price <= 1000
+            if not u.suspended and not name.startswith("BASIC"):  # the best back, None when only a lay is offered
+                assert u.price == (u.ladder.back[0][0] if u.ladder.back else None)
     priced = sum(u.price is not None for b in batches for u in b.updates)
     if name.startswith("BASIC"):  # no ladder: nothing to back, unless asked to quote the ltp
         assert priced == 0
@@ -189,6 +191,8 @@ def test_ladder_deltas_removals_and_images(tmp_path: Path) -> None:
     assert first.received_at == datetime.fromtimestamp(T0 / 1000, UTC)
     assert first == OddsBatch("betfair_stream", first.received_at, first.updates)  # the reader's fast constructor
     assert _prices(first) == {"Horse 11": 2.2, "Horse 22": None}  # a definition: every runner
+    assert first.updates[0].ladder == Ladder(((2.2, 5), (2.0, 10)), ((2.4, 3), (2.5, 7)), 2.2, 1)
+    assert first.updates[1].ladder == Ladder() and not first.updates[1].suspended  # ACTIVE, nothing offered
     u = first.updates[0]
     assert u.selection == Selection(u.selection.fixture, MarketKey("win"), "Horse 11")
     assert (u.selection.fixture.sport, u.selection.fixture.home, u.selection.fixture.away) == \
@@ -205,8 +209,9 @@ def test_ladder_deltas_removals_and_images(tmp_path: Path) -> None:
     assert _prices(next(batches)) == {"Horse 11": 2.2}
     assert reader.book(MID, depth=1)[11].back == ((2.2, 5),)
     assert reader.book(MID)[11].back == ((2.2, 5), (2.0, 6))
-    last = next(batches)
-    assert _prices(last) == {"Horse 11": None} and last.updates[0].suspended
+    last = next(batches)  # a lay alone: nothing to back, but not suspended
+    assert _prices(last) == {"Horse 11": None} and not last.updates[0].suspended
+    assert last.updates[0].ladder == Ladder((), ((2.5, 7),), 2.2, 1)
     assert reader.book(MID)[11].back == ()
 
     assert _prices(next(batches)) == {"Horse 22": 3.0}  # no atb: the depth-indexed ladder

@@ -25,7 +25,7 @@ def test_list_shows_installed_and_configured_strategies_with_their_params(tmp_pa
     data = json.loads(out.stdout)
 
     installed = {s["name"]: s for s in data["installed"]}
-    assert {"value", "arbitrage", "template"} <= set(installed)
+    assert {"value", "arbitrage", "exchange", "template"} <= set(installed)
     assert installed["value"]["class"] == "bot.strategy.builtin.value:ValueStrategy"
     min_edge = next(p for p in installed["value"]["params"] if p["name"] == "min_edge")
     assert min_edge == {"name": "min_edge", "type": "float", "required": False, "default": 0.03,

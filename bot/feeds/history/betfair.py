@@ -22,11 +22,16 @@ betfairlightweight's `streaming/cache.py`, which flumine replays with):
 Output: one `OddsBatch` per message that changed a runner (source `betfair_stream`,
 `complete=False`), at the message's `pt`, with one `OddsUpdate` per runner the message changed
 (every runner of the market when it carries a definition): bookmaker `betfair-ex` (ABP's slug
-for the Betfair exchange), price = the best available-to-back price, None and suspended when
-the runner has none, the market is not OPEN or the runner is not ACTIVE. The best back is the
-top of `atb`, else of `bdatb`, else of `batb` (betfairlightweight's order). A BASIC-tier file
-has no ladder (only `ltp`): its runners are quoted suspended unless the reader's
-`ltp_when_no_ladder` option quotes the last traded price of a market that never had a ladder.
+for the Betfair exchange), `ladder` the runner's `bot.types.Ladder`: `back` the best
+available-to-back levels (price, size), highest price first, from `atb`, else `bdatb`, else
+`batb` (betfairlightweight's order); `lay` the best available-to-lay levels, lowest price first,
+from `atl`, else `bdatl`, else `batl`; each cut to the reader's `depth` (default `DEPTH`, 3);
+`last_traded` = `ltp`, `traded_volume` = `tv`. `price` is the best back price, None when nothing
+is offered to back. `suspended` when the market is not OPEN or the runner not ACTIVE; a runner
+with a lay but no back is not suspended (a quote one may lay, `Quote.layable`). A BASIC-tier
+file has no ladder (only `ltp`): the runners of a market that never had one are quoted
+suspended (their ladders carry `ltp` and `tv` alone) unless the reader's `ltp_when_no_ladder`
+option quotes the last traded price.
 
 Names (`Selection`): fixture = (sport from `eventTypeId`, home = the event's name (catalogue
 `event.name`, else the definition's `eventName`, else its `venue`, else "event <eventId>"),
@@ -63,6 +68,7 @@ import dataclasses
 import math
 import re
 import zlib
+from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,7 +79,7 @@ import orjson
 
 from bot.feeds.base import FeedStats, loads_lenient
 from bot.feeds.history.base import HistoryError, head_of, open_stream
-from bot.types import FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection, SettlementStatus
+from bot.types import FixtureKey, Ladder, MarketKey, OddsBatch, OddsUpdate, Selection, SettlementStatus
 
 SOURCE = "betfair_stream"
 BOOKMAKER = "betfair-ex"  # ABP's slug for the Betfair exchange (docs/reference/abp.md)
@@ -95,15 +101,17 @@ SETTLED = {"WINNER": SettlementStatus.WON, "LOSER": SettlementStatus.LOST, "REMO
 of an each-way market, do not settle from the stream)."""
 
 MIN_PRICE, MAX_PRICE = 1.0, 1000.0  # Betfair's ladder is 1.01 .. 1000
+DEPTH = 3  # levels per side in each quote's ladder, unless the reader is given another `depth`
 _MCM = re.compile(rb'"op"\s*:\s*"mcm"')
 _MARKET_ID = re.compile(r"\d+\.\d+")  # Betfair's market ids: 1.197931750
-_DEPTH = ("batb", "batl", "bdatb", "bdatl")  # the depth-indexed ladders
+_DEPTH_BACK, _DEPTH_LAY = ("batb", "bdatb"), ("batl", "bdatl")  # the depth-indexed ladders
 _TRAFFIC = ("messages", "skipped", "heartbeats", "conflated", "images", "boards", "updates")  # counters, not bad
 
 RunnerKey = int | tuple[int, float]
 """A runner: its selection id, or (selection id, handicap) for a non-zero handicap (Asian lines)."""
 
 Level = list[float]  # one level of a ladder as decoded: [price, size] or [position, price, size]
+Levels = tuple[tuple[float, float], ...]  # (price, size) levels, best first
 
 
 def is_betfair_stream(path: Path) -> bool:
@@ -206,11 +214,37 @@ def _batch_maker() -> Callable[[datetime, tuple[OddsUpdate, ...]], OddsBatch]:
 _batch = _batch_maker()
 
 
-class _Runner:
-    """One runner's state: ladders as dicts (price -> size; position -> the decoded level)."""
+def _ladder_maker() -> Callable[[Levels, Levels, float | None, float | None], Ladder]:
+    """`Ladder(back, lay, last_traded, traded_volume)` through its slots, as `_batch_maker` builds
+    a batch (one per changed runner on the hot path); the constructor itself should a field be
+    added (tests/feeds/test_betfair_stream.py compares with `Ladder(...)`)."""
+    names = [f.name for f in dataclasses.fields(Ladder)]
+    if names != ["back", "lay", "last_traded", "traded_volume"]:
+        return Ladder
+    new = Ladder.__new__
+    set_back, set_lay, set_ltp, set_tv = (getattr(Ladder, name).__set__ for name in names)
 
-    __slots__ = ("atb", "atl", "batb", "batl", "bdatb", "bdatl", "best", "bsp", "hc", "ids", "ltp", "outcome",
-                 "selection", "sid", "status", "trd", "tv")
+    def make(back: Levels, lay: Levels, ltp: float | None, tv: float | None) -> Ladder:
+        made = new(Ladder)
+        set_back(made, back)
+        set_lay(made, lay)
+        set_ltp(made, ltp)
+        set_tv(made, tv)
+        return made
+
+    return make
+
+
+_ladder = _ladder_maker()
+
+
+class _Runner:
+    """One runner's state: ladders as dicts (price -> size; position -> the decoded level), the
+    prices of `atb` / `atl` kept sorted (ascending) beside them, and the quote's ladder as last
+    built (`back` / `lay` / `ladder`: None once a change reaches the levels it shows)."""
+
+    __slots__ = ("atb", "atl", "back", "back_prices", "batb", "batl", "bdatb", "bdatl", "bsp", "hc", "ids", "ladder",
+                 "lay", "lay_prices", "ltp", "outcome", "selection", "sid", "status", "trd", "tv")
 
     def __init__(self, sid: int, hc: float, outcome: str, market_id: str) -> None:
         self.sid, self.hc, self.outcome = sid, hc, outcome
@@ -223,38 +257,51 @@ class _Runner:
     def clear(self) -> None:
         self.atb: dict[float, float] = {}
         self.atl: dict[float, float] = {}
+        self.back_prices: list[float] = []  # the prices of `atb`, ascending
+        self.lay_prices: list[float] = []  # the prices of `atl`, ascending
         self.trd: dict[float, float] = {}
         self.batb: dict[float, Level] = {}
         self.batl: dict[float, Level] = {}
         self.bdatb: dict[float, Level] = {}
         self.bdatl: dict[float, Level] = {}
-        self.best: float | None = None  # the top of `atb`
         self.ltp: float | None = None
         self.tv: float | None = None
+        self.back: Levels | None = None
+        self.lay: Levels | None = None
+        self.ladder: Ladder | None = None
 
-    def best_back(self) -> float | None:
-        if self.atb:
-            return self.best
-        depth = self.bdatb or self.batb
-        if depth:
-            return depth[min(depth)][1]
-        return None
+    def make_ladder(self, depth: int) -> Ladder:
+        """The quote's ladder to `depth` levels a side, rebuilding only the side a change reached."""
+        back = self.back
+        if back is None:
+            back = self.back = _top_back(self, depth)
+        lay = self.lay
+        if lay is None:
+            lay = self.lay = _top_lay(self, depth)
+        ladder = self.ladder = _ladder(back, lay, self.ltp, self.tv)
+        return ladder
 
     def snapshot(self, depth: int) -> RunnerBook:
-        back: list[tuple[float, float]]
-        lay: list[tuple[float, float]]
-        if self.atb:
-            back = sorted(self.atb.items(), reverse=True)[:depth]
-        else:
-            levels = self.bdatb or self.batb
-            back = [(levels[k][1], levels[k][2]) for k in sorted(levels)[:depth]]
-        if self.atl:
-            lay = sorted(self.atl.items())[:depth]
-        else:
-            levels = self.bdatl or self.batl
-            lay = [(levels[k][1], levels[k][2]) for k in sorted(levels)[:depth]]
-        return RunnerBook(self.sid, self.hc, self.outcome, self.status, tuple(back), tuple(lay),
+        return RunnerBook(self.sid, self.hc, self.outcome, self.status, _top_back(self, depth), _top_lay(self, depth),
                           tuple(sorted(self.trd.items())), self.ltp, self.tv)
+
+
+def _top_back(runner: _Runner, depth: int) -> Levels:
+    """The best `depth` back levels, highest price first: `atb`, else `bdatb`, else `batb`."""
+    if runner.atb:
+        book = runner.atb
+        return tuple([(price, book[price]) for price in runner.back_prices[:-depth - 1:-1]])
+    levels = runner.bdatb or runner.batb
+    return tuple([(levels[k][1], levels[k][2]) for k in sorted(levels)[:depth]]) if levels else ()
+
+
+def _top_lay(runner: _Runner, depth: int) -> Levels:
+    """The best `depth` lay levels, lowest price first: `atl`, else `bdatl`, else `batl`."""
+    if runner.atl:
+        book = runner.atl
+        return tuple([(price, book[price]) for price in runner.lay_prices[:depth]])
+    levels = runner.bdatl or runner.batl
+    return tuple([(levels[k][1], levels[k][2]) for k in sorted(levels)[:depth]]) if levels else ()
 
 
 class _Market:
@@ -307,14 +354,20 @@ def _depth(book: dict[float, Level], levels: Iterable[Level]) -> None:
 class BetfairStreamReader:
     """Reads one Betfair Exchange Stream file (the module docstring). Options: `catalogues` (a
     folder of `<marketId>.json` market catalogues; default `catalogues/` beside the file),
-    `ltp_when_no_ladder` (quote a BASIC-tier market's last traded price; default False).
+    `ltp_when_no_ladder` (quote a BASIC-tier market's last traded price; default False), `depth`
+    (the levels per side of each quote's `Ladder`, >= 1, 1 = the best back and lay only; default
+    `DEPTH`; ValueError otherwise).
     `progress` is (bytes of the file read, file size). After (or during) `batches()`:
     `book(market_id)` the runners' ladders, `settlements()` the markets closed so far."""
 
     name: ClassVar[str] = "betfair_stream"
 
-    def __init__(self, path: Path, catalogues: Path | None = None, ltp_when_no_ladder: bool = False) -> None:
+    def __init__(self, path: Path, catalogues: Path | None = None, ltp_when_no_ladder: bool = False,
+                 depth: int = DEPTH) -> None:
+        if type(depth) is not int or depth < 1:
+            raise ValueError(f"depth {depth!r}: the ladder levels per side must be an integer >= 1")
         self.path = Path(path)
+        self.depth = depth
         self.catalogues = Path(catalogues) if catalogues is not None else self.path.parent / "catalogues"
         self.ltp_when_no_ladder = ltp_when_no_ladder
         self.stats = FeedStats(SOURCE)
@@ -390,6 +443,7 @@ class BetfairStreamReader:
         self._markets = markets
         messages = skipped = heartbeats = conflated = images = boards = quotes = 0
         loads, bad, batch, ltp_when_no_ladder = orjson.loads, self._bad, _batch, self.ltp_when_no_ladder
+        depth = self.depth
         last_pt = -1
         at = datetime.fromtimestamp(0, UTC)
         n = 0
@@ -477,18 +531,24 @@ class BetfairStreamReader:
                         if not ladders:
                             continue
                         open_ = market.status == "OPEN"
-                        by_ltp = ltp_when_no_ladder and not market.ladders
+                        laddered = market.ladders
                         for runner in touched:
-                            if open_ and runner.status == "ACTIVE":
-                                price = runner.ltp if by_ltp else runner.best if runner.atb else \
-                                    runner.best_back() if runner.bdatb or runner.batb else None
-                            else:
-                                price = None
+                            ladder = runner.ladder
+                            if ladder is None:
+                                ladder = runner.make_ladder(depth)
+                            if not open_ or runner.status != "ACTIVE":
+                                price, suspended = None, True
+                            elif laddered:  # a lay alone is a quote too: layable, not suspended
+                                back = ladder.back
+                                price, suspended = back[0][0] if back else None, False
+                            else:  # a market that never had a ladder (the BASIC tier): ltp alone
+                                price = runner.ltp if ltp_when_no_ladder else None
+                                suspended = price is None
                             selection = runner.selection
                             if selection is None:
                                 selection = runner.selection = Selection(market.fixture, market.key, runner.outcome)
-                            updates.append(OddsUpdate(SOURCE, BOOKMAKER, selection, price, None, price is None, at, at,
-                                                      runner.ids))
+                            updates.append(OddsUpdate(SOURCE, BOOKMAKER, selection, price, None, suspended, at, at,
+                                                      runner.ids, None, ladder))
                     if updates:
                         boards += 1
                         quotes += len(updates)
@@ -507,12 +567,17 @@ class BetfairStreamReader:
                 self.stats[name] += value
 
     def _changes(self, market: _Market, changes: object, ladders: bool, n: int) -> Iterable[_Runner]:
-        """Apply one market's `rc`; returns the runners it changed (each once). The `atb` deltas
-        are `_back` inlined (the hot path: bench/betfair_reader.py)."""
+        """Apply one market's `rc`; returns the runners it changed (each once). The `atb` / `atl`
+        deltas are applied inline (the hot path: bench/betfair_reader.py); a side's ladder is
+        rebuilt only when a delta reaches the `depth` levels it shows: for the back side a price
+        at or above the lowest shown when `depth` are shown (any price otherwise), the mirror
+        for the lay side. The shown levels change only by such a delta: a level below them that
+        rises into them does so because one of them went (a delta that reached them)."""
         if type(changes) is not list:
             self._bad("bad_runner", f"market {market.id}: rc is not a list", changes, n)
             return ()
         runners = market.runners
+        depth = self.depth
         touched: list[_Runner] = []
         for change in changes:
             runner = None
@@ -531,29 +596,46 @@ class BetfairStreamReader:
                     if name == "id":
                         continue
                     if name == "atb":
-                        book, best, lost = runner.atb, runner.best, False
+                        book, prices = runner.atb, runner.back_prices
+                        floor = prices[-depth] if len(prices) >= depth else 0.0  # the lowest back shown
+                        reached = False
                         for level in value:
                             price, size = level[0], level[1]
                             if not (1.0 < price <= 1000.0 and size >= 0):  # MIN_PRICE, MAX_PRICE
                                 raise ValueError(f"level {level!r} is not a price in 1.01..1000 with a size >= 0")
                             if size:
+                                if price not in book:
+                                    insort(prices, price)
                                 book[price] = size
-                                if best is None or price > best:
-                                    best = price
-                            elif book.pop(price, None) is not None and price == best:
-                                lost = True
-                        runner.best = (max(book) if book else None) if lost else best
+                            elif book.pop(price, None) is not None:
+                                del prices[bisect_left(prices, price)]
+                            else:
+                                continue
+                            if price >= floor:
+                                reached = True
+                        if reached:
+                            runner.back = runner.ladder = None
                         market.ladders = True
                     elif name == "atl":
-                        book = runner.atl
+                        book, prices = runner.atl, runner.lay_prices
+                        ceiling = prices[depth - 1] if len(prices) >= depth else 1001.0  # the highest lay shown
+                        reached = False
                         for level in value:
                             price, size = level[0], level[1]
                             if not (1.0 < price <= 1000.0 and size >= 0):
                                 raise ValueError(f"level {level!r} is not a price in 1.01..1000 with a size >= 0")
                             if size:
+                                if price not in book:
+                                    insort(prices, price)
                                 book[price] = size
+                            elif book.pop(price, None) is not None:
+                                del prices[bisect_left(prices, price)]
                             else:
-                                book.pop(price, None)
+                                continue
+                            if price <= ceiling:
+                                reached = True
+                        if reached:
+                            runner.lay = runner.ladder = None
                         market.ladders = True
                     elif name == "trd":
                         if value:
@@ -564,15 +646,22 @@ class BetfairStreamReader:
                         if value is not None and not MIN_PRICE < value <= MAX_PRICE:
                             raise ValueError(f"ltp {value!r} is not a price in 1.01..1000")
                         runner.ltp = value
+                        runner.ladder = None
                     elif name == "tv":
                         runner.tv = value
-                    elif name in _DEPTH:
+                        runner.ladder = None
+                    elif name in _DEPTH_BACK:
                         _depth(getattr(runner, name), value)
+                        runner.back = runner.ladder = None
+                        market.ladders = True
+                    elif name in _DEPTH_LAY:
+                        _depth(getattr(runner, name), value)
+                        runner.lay = runner.ladder = None
                         market.ladders = True
             except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
                 self._bad("bad_runner", f"market {market.id}: {exc}", change, n)
-                if runner is not None:  # the levels before the bad one stay: the top of `atb` as they left it
-                    runner.best = max(runner.atb, default=None)
+                if runner is not None:  # the levels before the bad one stay applied: rebuild both sides
+                    runner.back = runner.lay = runner.ladder = None
         return touched if len(touched) < 2 else dict.fromkeys(touched)
 
     def _new_market(self, market_id: str, definition: dict[str, Any], at: datetime) -> _Market:
