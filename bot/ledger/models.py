@@ -120,7 +120,7 @@ class OrderRow(SQLModel, table=True):
     outcome_id: int | None = None
     player_id: int = 0
     back: bool = True
-    order_price: float  # minimum acceptable decimal odds
+    order_price: float  # ABP orderPrice: a back's minimum acceptable decimal odds, a lay's maximum
     stake: Decimal = money(nullable=False)
     filled_stake: Decimal = money_default()
     currency: str = "USD"
