@@ -31,7 +31,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from loguru import logger
@@ -81,6 +81,7 @@ _FINAL_RANK = 5
 _POLLED = {OrderStatus.INTENT, OrderStatus.SENT, OrderStatus.UNKNOWN, OrderStatus.PENDING, OrderStatus.PROCESSING}
 _UNPLACED = frozenset({OrderStatus.INTENT, OrderStatus.SENT, OrderStatus.UNKNOWN})  # the venue has not answered
 _IDS_PER_REQUEST = 100  # ids per GET /orders or GET /bets filter, as per POST /place-orders (abp.md §6.2)
+_CENT = Decimal("0.01")
 # Decline categories (docs/reference/abp.md §10, free text: matched loosely, raw text kept).
 _DUPLICATE = "duplicate"
 _BOOK_DOWN = "bookmaker not available"
@@ -715,9 +716,10 @@ class Executor:
             await self._emit(Fill(bet.bet_id, row.request_uuid, bet.bookmaker, stake, bet.placed_price,
                                   bet.bet_status, bet.placed_at or now, stored.order_id, new_bet=previous is None))
         if bet.settlement_status is not SettlementStatus.UNSETTLED and amount is not None:
-            # settlementAmount returns what the bet held: a back its stake, a lay its liability
-            # (bot/sim/paper.py `settlement_amount`; a lay's is inferred)
-            pnl = amount - at_risk(row.back, stake, bet.placed_price)
+            # settlementAmount returns what the bet held: a back its stake, a lay its liability in
+            # cents, as a venue holds it (bot/sim/paper.py `settlement_amount`; a lay's is inferred)
+            held = at_risk(row.back, stake, bet.placed_price).quantize(_CENT, ROUND_HALF_EVEN)
+            pnl = amount - held
             commission = Decimal(0) if self._commission is None else self._commission.charge(
                 row, bet.bet_id, bet.bookmaker, pnl)
             pnl -= commission

@@ -125,7 +125,7 @@ def settlement_amount(stake: Decimal, price: float, status: SettlementStatus, ba
     Raises:
         ValueError: a status with no formula (UNSETTLED, CASHOUT).
     """
-    risk = at_risk(back, stake, price)
+    risk = at_risk(back, stake, price).quantize(CENT, ROUND_HALF_EVEN)  # a lay's liability is held in cents
     win = stake * (Decimal(str(price)) - 1) if back else stake
     amounts = {
         SettlementStatus.WON: risk + win,

@@ -41,7 +41,10 @@ ROWS = [
     _rows(2, BILLS, "home", True, "10", 1.5),  # back the Bills: WON, +5
     _rows(3, BILLS, "home", False, "10", 1.6),  # lay the Bills (won): LOST, -6 (its liability)
     _rows(4, BILLS, "home", True, "10", 2.0, book="fanduel"),  # a sportsbook: no commission, +10
-    _rows(5, DOLPHINS, "home", False, "10", 1.8),  # lay the Dolphins (won): LOST -8, a net loss: no commission
+    _rows(5, DOLPHINS, "home", False, "10", 1.8),  # lay the Dolphins (won): LOST -8
+    # lay the Commanders (lost): WON; its liability 4.38 x 0.53 = 2.3214 is held as 2.32, so it
+    # returns 6.70 and wins exactly the backer's 4.38; the market nets -3.62: no commission
+    _rows(6, DOLPHINS, "away", False, "4.38", 1.53),
 ]
 
 
@@ -61,5 +64,7 @@ async def test_lays_settle_and_the_market_pays_commission_once_on_its_net_winnin
             3: ("LOST", Decimal("0.00"), Decimal("-6.95"), Decimal("0.95")),
             4: ("WON", Decimal("20.00"), Decimal("10.00"), Decimal(0)),
             5: ("LOST", Decimal("0.00"), Decimal("-8.00"), Decimal(0)),
+            6: ("WON", Decimal("6.70"), Decimal("4.38"), Decimal(0)),
         }
-        assert ledger.settled_pnl() == Decimal("20.05")  # 19 - 0.95 + 10 - 8
+        assert str(got[6][2]) == "4.38"  # in cents, not 4.3786 nor 4.3800
+        assert ledger.settled_pnl() == Decimal("24.43")  # 19 - 0.95 + 10 - 8 + 4.38
