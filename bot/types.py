@@ -235,8 +235,12 @@ class Instrument:
 class Signal:
     """A strategy's wish to bet.
 
-    `stake` in the order currency; `min_price` is the minimum acceptable decimal odds (sent as
-    ABP `orderPrice`, a floor); `price` the decimal odds the strategy saw; `edge` the expected
+    `stake` in the order currency (for a lay: the backer's stake, as an exchange states a lay's
+    size; its liability is (price - 1) x stake); `min_price` is the order's price limit, sent as
+    ABP `orderPrice` ("bets are placed at this price or better", docs/reference/abp.md §8.1): for
+    a back the minimum acceptable decimal odds (a floor), for a lay the maximum (a ceiling: lower
+    is better for a layer; inferred, the documents word it for backs only); `price` the decimal
+    odds the strategy saw; `edge` the expected
     edge as a fraction (0.03 = 3 %); `bookmakers` the target books (empty = any); `tag` is sent
     as ABP `userRef`; legs sharing a `group` are all-or-none (arbitrage).
     """
@@ -380,8 +384,9 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """A settled bet. `amount` is what the bookmaker returns (stake included; 0 on a loss);
-    `pnl` = amount - stake."""
+    """A settled bet. `amount` is what the bookmaker returns (what the bet held included: a back's
+    stake, a lay's liability; 0 on a loss); `pnl` = amount - what it held - the exchange
+    commission charged on it (bot/execution/commission.py)."""
 
     bet_id: int
     request_uuid: str

@@ -276,7 +276,8 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
         raise
     mapper = InstrumentMapper(mapping, markets_fetch=side.markets_fetch, fixture_lookup=_oddspapi_lookup(settings))
 
-    executor = Executor(side.venue, ledger, side.clock, settings.execution, on_event=on_event, rates=side.rates)
+    executor = Executor(side.venue, ledger, side.clock, settings.execution, on_event=on_event, rates=side.rates,
+                        commission=None if live else settings.paper.commission)
     mm = _mm_link(settings, clock, side, on_event)
     strategy_dirs = [_path(config_dir, d) for d in settings.strategy_dirs]
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from decimal import Decimal
+
+from pydantic import Field, SecretStr, field_validator
 
 from bot.config.base import Section
 
@@ -60,6 +62,19 @@ class PaperConfig(Section):
     default_max_stake: float = Field(1000.0, gt=0)
     default_min_stake: float = Field(1.0, ge=0)
     dedup_window_seconds: float = Field(1800.0, gt=0, description="requestUuid window (docs/reference/abp.md §8.4)")
+    commission: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="bookmaker -> commission rate on net market winnings (0.05 = 5 %), charged once per market "
+        "and bookmaker when it settles (bot/execution/commission.py); e.g. {betfair-ex: 0.05}",
+    )
+
+    @field_validator("commission")
+    @classmethod
+    def _rates_are_fractions(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        for book, rate in rates.items():
+            if not 0 <= rate < 1:
+                raise ValueError(f"commission rate of {book!r} must be a fraction in [0, 1), got {rate}")
+        return rates
 
 
 class ExecutionConfig(Section):

@@ -29,15 +29,16 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from loguru import logger
 from pydantic import ValidationError
 
 from bot.clock import Clock
+from bot.execution.commission import Commission
 from bot.execution.config import ExecutionConfig
 from bot.execution.currency import CurrencyRates, MissingRate
 from bot.execution.errors import error_text
@@ -54,6 +55,7 @@ from bot.execution.venue import (
 from bot.latency import TickToOrder, frame_stamp
 from bot.ledger.models import BetRow, OrderRow, SettlementRow, new_order_row
 from bot.ledger.store import Ledger
+from bot.market.odds import at_risk
 from bot.types import (
     BetStatus,
     ExecutionEvent,
@@ -79,6 +81,7 @@ _FINAL_RANK = 5
 _POLLED = {OrderStatus.INTENT, OrderStatus.SENT, OrderStatus.UNKNOWN, OrderStatus.PENDING, OrderStatus.PROCESSING}
 _UNPLACED = frozenset({OrderStatus.INTENT, OrderStatus.SENT, OrderStatus.UNKNOWN})  # the venue has not answered
 _IDS_PER_REQUEST = 100  # ids per GET /orders or GET /bets filter, as per POST /place-orders (abp.md §6.2)
+_CENT = Decimal("0.01")
 # Decline categories (docs/reference/abp.md §10, free text: matched loosely, raw text kept).
 _DUPLICATE = "duplicate"
 _BOOK_DOWN = "bookmaker not available"
@@ -128,10 +131,14 @@ class Executor:
         on_event: OnEvent,
         *,
         rates: CurrencyRates | None = None,
+        commission: Mapping[str, Decimal] | None = None,
     ) -> None:
         """`rates` converts bets into `config.currency` (shared with AbpUpkeep, which adds the
-        rates of GET /accounts); the `currencies` channel updates it."""
+        rates of GET /accounts); the `currencies` channel updates it. `commission`: bookmaker ->
+        rate of exchange commission on net market winnings, charged on settlements
+        (bot/execution/commission.py; paper only)."""
         self._venue = venue
+        self._commission = Commission(commission, ledger) if commission else None
         self._rates = rates or CurrencyRates(config.currency)
         self._ledger = ledger
         self._clock = clock
@@ -709,12 +716,19 @@ class Executor:
             await self._emit(Fill(bet.bet_id, row.request_uuid, bet.bookmaker, stake, bet.placed_price,
                                   bet.bet_status, bet.placed_at or now, stored.order_id, new_bet=previous is None))
         if bet.settlement_status is not SettlementStatus.UNSETTLED and amount is not None:
-            pnl = amount - stake
+            # settlementAmount returns what the bet held: a back its stake, a lay its liability in
+            # cents, as a venue holds it (bot/sim/paper.py `settlement_amount`; a lay's is inferred)
+            held = at_risk(row.back, stake, bet.placed_price).quantize(_CENT, ROUND_HALF_EVEN)
+            pnl = amount - held
+            commission = Decimal(0) if self._commission is None else self._commission.charge(
+                row, bet.bet_id, bet.bookmaker, pnl)
+            pnl -= commission
             at = bet.settled_at or now
             if self._ledger.add_settlement(SettlementRow(
                 bet_id=bet.bet_id, request_uuid=row.request_uuid, strategy=row.strategy,
                 bookmaker=bet.bookmaker, sport=row.sport, status=bet.settlement_status.value,
-                stake=stake, amount=amount, pnl=pnl, at=at, currency=self._rates.account_currency,
+                stake=stake, amount=amount, pnl=pnl, commission=commission, at=at,
+                currency=self._rates.account_currency,
                 venue_currency=currency, venue_stake=bet.placed_stake, venue_amount=bet.settlement_amount,
             )):
                 await self._emit(Settlement(bet.bet_id, row.request_uuid, bet.settlement_status, amount, pnl, at))

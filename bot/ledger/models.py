@@ -19,7 +19,7 @@ from sqlalchemy import JSON, Column, DateTime, String, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 # The newest schema version: Alembic revision "000N" (bot/ledger/revisions/versions/ says what each added).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class Money(TypeDecorator[Decimal]):
@@ -114,13 +114,13 @@ class OrderRow(SQLModel, table=True):
     strategy: str = Field(index=True)
     selection: str
     sport: str = ""
-    fixture: str = ""
+    fixture: str = Field(default="", index=True)  # a market's bets are found by it (commission)
     bookmakers: str = ""  # comma-separated target books ("" = any)
     fixture_id: str | None = None  # ABP instrument (None when unmapped, paper only)
     outcome_id: int | None = None
     player_id: int = 0
     back: bool = True
-    order_price: float  # minimum acceptable decimal odds
+    order_price: float  # ABP orderPrice: a back's minimum acceptable decimal odds, a lay's maximum
     stake: Decimal = money(nullable=False)
     filled_stake: Decimal = money_default()
     currency: str = "USD"
@@ -184,7 +184,9 @@ class BetRow(SQLModel, table=True):
 
 class SettlementRow(SQLModel, table=True):
     """A settled bet: `stake`, `amount` and `pnl` in `currency` (the bot's); `venue_stake` and
-    `venue_amount` as the venue settled them, in `venue_currency` (see `BetRow`)."""
+    `venue_amount` as the venue settled them, in `venue_currency` (see `BetRow`). `pnl` = amount -
+    what the bet put at risk (a back's stake, a lay's liability) - `commission`, the exchange
+    commission on the market's net winnings charged on this row (bot/execution/commission.py)."""
 
     __tablename__ = "settlements"
     id: int | None = Field(default=None, primary_key=True)
@@ -195,8 +197,9 @@ class SettlementRow(SQLModel, table=True):
     sport: str = ""
     status: str
     stake: Decimal = money(nullable=False)
-    amount: Decimal = money(nullable=False)  # returned incl. stake
+    amount: Decimal = money(nullable=False)  # returned incl. what the bet held (stake or liability)
     pnl: Decimal = money(nullable=False)
+    commission: Decimal = Field(default=Decimal(0), sa_column=Column(Money(), nullable=False, server_default="0"))
     at: datetime | None = utc(nullable=False, index=True)
     currency: str = "USD"
     venue_currency: str | None = None

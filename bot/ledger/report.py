@@ -1,7 +1,9 @@
 """`bot report`: what the ledger says happened.
 
 Signals, risk decisions by reason code (a user check's own code too), orders by status, fills,
-open exposure, settled PnL and ROI (PnL / settled stake) by strategy, bookmaker and sport. Money
+open exposure, settled PnL (exchange commission included, and its total) and ROI (PnL / settled
+stake) by strategy, bookmaker and sport, and back and lay apart (`by_side`: bets, turnover,
+liability, settled PnL, commission). Money
 is summed as Decimal and printed as strings in the JSON form, in the bot's one currency
 (`currency`: that of its orders, settlements and bets; bets at a book in another currency were
 converted when stored, docs/reference/abp.md §11; rows kept before conversion existed keep their
@@ -263,6 +265,34 @@ def _pnl_group(rows: list[SettlementRow], attr: str) -> dict[str, dict[str, Any]
     }
 
 
+def _by_side(orders: list[OrderRow], bets: list[BetRow], settlements: list[SettlementRow]) -> dict[str, dict[str, Any]]:
+    """Back and lay apart, by their order's `back`: bets placed (not REJECTED, FAILED or
+    CANCELLED), turnover (their placed stake: a lay's is the backer's stake), liability (what they
+    put at risk: a back's stake, a lay's (price - 1) x stake), and the settled bets' count, PnL
+    and the exchange commission in it. Bets without an order are left out (a failed check)."""
+    back_of = {o.request_uuid: o.back for o in orders}
+    sides: dict[str, dict[str, Any]] = {
+        side.value: {"bets": 0, "turnover": Decimal(0), "liability": Decimal(0), "settled": 0, "pnl": Decimal(0),
+                     "commission": Decimal(0)} for side in Side}
+    for bet in bets:
+        back = back_of.get(bet.request_uuid)
+        if back is None or bet.bet_status in _NOT_PLACED:
+            continue
+        g = sides[(Side.BACK if back else Side.LAY).value]
+        g["bets"] += 1
+        g["turnover"] += bet.placed_stake
+        g["liability"] += worst_case_loss(Side.BACK if back else Side.LAY, bet.placed_stake, bet.placed_price)
+    for row in settlements:
+        back = back_of.get(row.request_uuid)
+        if back is None:
+            continue
+        g = sides[(Side.BACK if back else Side.LAY).value]
+        g["settled"] += 1
+        g["pnl"] += row.pnl
+        g["commission"] += row.commission
+    return {side: {k: _money(v) if isinstance(v, Decimal) else v for k, v in g.items()} for side, g in sides.items()}
+
+
 def _clv(bets: list[BetRow]) -> dict[str, Any]:
     """Closing line value of the ledger's bets (bot/market/closing.py; `bot backtest` reports
     it with intervals, docs/research.md): mean CLV and the share beating the close over the bets
@@ -343,11 +373,13 @@ def build_report(
             "bets": len(settlements),
             "staked": _money(settled_stake),
             "pnl": _money(settled_pnl),
+            "commission": _money(sum((r.commission for r in settlements), Decimal(0))),
             "roi": f"{(settled_pnl / settled_stake * 100):.2f}%" if settled_stake else "-",
             "by_strategy": _pnl_group(settlements, "strategy"),
             "by_bookmaker": _pnl_group(settlements, "bookmaker"),
             "by_sport": _pnl_group(settlements, "sport"),
         },
+        "by_side": _by_side(orders, bets, settlements),
         "clv": _clv(bets),
         "unresolved": {
             "bets": sum(u.bets for u in unresolved),
@@ -379,7 +411,8 @@ def render_report(report: dict[str, Any], console: Console) -> None:
     summary.add_row("fills (bets)", f"{report['fills']['bets']} staked {report['fills']['placed_stake']}")
     summary.add_row("open exposure", report["exposure"]["total"])
     s = report["settled"]
-    summary.add_row("settled", f"{s['bets']} bets, staked {s['staked']}, PnL {s['pnl']}, ROI {s['roi']}")
+    summary.add_row("settled", f"{s['bets']} bets, staked {s['staked']}, PnL {s['pnl']} (commission "
+                               f"{s['commission']}), ROI {s['roi']}")
     clv = report["clv"]
     summary.add_row("closing line value", "-" if clv["mean"] is None else
                     f"mean {clv['mean']:+.2%} over {clv['with_close']} bets, {clv['beat_close']:.0%} beat the close "
@@ -394,6 +427,13 @@ def render_report(report: dict[str, Any], console: Console) -> None:
         for key, n in rows.items():
             table.add_row(key, str(n))
         console.print(table)
+    sides = Table(title="Back and lay")
+    for col in ("side", "bets", "turnover", "liability", "settled", "pnl", "commission"):
+        sides.add_column(col, justify="left" if col == "side" else "right")
+    for side, g in report["by_side"].items():
+        sides.add_row(side, str(g["bets"]), g["turnover"], g["liability"], str(g["settled"]), g["pnl"],
+                      g["commission"])
+    console.print(sides)
     exposure = Table(title="Open exposure by strategy")
     exposure.add_column("strategy")
     exposure.add_column("exposure", justify="right")

@@ -869,6 +869,18 @@ class Ledger:
                     self._settled[since] += row.pnl
         return added
 
+    def market_bets(self, fixture: str, market: str, bookmaker: str) -> list[tuple[BetRow, SettlementRow | None]]:
+        """Every bet at `bookmaker` on `market` (a `Selection.key` without its outcome) of
+        `fixture` (str(FixtureKey)), each with its settlement once stored; all instances' (one
+        account per bookmaker). Read through the index on `orders.fixture`."""
+        q = (select(BetRow, SettlementRow, OrderRow.selection)
+             .join(OrderRow, col(OrderRow.request_uuid) == col(BetRow.request_uuid))
+             .outerjoin(SettlementRow, col(SettlementRow.bet_id) == col(BetRow.bet_id))
+             .where(OrderRow.fixture == fixture, BetRow.bookmaker == bookmaker)
+             .order_by(col(BetRow.bet_id)))
+        with self._read() as s:
+            return [(bet, settled) for bet, settled, selection in s.exec(q) if selection.rpartition("|")[0] == market]
+
     def settlements(self, since: datetime | None = None, until: datetime | None = None) -> list[SettlementRow]:
         """Settlements in the order stored; with `since` / `until` (UTC) only those settled in
         [since, until), read through the index on `at`."""

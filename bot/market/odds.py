@@ -1,5 +1,5 @@
 """Odds maths: American <-> decimal odds, implied probability, overround, no-vig fair prices,
-expected value and the Kelly fraction.
+expected value, the Kelly fraction, and what a back or lay bet puts at risk.
 
 Units: `price` is decimal odds (> 1.0, stake included); `american` is American (moneyline) odds
 (+150 wins 150 per 100 staked, -200 stakes 200 to win 100); probabilities are in [0, 1].
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Literal
 
 DevigMethod = Literal["multiplicative", "additive", "power", "shin"]
@@ -247,3 +248,10 @@ def kelly_fraction(price: float, probability: float) -> float:
     """
     edge = expected_value(price, probability)
     return max(0.0, edge / (price - 1.0))
+
+
+def at_risk(back: bool, stake: Decimal, price: float) -> Decimal:
+    """What a bet can lose, in stake currency: a back its stake, a lay its liability
+    (price - 1) x stake (`stake` being the backer's stake, as an exchange states a lay's size).
+    The price goes through str() so the product is exact Decimal arithmetic."""
+    return stake if back else (Decimal(str(price)) - 1) * stake

@@ -30,7 +30,7 @@ from scipy import stats as sps  # type: ignore[import-untyped]  # scipy ships no
 
 from bot.research.records import BetRecord
 
-BREAKDOWNS: tuple[str, ...] = ("strategy", "bookmaker", "market", "sport", "odds_band", "month")
+BREAKDOWNS: tuple[str, ...] = ("strategy", "bookmaker", "market", "sport", "side", "odds_band", "month")
 
 # Lower edges of the odds bands; the last band is open-ended. Prices in (1, 1.01) get their own band.
 ODDS_BAND_EDGES: tuple[float, ...] = (1.01, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -367,7 +367,8 @@ def breakdown(bets: Sequence[BetRecord], by: str) -> list[dict[str, Any]]:
     """Per-group figures, one dict per group with at least one bet:
     `group`, `bets`, `settled`, `turnover` and `pnl` (money over the settled bets), `roi` (pnl /
     turnover, None without turnover), `n_with_close`, `clv_mean` and `share_beating_close` (None
-    without a close). Groups: "strategy", "bookmaker", "market", "sport" (sorted by name),
+    without a close). Groups: "strategy", "bookmaker", "market", "sport", "side" ("back" and
+    "lay"; a lay's turnover is its backer's stake; sorted by name),
     "odds_band" (price order, see odds_band), "month" (YYYY-MM of placed_at, UTC; chronological).
     Raises ValueError for any other `by`."""
     if by not in BREAKDOWNS:

@@ -21,6 +21,7 @@ BREAKDOWN_TITLES = {
     "bookmaker": "By bookmaker",
     "market": "By market",
     "sport": "By sport",
+    "side": "By side (back / lay)",
     "odds_band": "By odds band (decimal odds)",
     "month": "By month placed (UTC)",
 }

@@ -17,13 +17,17 @@ it gives) and a user's own by class path. The default order:
     10. SIGNAL_EXPIRED     expires_at has passed on the engine clock
     11. ODDS_OUT_OF_RANGE  price or min_price outside [min_price, max_price]
     12. STAKE_BELOW_MIN, STAKE_ABOVE_MAX   (above max: resized down when resize_to_fit)
-    13. SUSPENDED, PRICE_STALE, PRICE_MOVED   no usable quote at the target books, or best < min_price
+    13. SUSPENDED, PRICE_STALE, PRICE_MOVED   no usable quote at the target books, or best < min_price;
+                           a lay needs a lay price (an exchange ladder) and moves when the best
+                           lay price is above its min_price, a ceiling for a lay
     14. DUPLICATE_SIGNAL   signal_id approved before, the same strategy/selection/side/books in flight,
                            or the same strategy/selection/side/books/price acted on by an earlier
                            process within duplicate_window_seconds (restored from the ledger)
     15. BREAKER_OPEN       global breaker, then each target bookmaker's breaker
     16. RATE_LIMIT         approvals per strategy per window
-    17. EXPOSURE_SELECTION, _FIXTURE, _BOOKMAKER, _STRATEGY, _TOTAL   (resized to fit when configured);
+    17. EXPOSURE_SELECTION, _FIXTURE, _MARKET, _BOOKMAKER, _STRATEGY, _TOTAL   (resized to fit when
+                           configured); _MARKET only with `max_exposure_market` set: the market's
+                           worst case over its outcomes, backs and lays netted (bot/risk/market.py);
                            with `mm.combined_exposure` the fixture and bookmaker caps also count the
                            MM engine's positions and open orders (bot/risk/external.py), and reject
                            MM_STALE while that data is missing or stale (fail closed)
@@ -67,7 +71,7 @@ from collections import OrderedDict, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
@@ -370,10 +374,14 @@ class StakeAboveMaxCheck(Check):
 
 
 def _quotes(ctx: RiskContext, signal: Signal) -> tuple[tuple[str, ...], list[Quote], list[Quote]]:
-    """(target books, their quotes, the usable ones); no target books = every book quoting it."""
+    """(target books, their quotes, the usable ones); no target books = every book quoting it.
+    A lay is usable only where the quote has a lay price (an exchange's ladder, `Quote.layable`):
+    a sportsbook takes no lays."""
     quotes = ctx.book.quotes(signal.selection)
     targets = signal.bookmakers or tuple(quotes)
     seen = [quotes[b] for b in targets if b in quotes]
+    if signal.side is Side.LAY:
+        return targets, seen, [q for q in seen if q.layable]
     return targets, seen, [q for q in seen if q.usable]
 
 
@@ -397,15 +405,25 @@ class PriceStaleCheck(Check):
 
 
 class PriceMovedCheck(Check):
+    """Back: the best usable price is below `min_price` (ABP orderPrice, a floor). Lay: the best
+    (lowest) lay price is above `min_price`, which for a lay is the most it accepts
+    (docs/reference/abp.md §8.1)."""
+
     reason = Reason.PRICE_MOVED
 
     def check(self, candidate: Candidate) -> None:
         signal = candidate.signal
         _, _, usable = _quotes(self.ctx, signal)
-        if signal.side is Side.BACK and usable:
+        if not usable:
+            return
+        if signal.side is Side.BACK:
             best = max(q.price for q in usable if q.price is not None)
             if best < signal.min_price:
                 self.reject(best=best, min_price=signal.min_price)
+        else:  # a lay's min_price is its ceiling (bot.types.Signal): the best lay is the lowest
+            best_lay = min(q.lay_price for q in usable if q.lay_price is not None)
+            if best_lay > signal.min_price:
+                self.reject(best_lay=best_lay, max_lay_price=signal.min_price)
 
 
 # -- flow -------------------------------------------------------------------------------------
@@ -498,6 +516,43 @@ class ExposureFixtureCheck(_ExposureCap):
         return own + outside, {f"{external.source}_exposure": str(outside)}
 
 
+class ExposureMarketCheck(Check):
+    """The worst-case loss of the signal's market over its outcomes (bot/risk/market.py: open
+    bets netted, pending counted where it hurts, this signal as one more pending order at its
+    liability price) must stay within `max_exposure_market`. A signal that does not raise the
+    market's worst case always passes (a lay against a back, a back on the worst outcome): netting
+    is the point. Resized to the largest stake that fits when allowed and >= min_stake. Off while
+    the cap is None."""
+
+    reason = Reason.EXPOSURE_MARKET
+
+    def check(self, candidate: Candidate) -> None:
+        cfg, signal, positions = self.ctx.config, candidate.signal, self.ctx.positions
+        cap = cfg.max_exposure_market
+        if cap is None:
+            return
+        key, side, price = signal.selection.key, signal.side, liability_price(signal)
+        current = positions.market_worst_case(key)
+        after = positions.market_worst_case(key, (side, candidate.stake, price))
+        limit = max(cap, current)  # what is already held is not this signal's to fix
+        if after <= limit:
+            return
+        numbers = {"current": str(current), "after": str(after), "cap": str(cap)}
+        # the worst case is nondecreasing in the added stake (pending counts only where it hurts):
+        # bisect in whole cents for the largest stake that keeps it within the limit
+        lo, hi = 0, int((candidate.stake / CENT).to_integral_value(rounding=ROUND_CEILING))  # hi never fits
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if positions.market_worst_case(key, (side, mid * CENT, price)) <= limit:
+                lo = mid
+            else:
+                hi = mid
+        fit = lo * CENT
+        if not candidate.may_resize or fit < cfg.min_stake:
+            self.reject(**numbers, fits=str(fit))
+        candidate.resize(self.reason, fit, {"exposure_market": numbers})
+
+
 class ExposureBookmakerCheck(_ExposureCap):
     reason, dimension = Reason.EXPOSURE_BOOKMAKER, "bookmaker"
 
@@ -535,7 +590,7 @@ BUILTIN_CHECKS: dict[str, type[Check]] = {
         UnmappedCheck, BookmakerUnavailableCheck, InvalidSignalCheck, SignalExpiredCheck, OddsRangeCheck,
         StakeBelowMinCheck, StakeAboveMaxCheck, SuspendedCheck, PriceStaleCheck, PriceMovedCheck,
         DuplicateSignalCheck, BreakerOpenCheck, RateLimitCheck, ExposureSelectionCheck, ExposureFixtureCheck,
-        ExposureBookmakerCheck, ExposureStrategyCheck, ExposureTotalCheck,
+        ExposureMarketCheck, ExposureBookmakerCheck, ExposureStrategyCheck, ExposureTotalCheck,
     )
 }
 

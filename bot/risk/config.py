@@ -1,6 +1,7 @@
 """Config of the risk manager (`risk:` in config.yaml). Amounts in the order currency; exposure
 is worst-case loss (back: stake; lay: (price - 1) x stake), open bets plus open orders
-(docs/architecture.md, "Risk").
+(docs/architecture.md, "Risk"); `max_exposure_market` caps the market's worst case over its
+outcomes instead, where a lay offsets a back (bot/risk/market.py).
 
 `checks` is the ordered list of checks a signal must pass (bot/risk/checks.py): the built-in
 ones by name (DEFAULT_CHECKS, each named after its reason code) and a user's own as
@@ -23,7 +24,8 @@ DEFAULT_CHECKS: tuple[str, ...] = (
     "emergency", "kill_switch", "trading_halted", "loss_limit", "drawdown", "reducing_only", "unmapped",
     "bookmaker_unavailable", "invalid_signal", "signal_expired", "odds_out_of_range", "stake_below_min", "stake_above_max",
     "suspended", "price_stale", "price_moved", "duplicate_signal", "breaker_open", "rate_limit",
-    "exposure_selection", "exposure_fixture", "exposure_bookmaker", "exposure_strategy", "exposure_total",
+    "exposure_selection", "exposure_fixture", "exposure_market", "exposure_bookmaker", "exposure_strategy",
+    "exposure_total",
 )
 
 
@@ -64,6 +66,11 @@ class RiskConfig(Section):
     max_price: float = Field(20.0, gt=1.0)
     max_exposure_selection: Decimal = Field(Decimal(200), gt=0)
     max_exposure_fixture: Decimal = Field(Decimal(500), gt=0)
+    max_exposure_market: Decimal | None = Field(
+        None, gt=0,
+        description="cap on a market's worst-case loss over its outcomes, backs and lays netted, pending "
+        "counted where it hurts (bot/risk/market.py); None: off",
+    )
     max_exposure_bookmaker: Decimal = Field(Decimal(2000), gt=0)
     max_exposure_strategy: Decimal = Field(Decimal(5000), gt=0)
     max_exposure_total: Decimal = Field(Decimal(10000), gt=0)

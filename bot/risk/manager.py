@@ -212,6 +212,10 @@ class RiskManager:
         """Current worst-case exposure per dimension (open bets + in-flight orders)."""
         return self._positions.totals()
 
+    def market_exposure(self) -> dict[str, Decimal]:
+        """Worst-case loss per market over its outcomes, backs and lays netted (bot/risk/market.py)."""
+        return self._positions.market_totals()
+
     def breaker_states(self) -> dict[str, str]:
         return self._breakers.states()
 

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from bot.ledger.store import OPEN_BET_STATUSES, Ledger
+from bot.market.odds import at_risk
+from bot.risk.market import MarketSums, Part, bet_part, pending_part, split, worst_case
 from bot.types import FINAL_ORDER_STATUSES, BetStatus, Fill, Side, Signal
 
 if TYPE_CHECKING:
@@ -42,15 +44,14 @@ OrderLookup = Callable[[str], "OrderRow | None"]  # request_uuid -> the ledger's
 
 
 def worst_case_loss(side: Side | str, stake: Decimal, price: float) -> Decimal:
-    """Worst-case loss in stake currency: back -> stake, lay -> (price - 1) x stake (the liability).
-    The price goes through str() so the product is exact Decimal arithmetic."""
-    if Side(side) is Side.BACK:
-        return stake
-    return (Decimal(str(price)) - 1) * stake
+    """Worst-case loss in stake currency: back -> stake, lay -> (price - 1) x stake (the liability),
+    bot.market.odds.at_risk."""
+    return at_risk(Side(side) is Side.BACK, stake, price)
 
 
 def liability_price(signal: Signal) -> float:
-    """The price a signal's exposure is counted at: the worse of price and min_price for a lay."""
+    """The price a signal's exposure is counted at: for a lay the worse (higher) of price and
+    min_price, its ceiling (bot.types.Signal); a back's exposure does not depend on price."""
     return max(signal.price, signal.min_price)
 
 
@@ -169,35 +170,46 @@ class ExposureSummary:
 
 
 class _Aggregates:
-    """Amounts keyed by item ("o:<signal_id>" orders, "b:<bet_id>" bets), summed per dimension."""
+    """Amounts keyed by item ("o:<signal_id>" orders, "b:<bet_id>" bets), summed per dimension,
+    and each item's share of its market (bot/risk/market.py) summed per market."""
 
     def __init__(self) -> None:
-        self._items: dict[str, tuple[Scope, Decimal]] = {}
+        self._items: dict[str, tuple[Scope, Decimal, Part]] = {}
         self.selection: defaultdict[str, Decimal] = defaultdict(Decimal)
         self.fixture: defaultdict[str, Decimal] = defaultdict(Decimal)
         self.book: defaultdict[str, Decimal] = defaultdict(Decimal)
         self.strategy: defaultdict[str, Decimal] = defaultdict(Decimal)
+        self.market: dict[str, MarketSums] = {}
         self.total = ZERO
 
-    def set(self, key: str, scope: Scope, amount: Decimal) -> None:
-        """Put `amount` (>= 0) on `key`, replacing what it held; 0 removes the item."""
+    def set(self, key: str, scope: Scope, amount: Decimal, part: Part) -> None:
+        """Put `amount` (>= 0) and market share `part` on `key`, replacing what it held; an
+        amount of 0 removes the item."""
         self.remove(key)
         if amount > 0:
-            self._items[key] = (scope, amount)
-            self._add(scope, amount)
+            self._items[key] = (scope, amount, part)
+            self._add(scope, amount, part, 1)
 
     def remove(self, key: str) -> None:
         item = self._items.pop(key, None)
         if item is not None:
-            self._add(item[0], -item[1])
+            self._add(*item, -1)
 
-    def _add(self, scope: Scope, amount: Decimal) -> None:
+    def _add(self, scope: Scope, amount: Decimal, part: Part, sign: int) -> None:
+        amount = sign * amount
         self.selection[scope.selection] += amount
         self.fixture[scope.fixture] += amount
         self.strategy[scope.strategy] += amount
         for book in scope.books():
             self.book[book] += amount
         self.total += amount
+        market, _, outcome = split(scope.selection)
+        sums = self.market.get(market)
+        if sums is None:
+            sums = self.market[market] = MarketSums()
+        sums.add(outcome, part, sign)
+        if sums.empty:
+            del self.market[market]
 
     def bookmaker(self, book: str) -> Decimal:
         """Exposure that may land at `book`: items targeting it plus items open to any book."""
@@ -262,6 +274,15 @@ class PositionBook:
             total=s.total,
         )
 
+    def market_worst_case(self, selection: str, adding: tuple[Side, Decimal, float] | None = None) -> Decimal:
+        """Worst-case loss (stake currency) over the outcomes of the market of `selection` (a
+        `Selection.key`), from the net book of open bets and the unfilled part of orders and
+        approvals (bot/risk/market.py); with `adding` (side, stake, liability price) counted as
+        one more unfilled order on `selection`. O(outcomes of the market)."""
+        market, market_type, outcome = split(selection)
+        extra = None if adding is None else (outcome, pending_part(*adding))
+        return worst_case(self._sums.market.get(market), market_type, extra)
+
     def totals(self) -> dict[str, dict[str, Decimal]]:
         """Non-zero aggregates per dimension."""
         s = self._sums
@@ -272,6 +293,16 @@ class PositionBook:
             "strategy": {k: v for k, v in s.strategy.items() if v},
             "total": {"total": s.total},
         }
+
+    def market_totals(self) -> dict[str, Decimal]:
+        """Non-zero worst-case loss per market (fixture|market type/period@line), see
+        `market_worst_case`."""
+        out = {}
+        for market, sums in self._sums.market.items():
+            figure = worst_case(sums, split(f"{market}|")[1])
+            if figure:
+                out[market] = figure
+        return out
 
     def summary(self) -> ExposureSummary:
         totals = self.totals()
@@ -351,7 +382,7 @@ class PositionBook:
         newly placed. Returns the bet it replaced."""
         previous = self._bets.get(bet.bet_id)
         self._bets[bet.bet_id] = bet
-        self._sums.set(f"b:{bet.bet_id}", bet.scope, bet.exposure)
+        self._sums.set(f"b:{bet.bet_id}", bet.scope, bet.exposure, bet_part(bet.side, bet.stake, bet.price))
         order = self.order(bet.signal_id)
         if order is not None:
             order.filled += bet.stake - (previous.stake if previous else ZERO)
@@ -415,7 +446,8 @@ class PositionBook:
             self._orders.pop(order.signal_id, None)
             return
         self._orders[order.signal_id] = order
-        self._sums.set(key, order.scope, worst_case_loss(order.side, remaining, order.price))
+        self._sums.set(key, order.scope, worst_case_loss(order.side, remaining, order.price),
+                       pending_part(order.side, remaining, order.price))
 
 
 def _bet_of_order(order: OrderRow | None, bet_id: int, request_uuid: str, bookmaker: str, stake: Decimal,

@@ -25,6 +25,7 @@ class Reason(StrEnum):
     # exposure caps (worst-case loss, open bets + in-flight orders)
     EXPOSURE_SELECTION = "EXPOSURE_SELECTION"
     EXPOSURE_FIXTURE = "EXPOSURE_FIXTURE"
+    EXPOSURE_MARKET = "EXPOSURE_MARKET"  # the market's worst case over its outcomes, backs and lays netted
     EXPOSURE_BOOKMAKER = "EXPOSURE_BOOKMAKER"
     EXPOSURE_STRATEGY = "EXPOSURE_STRATEGY"
     EXPOSURE_TOTAL = "EXPOSURE_TOTAL"

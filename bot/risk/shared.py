@@ -13,7 +13,10 @@ would break a limit:
   table) is HALTED: a halt from any instance, `bot risk halt` or the API stops all of them;
 - LOSS_LIMIT: the day's settled loss of all instances reached `risk.daily_loss_limit`;
 - EXPOSURE_SELECTION / EXPOSURE_FIXTURE / EXPOSURE_BOOKMAKER / EXPOSURE_TOTAL: the row's
-  worst-case loss on top of everyone's open exposure would pass `risk.max_exposure_*`.
+  worst-case loss on top of everyone's open exposure would pass `risk.max_exposure_*` (a lay's
+  is its liability at its orderPrice, the most it can be matched at);
+- EXPOSURE_MARKET (with `risk.max_exposure_market`): the row would raise its market's worst case
+  over its outcomes, everyone's backs and lays netted (bot/risk/market.py), above the cap.
 
 Exposure is counted as everywhere else (bot/risk/positions.py: open bets plus the unfilled part
 of open orders, worst-case loss). The rows of one commit are judged in order, each counting the
@@ -84,4 +87,12 @@ class GlobalLimits:
         for reason, held, cap in caps:
             if held + amount > cap:
                 return f"global {reason}: {held} held by all instances + {amount} > {cap}"
+        market_cap = self._config.max_exposure_market
+        if market_cap is not None:  # as EXPOSURE_MARKET judges it (bot/risk/checks.py), over everyone's
+            side = Side.BACK if row.back else Side.LAY
+            current = book.market_worst_case(row.selection)
+            after = book.market_worst_case(row.selection, (side, row.stake, row.order_price))
+            if after > max(market_cap, current):
+                return (f"global {Reason.EXPOSURE_MARKET}: the market's worst case {current} of all instances "
+                        f"-> {after} > {market_cap}")
         return None

@@ -10,21 +10,22 @@ from typing import Any
 from loguru import logger
 
 from bot.ledger.store import Ledger
-from bot.market.book import OddsBook
+from bot.market.book import OddsBook, Quote
 from bot.sim.paper import PaperVenue
-from bot.types import Selection, SettlementStatus
+from bot.types import Ladder, Selection, SettlementStatus
 
 log = logger.bind(stage="paper")
 
 
 class BookQuotes:
-    """The paper venue's QuoteSource: what the OddsBook offers now for an order's selection
-    (`meta.selection`, so unmapped selections are priced too)."""
+    """The paper venue's QuoteSource and DepthSource: what the OddsBook offers now for an order's
+    selection (`meta.selection`, so unmapped selections are priced too): back prices, and the
+    exchange ladders of quotes that are neither suspended nor stale."""
 
     def __init__(self, book: OddsBook) -> None:
         self._book = book
 
-    def quotes(self, order: dict[str, Any]) -> dict[str, float]:
+    def _quotes(self, order: dict[str, Any]) -> dict[str, Quote]:
         key = (order.get("meta") or {}).get("selection")
         if not key:
             return {}
@@ -34,7 +35,14 @@ class BookQuotes:
                 selection = Selection.parse(key)
             except ValueError:
                 return {}
-        return {bk: q.price for bk, q in self._book.quotes(selection).items() if q.usable and q.price}
+        return self._book.quotes(selection)
+
+    def quotes(self, order: dict[str, Any]) -> dict[str, float]:
+        return {bk: q.price for bk, q in self._quotes(order).items() if q.usable and q.price}
+
+    def ladders(self, order: dict[str, Any]) -> dict[str, Ladder]:
+        return {bk: q.ladder for bk, q in self._quotes(order).items()
+                if q.ladder is not None and not q.suspended and not q.stale}
 
 
 class PaperDriver:

@@ -20,13 +20,20 @@ What it follows:
 - orderPrice is a floor (§8.1, R2): the first bet must be >= orderPrice; later bets may be below
   while the weighted average stays >= orderPrice. acceptBetterOdds=false places at orderPrice
   [inferred]; acceptPartialStake=false is all-or-nothing on one book (mode 1/3 simplified);
+- exchange books (a quote with a ladder, `DepthSource`) fill from their levels' sizes: a back
+  against the available-to-back levels at or above orderPrice, a lay (`back: false`) against the
+  available-to-lay levels at or below it, the lay's ceiling [inferred], best first, a size taken
+  staying taken until the book sends a new ladder, nothing below the limit (§8.2 exchange sweep);
+  a lay where no book has a lay side is declined "Invalid odds" [inferred: ABP names no decline
+  for a lay a sportsbook cannot take];
 - best price first, each book exhausted before the next (mode 4); waits until `expiresAt`
   (default now + 5 s, cap 24 h) when no price clears the floor: EXPIRED if nothing was placed,
   else PARTIALLY_FILLED (§8.3);
 - cancel: only PENDING / PARTIALLY_FILLED; bets stay; cancel-all leaves orders with bets in
   notCancelled (R1 rule, §8.5);
 - settle(bet_id, status) computes settlementAmount: WON stake*price, LOST 0, VOID/PUSH stake,
-  HALF_WON stake/2*price + stake/2, HALF_LOST stake/2 (§9);
+  HALF_WON stake/2*price + stake/2, HALF_LOST stake/2 (§9); a lay's the same on its liability
+  and the backer's stake (`settlement_amount`: WON liability + stake, LOST 0, VOID liability);
 - delete_bet(bet_id) removes a bet from every view and emits a `bets` DELETE (§13.2).
 Orders with fixtureId/outcomeId null are accepted (unmapped selections priced via meta.selection).
 """
@@ -38,7 +45,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -46,17 +53,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.clock import Clock
 from bot.execution.config import PaperConfig
 from bot.execution.venue import OnVenueMessage, PlaceReply, Recovery, VenueMessage
-from bot.types import BetStatus, OrderStatus, SettlementStatus
+from bot.market.odds import at_risk
+from bot.types import BetStatus, Ladder, OrderStatus, SettlementStatus
 
 CENT = Decimal("0.01")
 MAX_EXPIRY = timedelta(hours=24)
 DEFAULT_EXPIRY = timedelta(seconds=5)
+_DEEP = 1e12  # OrderPriceQuotes' ladder size: the local ABP server never runs out of depth
 
 
 class QuoteSource(Protocol):
     """Prices the paper venue can fill at: ABP order body -> {bookmaker: decimal price}."""
 
     def quotes(self, order: dict) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class DepthSource(Protocol):
+    """A QuoteSource that also knows exchange depth: ABP order body -> {bookmaker: Ladder} for
+    the books whose quote can be traded now and carries a ladder (exchanges). Without it, or
+    without a ladder at a book, the venue takes no lays there."""
+
+    def ladders(self, order: dict) -> dict[str, Ladder]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +111,29 @@ class PlaceOrdersIn(BaseModel):
     orders: list[PlaceOrderIn] = Field(min_length=1, max_length=100)
 
 
-def settlement_amount(stake: Decimal, price: float, status: SettlementStatus) -> Decimal:
-    """What the bookmaker returns for a settled back bet, stake included (docs/reference/abp.md §9)."""
-    p = Decimal(str(price))
+def settlement_amount(stake: Decimal, price: float, status: SettlementStatus, back: bool = True) -> Decimal:
+    """What the bookmaker returns for a settled bet, what it held included (docs/reference/abp.md
+    §9: `settlementAmount`), so that PnL = amount - what the bet put at risk (`at_risk`).
+
+    With R the amount at risk and W the winnings: WON R + W, LOST 0, VOID / PUSH R, HALF_WON
+    R + W/2, HALF_LOST R/2. A back risks its stake and wins stake x (price - 1): WON stake x price.
+    A lay (`back` False, `stake` the backer's stake) risks its liability (price - 1) x stake and
+    wins the backer's stake: WON (the selection lost) liability + stake, LOST 0, VOID liability.
+    ABP does not document a lay's settlementAmount; this is inferred from its back semantics and
+    an exchange's (the liability is what the exchange holds).
+
+    Raises:
+        ValueError: a status with no formula (UNSETTLED, CASHOUT).
+    """
+    risk = at_risk(back, stake, price).quantize(CENT, ROUND_HALF_EVEN)  # a lay's liability is held in cents
+    win = stake * (Decimal(str(price)) - 1) if back else stake
     amounts = {
-        SettlementStatus.WON: stake * p,
+        SettlementStatus.WON: risk + win,
         SettlementStatus.LOST: Decimal(0),
-        SettlementStatus.VOID: stake,
-        SettlementStatus.PUSH: stake,
-        SettlementStatus.HALF_WON: stake / 2 * p + stake / 2,
-        SettlementStatus.HALF_LOST: stake / 2,
+        SettlementStatus.VOID: risk,
+        SettlementStatus.PUSH: risk,
+        SettlementStatus.HALF_WON: risk + win / 2,
+        SettlementStatus.HALF_LOST: risk / 2,
     }
     if status not in amounts:
         raise ValueError(f"cannot compute a settlement amount for {status}")
@@ -264,6 +295,10 @@ class PaperVenue:
         self._bets: dict[int, _Bet] = {}
         self._processed: dict[str, datetime] = {}  # requestUuid -> first seen (incl. declined)
         self._used: dict[tuple[str, str], Decimal] = {}  # (selection, bookmaker) -> USD staked
+        self._depth = quotes if isinstance(quotes, DepthSource) else None
+        # (selection, bookmaker) -> the ladder last filled against and the size taken per (back, price)
+        # (exchange currency): a later order finds that size gone until the book sends a new ladder
+        self._taken: dict[tuple[str, str], tuple[Ladder, dict[tuple[bool, float], Decimal]]] = {}
         self._next_order = 1
         self._next_bet = 1
         self._listeners: list[Listener] = []
@@ -416,7 +451,7 @@ class PaperVenue:
                 raise ValueError("CASHOUT needs the amount returned")
             bet.amount = amount
         else:
-            bet.amount = settlement_amount(bet.placed or bet.stake, bet.price, status)
+            bet.amount = settlement_amount(bet.placed or bet.stake, bet.price, status, bet.order.body.back)
         bet.settlement = status
         bet.settled_at = bet.updated_at = self._clock.now()
         self._emit("settlements", "SETTLED", bet.row())
@@ -637,9 +672,19 @@ class PaperVenue:
         lo = next(v for v in (acc.min_stake, book.min_stake, default_min, Decimal(0)) if v is not None)
         return lo, hi
 
+    def _ladders(self, body: PlaceOrderIn) -> dict[str, Ladder]:
+        return {} if self._depth is None else self._depth.ladders(body.model_dump(mode="json"))
+
+    def _prices(self, body: PlaceOrderIn) -> dict[str, float]:
+        """The price each book offers the order's side: a back's price, a lay's best lay price
+        (the lowest available-to-lay level of its ladder); a book without one is left out."""
+        if body.back:
+            return self._quotes.quotes(body.model_dump(mode="json"))
+        return {b: ladder.lay[0][0] for b, ladder in self._ladders(body).items() if ladder.lay}
+
     def _priced(self, body: PlaceOrderIn) -> dict[str, float]:
         """Usable prices at targeted bookmakers where we hold an account."""
-        prices = self._quotes.quotes(body.model_dump(mode="json"))
+        prices = self._prices(body)
         targets = self._targets(body)
         return {
             b: p for b, p in prices.items()
@@ -666,7 +711,11 @@ class PaperVenue:
             return f"Bookmaker not available: {body.bookmakers or '*'} not available for this key"
         if self._accounts is not None and not [b for b in (targets or self._accounts) if b in self._accounts]:
             return "No active accounts for this market"
-        prices = self._quotes.quotes(body.model_dump(mode="json"))
+        prices = self._prices(body)
+        if not body.back and not [b for b in (targets or prices) if prices.get(b) is not None]:
+            # ABP names no decline for a lay a book cannot take; "Invalid odds" (the price is not
+            # available) is the documented category that fits (docs/reference/abp.md §10; inferred)
+            return f"Invalid odds: no lay price at {body.bookmakers or 'any bookmaker'} (a lay needs an exchange)"
         named = targets if self._named(body) is not None else None
         if named is not None:
             missing = [b for b in named if prices.get(b) is None]
@@ -704,23 +753,50 @@ class PaperVenue:
         return order
 
     def _fill(self, order: _Order, now: datetime) -> None:
-        """Place bets for the order's remaining stake, best price first (docs/reference/abp.md §8.1-8.2)."""
+        """Place bets for the order's remaining stake, best price first (docs/reference/abp.md §8.1-8.2).
+
+        A book whose quote carries a ladder with levels on the order's side (an exchange) is
+        swept level by level: a back against the available-to-back levels at or above
+        orderPrice, highest first; a lay against the available-to-lay levels at or below it,
+        lowest first (orderPrice is a lay's ceiling: inferred, "this price or better" and lower
+        is better for a layer). Each level fills up to its size (the backer's stake, in the book's
+        currency) less what earlier orders took from that same ladder, with no averaging below
+        the limit (§8.2 exchange sweep). A book without one (a sportsbook) takes backs only, up
+        to its stake limit, later bets below the floor while the average stays at or above it
+        (§8.1, R2). acceptPartialStake=false is one bet for the whole stake (modes 1 and 3)."""
         body = order.body
-        floor = body.orderPrice
+        limit = body.orderPrice
         sel = self._selection(body)
         remaining = body.orderStake - order.filled
-        offers = sorted(self._offers(body).items(), key=lambda kv: (-kv[1], kv[0]))
+        ladders = self._ladders(body)
+
+        def better(p: Decimal) -> bool:  # strictly better for the bettor than the limit
+            return p > limit if body.back else p < limit
+
+        candidates: list[tuple[float, str, float | None]] = []  # (price, book, level size or None)
+        for book, price in self._offers(body).items():
+            ladder = ladders.get(book)
+            levels = () if ladder is None else ladder.back if body.back else ladder.lay
+            if levels:
+                candidates += [(lp, book, size) for lp, size in levels if better(Decimal(str(lp))) or
+                               Decimal(str(lp)) == limit]
+            elif body.back:
+                candidates.append((price, book, None))
+        candidates.sort(key=lambda c: (-c[0] if body.back else c[0], c[1]))
         placed = False
-        for book, price in offers:
+        for price, book, size in candidates:
             if remaining <= 0:
                 break
             p = Decimal(str(price))
             lo, hi = self._limits(book)
             room = (hi - self._used.get((sel, book), Decimal(0))) * order.fx
-            if p >= floor:
+            if size is not None:  # an exchange level: what is left of it, in the order currency
+                rate = self._currencies[self.book_currency(book)]
+                cap = self._free(sel, book, ladders[book], body.back, price, size) / rate * order.fx
+            elif p >= limit:
                 cap = remaining
             elif order.bets and body.acceptPartialStake:  # below the floor: keep the average >= floor
-                cap = ((order.weighted - floor * order.filled) / (floor - p)).quantize(CENT, rounding="ROUND_DOWN")
+                cap = ((order.weighted - limit * order.filled) / (limit - p)).quantize(CENT, rounding="ROUND_DOWN")
             else:
                 continue
             stake = min(remaining, room, cap).quantize(CENT, rounding="ROUND_DOWN")
@@ -728,20 +804,38 @@ class PaperVenue:
                 continue  # all-or-nothing at one book
             if stake <= 0 or stake / order.fx < lo:
                 continue
-            fill_price = price if (body.acceptBetterOdds or p <= floor) else float(floor)
-            currency = self.book_currency(book)
-            native = (stake / order.fx * self._currencies[currency]).quantize(CENT)
-            bet = _Bet(self._next_bet, order, book, (stake / order.fx).quantize(CENT), fill_price, now,
-                       currency=currency, placed=native)
-            self._next_bet += 1
-            self._bets[bet.bet_id] = bet
-            order.bets.append(bet)
-            self._used[(sel, book)] = self._used.get((sel, book), Decimal(0)) + bet.stake
+            fill_price = price if (body.acceptBetterOdds or not better(p)) else float(limit)
+            bet = self._place_bet(order, sel, book, stake, fill_price, now)
+            if size is not None:
+                taken = self._taken[(sel, book)][1]
+                taken[(body.back, price)] = taken.get((body.back, price), Decimal(0)) + (bet.placed or bet.stake)
             remaining -= stake
             placed = True
-            self._emit("bets", "INSERT", bet.row())
-        if not placed:
-            return
+        if placed:
+            self._filled(order, remaining, now)
+
+    def _free(self, sel: str, book: str, ladder: Ladder, back: bool, price: float, size: float) -> Decimal:
+        """Size left at a level of `ladder` (book currency); a new ladder starts afresh."""
+        held = self._taken.get((sel, book))
+        if held is None or held[0] is not ladder:
+            held = self._taken[(sel, book)] = (ladder, {})
+        return max(Decimal(str(size)) - held[1].get((back, price), Decimal(0)), Decimal(0))
+
+    def _place_bet(self, order: _Order, sel: str, book: str, stake: Decimal, price: float, now: datetime) -> _Bet:
+        """One bet of `stake` (order currency) at `book`, counted against its stake limit."""
+        currency = self.book_currency(book)
+        native = (stake / order.fx * self._currencies[currency]).quantize(CENT)
+        bet = _Bet(self._next_bet, order, book, (stake / order.fx).quantize(CENT), price, now,
+                   currency=currency, placed=native)
+        self._next_bet += 1
+        self._bets[bet.bet_id] = bet
+        order.bets.append(bet)
+        self._used[(sel, book)] = self._used.get((sel, book), Decimal(0)) + bet.stake
+        self._emit("bets", "INSERT", bet.row())
+        return bet
+
+    def _filled(self, order: _Order, remaining: Decimal, now: datetime) -> None:
+        """A pass placed bets: FILLED, or PARTIALLY_FILLED with the rest working (§8.3)."""
         order.updated_at = now
         order.filled_at = now
         order.status = OrderStatus.FILLED if remaining <= 0 else OrderStatus.PARTIALLY_FILLED
@@ -781,8 +875,9 @@ class PaperVenue:
 
 
 class OrderPriceQuotes:
-    """QuoteSource of the local ABP server: every targeted bookmaker (or `bookmakers`) offers
-    exactly the order's orderPrice, so a replay over HTTP fills as paper mode does."""
+    """QuoteSource (and DepthSource) of the local ABP server: every targeted bookmaker (or
+    `bookmakers`) offers exactly the order's orderPrice, to back and to lay, so a replay over HTTP
+    fills as paper mode does."""
 
     def __init__(self, bookmakers: Sequence[str] = ("paper",)) -> None:
         self._bookmakers = tuple(bookmakers)
@@ -791,3 +886,8 @@ class OrderPriceQuotes:
         raw = order.get("bookmakers")
         books = [b.strip() for b in raw.split(",") if b.strip() and b.strip() != "*"] if raw else []
         return {b: float(order["orderPrice"]) for b in (books or self._bookmakers)}
+
+    def ladders(self, order: dict) -> dict[str, Ladder]:
+        """Each book lays at exactly orderPrice too, with depth no order exhausts."""
+        price = float(order["orderPrice"])
+        return {b: Ladder(back=((price, _DEEP),), lay=((price, _DEEP),)) for b in self.quotes(order)}

@@ -54,6 +54,7 @@ def test_version_1_ledger_is_migrated_and_backfilled_as_same_currency(tmp_path: 
     assert (won.currency, won.venue_currency, won.venue_stake, won.venue_amount) == (
         "EUR", "EUR", Decimal("8.00"), Decimal("16.00"))  # unconverted, and now marked so
     assert (lost.currency, lost.venue_currency, lost.venue_stake) == ("USD", "USD", Decimal("4.00"))
+    assert (won.commission, lost.commission) == (Decimal(0), Decimal(0))  # schema 5: none charged before
     # the migrated file takes new rows with the new columns
     ledger.upsert_bet(BetRow(bet_id=4, request_uuid="u4", bookmaker="betcris", placed_stake=Decimal(10),
                              placed_price=2.0, bet_status="CONFIRMED", venue_currency="EUR",

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from rich.console import Console
 
-from bot.ledger.models import BetRow, OrderRow
+from bot.ledger.models import BetRow, OrderRow, SettlementRow
 from bot.ledger.report import build_report, render_report
 from bot.ledger.store import Ledger
 from bot.sim.results import Results, load_results
@@ -228,3 +228,36 @@ def test_a_ledger_with_nothing_past_kickoff_lists_nothing(tmp_path: Path, now: d
     report = build_report(db, now=now)
     assert report["unresolved"]["bets"] == 0
     assert "Unresolved bets" not in _text(report)
+
+
+# -- back and lay apart ------------------------------------------------------------------------
+
+
+def test_report_shows_back_and_lay_apart(tmp_path: Path) -> None:
+    db = _ledger(tmp_path / "bot.db", [
+        _order("b1", stake="10", price=2.0), _order("b2", stake="4", price=3.5),
+        _order("l1", back=False, stake="20", price=1.5), _order("l2", back=False, stake="6", price=4.0),
+    ], [
+        _bet(1, "b1", stake="10", price=2.0), _bet(2, "b2", stake="4", price=3.5),
+        _bet(3, "b2", stake="9", price=3.5, status="REJECTED"),  # never placed: left out
+        _bet(4, "l1", stake="20", price=1.5), _bet(5, "l2", stake="6", price=4.0),
+    ])
+    ledger = Ledger(db)
+    for bet_id, uuid, status, stake, amount, pnl, commission in (
+        (1, "b1", "WON", "10", "20", "10", "0"),
+        (4, "l1", "WON", "20", "30", "19.50", "0.50"),  # liability 10 + stake 20 back; 5 % of 10 charged
+        (5, "l2", "LOST", "6", "0", "-18", "0"),  # liability (4.0 - 1) x 6
+    ):
+        ledger.add_settlement(SettlementRow(bet_id=bet_id, request_uuid=uuid, strategy="value", status=status,
+                                            stake=Decimal(stake), amount=Decimal(amount), pnl=Decimal(pnl),
+                                            commission=Decimal(commission), at=T0))
+    ledger.close()
+    report = build_report(db)
+    assert report["by_side"] == {
+        "back": {"bets": 2, "turnover": "14.00", "liability": "14.00", "settled": 1, "pnl": "10.00",
+                 "commission": "0.00"},
+        "lay": {"bets": 2, "turnover": "26.00", "liability": "28.00", "settled": 2, "pnl": "1.50",
+                "commission": "0.50"},  # liabilities 0.5 x 20 + 3 x 6
+    }
+    assert report["settled"]["commission"] == "0.50"
+    assert re.search(r"lay +│ +2 │ +26\.00 │ +28\.00 │ +2 │ +1\.50 │ +0\.50", _text(report))

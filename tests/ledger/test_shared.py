@@ -118,6 +118,19 @@ def test_a_lay_counts_its_liability(pg_url: str) -> None:
     a.close()
 
 
+def test_the_market_cap_nets_every_instances_backs_and_lays(pg_url: str) -> None:
+    config = CAPS.model_copy(update={"max_exposure_market": Decimal(100)})
+    a, b = _instance(pg_url, "a", config), _instance(pg_url, "b", config)
+    home = SEL.key
+    assert a.add_orders([_order("a1", "100", selection=home)]) == {}  # away wins: -100
+    # b's back on home would make it -130 where away wins; a lay of home at 2.0 risks 100 where
+    # home wins (a's pending back counts nothing there): the worst case stays 100
+    assert "EXPOSURE_MARKET" in b.add_orders([_order("b1", "30", selection=home)])["b1"]
+    assert b.add_orders([_order("b2", "100", selection=home, back=False, price=2.0)]) == {}
+    a.close()
+    b.close()
+
+
 def test_a_halt_by_any_instance_stops_every_instances_intent_commits(pg_url: str, tmp_path: Path) -> None:
     a, b = _instance(pg_url, "a"), _instance(pg_url, "b")
     control = TradingControl(a, ReplayClock(T0), zone="UTC", state_dir=tmp_path)

@@ -18,7 +18,9 @@ from bot.ledger.models import SCHEMA_VERSION, BetRow, OrderRow, SettlementRow
 from bot.ledger.store import Ledger
 from bot.types import (
     Decision,
+    MarketKey,
     OrderStatus,
+    Selection,
     Side,
     Signal,
     Verdict,
@@ -215,6 +217,24 @@ def test_settled_pnl_filters(ledger: Ledger) -> None:
     assert ledger.settled_pnl(since=T0 + timedelta(hours=1)) == Decimal("-9.99")
     assert ledger.settled_pnl(strategy="arb") == Decimal("0.01")
     assert len(ledger.settlements()) == 3
+
+
+def test_market_bets_find_a_market_at_one_book_with_its_settlements(ledger: Ledger) -> None:
+    other_market = Selection(SEL.fixture, MarketKey("total", "game", Decimal("44.5")), "over")
+    ledger.add_orders([
+        OrderRow(request_uuid=u, signal_id=u, strategy="value", selection=sel.key, fixture=str(sel.fixture),
+                 order_price=2.0, stake=Decimal(10), status="FILLED")
+        for u, sel in (("home", SEL), ("away", Selection(SEL.fixture, SEL.market, "away")), ("total", other_market))])
+    for bet_id, uuid in ((1, "home"), (2, "away"), (3, "total")):
+        ledger.upsert_bet(_bet(bet_id, uuid))
+    ledger.upsert_bet(BetRow(bet_id=4, request_uuid="home", bookmaker="betfair-ex", placed_stake=Decimal(5),
+                             placed_price=2.0, bet_status="CONFIRMED"))
+    ledger.add_settlement(SettlementRow(bet_id=2, request_uuid="away", strategy="value", status="WON",
+                                        stake=Decimal("4.20"), amount=Decimal("8.61"), pnl=Decimal("4.20"),
+                                        commission=Decimal("0.21"), at=T0))
+    found = ledger.market_bets(str(SEL.fixture), SEL.key.rpartition("|")[0], "pinnacle")
+    assert [(b.bet_id, s and (s.pnl, s.commission)) for b, s in found] == [
+        (1, None), (2, (Decimal("4.20"), Decimal("0.21")))]
 
 
 def test_balances_latest_per_account(ledger: Ledger) -> None:

@@ -7,6 +7,7 @@ import json
 import math
 import random
 import statistics
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -160,7 +161,16 @@ def test_breakdowns_group_and_sum_per_group() -> None:
     assert bands == ["1.50-2.00", "2.00-3.00", "3.00-5.00"]  # price order, not alphabetical
     with pytest.raises(ValueError, match="unknown breakdown"):
         breakdown(HAND, "colour")
-    assert set(breakdowns(HAND)) == {"strategy", "bookmaker", "market", "sport", "odds_band", "month"}
+    assert set(breakdowns(HAND)) == {"strategy", "bookmaker", "market", "sport", "side", "odds_band", "month"}
+
+
+def test_back_and_lay_are_broken_down_apart() -> None:
+    lays = [replace(bet(20, "WON", 3.0, "10", "10", 1), side="lay"),  # a lay that won: the backer's stake
+            replace(bet(21, "LOST", 1.5, "20", "-10", 2), side="lay")]  # a lay that lost: its liability
+    rows = {r["group"]: r for r in breakdown(HAND[:2] + lays, "side")}
+    assert set(rows) == {"back", "lay"}
+    assert (rows["lay"]["bets"], rows["lay"]["turnover"], rows["lay"]["pnl"]) == (2, "30.00", "0.00")
+    assert rows["back"]["bets"] == 2
 
 
 @pytest.mark.parametrize(

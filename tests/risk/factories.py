@@ -24,6 +24,7 @@ from bot.types import (
     Decision,
     Fill,
     FixtureKey,
+    Ladder,
     MarketKey,
     OddsUpdate,
     OrderStatus,
@@ -48,8 +49,8 @@ def selection(outcome: str = "home", n: int = 0, market: MarketKey = MONEYLINE) 
 
 
 def odds(sel: Selection, bookmaker: str, price: float | None, at: datetime, suspended: bool = False,
-         source: str = "test") -> OddsUpdate:
-    return OddsUpdate(source, bookmaker, sel, price, None, suspended or price is None, at, at)
+         source: str = "test", ladder: Ladder | None = None) -> OddsUpdate:
+    return OddsUpdate(source, bookmaker, sel, price, None, suspended or price is None, at, at, ladder=ladder)
 
 
 def make_signal(sel: Selection, at: datetime, *, strategy: str = "s1", stake: str | Decimal = "10",
@@ -92,8 +93,11 @@ class Env:
                            requires_mapping=self.requires_mapping, state_dir=self.state_dir, route=self.route)
 
     def quote(self, sel: Selection, bookmaker: str = "bookA", price: float | None = 2.0,
-              suspended: bool = False) -> None:
-        self.book.apply(odds(sel, bookmaker, price, self.clock.now(), suspended))
+              suspended: bool = False, lay: float | None = None) -> None:
+        """A quote; `lay` makes it an exchange's, with that best lay price (size 1000)."""
+        ladder = None if lay is None else Ladder(back=() if price is None else ((price, 1000.0),),
+                                                 lay=((lay, 1000.0),))
+        self.book.apply(odds(sel, bookmaker, price, self.clock.now(), suspended, ladder=ladder))
 
     # -- what the executor and venue would write -----------------------------------------
 
@@ -104,7 +108,7 @@ class Env:
             request_uuid=request_uuid, signal_id=sig.signal_id, strategy=sig.strategy,
             selection=sig.selection.key, sport=sig.selection.fixture.sport,
             fixture=str(sig.selection.fixture), bookmakers=",".join(sig.bookmakers),
-            back=sig.side is Side.BACK, order_price=sig.min_price if sig.side is Side.BACK else sig.price,
+            back=sig.side is Side.BACK, order_price=sig.min_price,  # a back's floor, a lay's ceiling
             stake=decision.stake, status=status.value,
         )])
         return request_uuid

@@ -95,7 +95,7 @@ def test_trading_day_is_midnight_in_the_zone() -> None:
 async def test_restart_restores_state_and_exposure_from_ledger(env: Env) -> None:
     a, b = selection("home"), selection("away")
     env.quote(a)
-    env.quote(b, "bookA", 4.0)
+    env.quote(b, "bookA", 4.0, lay=4.0)
     d1 = await env.risk.evaluate(make_signal(a, env.clock.now(), stake="30"), None)
     d2 = await env.risk.evaluate(make_signal(b, env.clock.now(), stake="10", price=4.0, side=Side.LAY), None)
     u1, u2 = env.submit(d1), env.submit(d2)

@@ -145,11 +145,24 @@ async def test_exposure_resized_to_fit(make_env) -> None:
 async def test_lay_exposure_is_liability(make_env) -> None:
     env = make_env(max_exposure_selection=Decimal(25), resize_to_fit=False)
     sel = selection()
-    env.quote(sel, "bookA", 4.0)
+    env.quote(sel, "bookA", 4.0, lay=4.0)
     # lay 10 at 4.0: liability 30 > 25
     sig = make_signal(sel, env.clock.now(), stake="10", price=4.0, side=Side.LAY)
     d = await _expect(env, sig, Reason.EXPOSURE_SELECTION)
     assert d.details["adding"] == "30.0"
+
+
+async def test_exposure_market_counts_the_other_outcome(make_env) -> None:
+    env = make_env(max_exposure_market=Decimal(15), resize_to_fit=False)
+    home, away = selection("home"), selection("away")
+    env.quote(home)
+    env.quote(away)
+    assert (await env.risk.evaluate(make_signal(home, env.clock.now(), stake="10"), None)).approved
+    # pending backs on both sides: either winner loses the other's stake, 10 or 8; a third back on
+    # home takes "away wins" to -10 - 8 = -18 > 15 (the selection caps see 10 + 8 each)
+    assert (await env.risk.evaluate(make_signal(away, env.clock.now(), stake="8", strategy="b"), None)).approved
+    d = await _expect(env, make_signal(home, env.clock.now(), stake="8", strategy="c"), Reason.EXPOSURE_MARKET)
+    assert (d.details["current"], d.details["after"], d.details["cap"]) == ("10", "18", "15")
 
 
 async def test_rate_limit(make_env) -> None:
@@ -232,6 +245,7 @@ async def test_reducing_only(env: Env, sel) -> None:
     env.order_update(u, OrderStatus.FILLED, Decimal(10))
     env.risk.control.reduce("winding down")
     await _expect(env, make_signal(sel, env.clock.now(), stake="5"), Reason.REDUCING_ONLY)
+    env.quote(sel, "bookA", 2.0, lay=2.0)
     hedge = make_signal(sel, env.clock.now(), stake="5", side=Side.LAY)
     assert (await env.risk.evaluate(hedge, None)).approved
 

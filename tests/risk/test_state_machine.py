@@ -1,8 +1,10 @@
-"""Hypothesis state machine over RiskManager (docs/architecture.md, "Risk"): random streams of signals
-(some evaluated concurrently), fills, declines, cancels, settlements, clock moves, halts and
-resumes, emergencies and restarts. After every step:
+"""Hypothesis state machine over RiskManager (docs/architecture.md, "Risk"): random streams of back
+and lay signals (some evaluated concurrently), fills, declines, cancels, settlements (a market at a
+time, its open orders ended first, as a market closes), clock moves, halts and resumes,
+emergencies and restarts. After every step:
 - an independent model of open bets + in-flight orders (written here, from what the "venue" did)
-  never exceeds any cap, and equals the manager's own figures;
+  never exceeds any cap, and equals the manager's own figures; that includes each market's worst
+  case over its winners (brute force here), backs and lays netted, against `max_exposure_market`;
 - trading-state and breaker transitions are edges of their state machines;
 - nothing is approved while HALTED, for a book whose breaker is open, or beyond one half-open probe.
 """
@@ -29,12 +31,13 @@ from tests.risk.factories import Env, make_signal, selection
 
 CAPS = {"selection": Decimal(30), "fixture": Decimal(50), "bookmaker": Decimal(60),
         "strategy": Decimal(80), "total": Decimal(100)}
+MARKET_CAP = Decimal(25)
 BOOKS = ("bookA", "bookB")
 SELECTIONS = [selection(o, n) for n in range(4) for o in ("home", "away")]
 PRICES = {s.key: p for s, p in zip(SELECTIONS, (1.9, 2.1, 3.0, 1.5, 2.5, 1.6, 1.25, 5.0), strict=True)}
 CONFIG = RiskConfig(
     min_stake=Decimal(1), max_stake=Decimal(40),
-    max_exposure_selection=CAPS["selection"], max_exposure_fixture=CAPS["fixture"],
+    max_exposure_selection=CAPS["selection"], max_exposure_fixture=CAPS["fixture"], max_exposure_market=MARKET_CAP,
     max_exposure_bookmaker=CAPS["bookmaker"], max_exposure_strategy=CAPS["strategy"],
     max_exposure_total=CAPS["total"], daily_loss_limit=Decimal(60), max_drawdown=Decimal(90),
     block_while_in_flight=False, max_orders_per_window=1000,
@@ -48,6 +51,16 @@ BREAKER_EDGES = {("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "CLOSE
 
 def worst(side: Side, stake: Decimal, price: float) -> Decimal:
     return stake if side is Side.BACK else (Decimal(str(price)) - 1) * stake
+
+
+def _market_of(sel_key: str) -> str:
+    return sel_key.rpartition("|")[0]
+
+
+def _pnl_if(side: Side, stake: Decimal, price: float, wins: bool) -> Decimal:
+    """A bet's PnL when its outcome wins or loses."""
+    back = stake * (Decimal(str(price)) - 1) if wins else -stake
+    return back if side is Side.BACK else -back
 
 
 @dataclass
@@ -91,7 +104,7 @@ class RiskMachine(RuleBasedStateMachine):
     def _requote(self) -> None:
         for sel in SELECTIONS:
             for book in BOOKS:
-                self.env.quote(sel, book, PRICES[sel.key])
+                self.env.quote(sel, book, PRICES[sel.key], lay=PRICES[sel.key])  # exchanges: lays fill
 
     # -- signals --------------------------------------------------------------------------
 
@@ -106,7 +119,7 @@ class RiskMachine(RuleBasedStateMachine):
                                price=PRICES[SELECTIONS[i].key], side=side, bookmakers=(book,))
                    for i, book, strat, side, stake in batch]
 
-        async def run():  # type: ignore[no-untyped-def]
+        async def run():
             return await asyncio.gather(*(risk.evaluate(s, None) for s in signals))
 
         decisions = self.loop.run_until_complete(run())
@@ -168,14 +181,25 @@ class RiskMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.bets)
     @rule(data=st.data(), won=st.booleans())
     def settle(self, data: st.DataObject, won: bool) -> None:
-        bet_id = data.draw(st.sampled_from(sorted(self.bets)))
-        bet = self.bets.pop(bet_id)
-        o = bet.order
-        if o.side is Side.BACK:
-            pnl = bet.stake * (Decimal(str(o.price)) - 1) if won else -bet.stake
-        else:
-            pnl = bet.stake if won else -worst(Side.LAY, bet.stake, o.price)
-        self.env.settle(bet_id, o.uuid, bet.stake, pnl, o.strategy)
+        """The market of a drawn bet closes: its open orders end, then all its bets settle, the
+        drawn bet's outcome winning or not."""
+        drawn = self.bets[data.draw(st.sampled_from(sorted(self.bets)))].order
+        market = _market_of(drawn.sel_key)
+        winner = drawn.sel_key.rpartition("|")[2] if won else ("away" if drawn.sel_key.endswith("home") else "home")
+        for o in self._open_orders():
+            if _market_of(o.sel_key) == market:
+                o.final = True
+                self.env.order_update(o.uuid, OrderStatus.EXPIRED if not o.filled else OrderStatus.CANCELLED,
+                                      o.filled)
+        for bet_id in [b for b, bet in self.bets.items() if _market_of(bet.order.sel_key) == market]:
+            bet = self.bets.pop(bet_id)
+            o = bet.order
+            outcome_won = o.sel_key.rpartition("|")[2] == winner
+            if o.side is Side.BACK:
+                pnl = bet.stake * (Decimal(str(o.price)) - 1) if outcome_won else -bet.stake
+            else:
+                pnl = bet.stake if not outcome_won else -worst(Side.LAY, bet.stake, o.price)
+            self.env.settle(bet_id, o.uuid, bet.stake, pnl, o.strategy)
 
     # -- time and control -----------------------------------------------------------------
 
@@ -229,6 +253,29 @@ class RiskMachine(RuleBasedStateMachine):
         ours = {d: {k: v for k, v in vals.items() if v} for d, vals in model.items()}
         ours["total"] = {"total": model["total"]["total"]}
         assert self.env.risk.exposure() == ours
+
+    @invariant()
+    def market_worst_case_holds_and_matches_the_model(self) -> None:
+        """Per market (moneyline: home or away wins) the worst PnL over winners, bets as they
+        stand and each open order's unfilled part either filled or not, whichever is worse."""
+        markets: defaultdict[str, list[tuple[Order, Decimal, bool]]] = defaultdict(list)
+        for o in self._open_orders():
+            markets[_market_of(o.sel_key)].append((o, o.stake - o.filled, False))
+        for bet in self.bets.values():
+            markets[_market_of(bet.order.sel_key)].append((bet.order, bet.stake, True))
+        model = {}
+        for market, items in markets.items():
+            worst_loss = Decimal(0)
+            for winner in ("home", "away"):
+                pnl = Decimal(0)
+                for o, stake, placed in items:
+                    each = _pnl_if(o.side, stake, o.price, o.sel_key.endswith(f"|{winner}"))
+                    pnl += each if placed else min(each, Decimal(0))  # unfilled: only where it hurts
+                worst_loss = max(worst_loss, -pnl)
+            assert worst_loss <= MARKET_CAP, (market, worst_loss)
+            if worst_loss:
+                model[market] = worst_loss
+        assert self.env.risk.market_exposure() == model
 
     @invariant()
     def trading_state_follows_its_machine(self) -> None:

@@ -3,8 +3,9 @@ executor, as after a restart: what the settlement tests settle from."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
 
 from bot.clock import ReplayClock
@@ -23,8 +24,8 @@ class NoQuotes:
 
 
 @asynccontextmanager
-async def paper_ledger(path: Path, clock: ReplayClock,
-                       rows: Iterable[tuple[OrderRow, BetRow]]) -> AsyncIterator[tuple[Ledger, PaperDriver]]:
+async def paper_ledger(path: Path, clock: ReplayClock, rows: Iterable[tuple[OrderRow, BetRow]],
+                       commission: Mapping[str, Decimal] | None = None) -> AsyncIterator[tuple[Ledger, PaperDriver]]:
     ledger = Ledger(path, clock=clock)
     for order, bet in rows:
         ledger.add_orders([order])
@@ -35,7 +36,7 @@ async def paper_ledger(path: Path, clock: ReplayClock,
     async def on_event(event: ExecutionEvent) -> None:
         pass  # the executor writes settlements to the ledger; that is what the tests read
 
-    executor = Executor(venue, ledger, clock, ExecutionConfig(), on_event)
+    executor = Executor(venue, ledger, clock, ExecutionConfig(), on_event, commission=commission)
     await executor.start()
     try:
         yield ledger, driver
