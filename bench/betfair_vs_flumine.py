@@ -61,14 +61,19 @@ PRELOAD = ("bot.engine.wiring", "bot.engine.core", "bot.config.preflight", "bot.
 
 def bench_config(folder: Path, every: int) -> Path:
     """config.yaml made into the benchmark's (written to `folder`): the trivial strategy alone,
-    risk caps and limits no run reaches (the benchmark measures every order's path, not a halt),
+    risk caps and limits no run reaches (the benchmark measures every order's path, not a halt)
+    and no in-flight block (an order partly filled from a ladder level would hold its runner),
     quotes never stale (flumine has no staleness), quiet logs."""
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["strategy_dirs"] = [str(STRATEGIES)]
     config["strategies"] = [{"name": "best_back", "path": STRATEGY, "params": {"every": every}}]
     config["risk"].update(max_exposure_selection=10**6, max_exposure_fixture=10**6, max_exposure_bookmaker=10**6,
                           max_exposure_strategy=10**7, max_exposure_total=10**7, daily_loss_limit=10**7,
-                          max_drawdown=10**7, max_orders_per_window=10**6)
+                          max_drawdown=10**7, max_orders_per_window=10**6,
+                          # a back at an exchange fills from the level's size, so an order may stay
+                          # PARTIALLY_FILLED; flumine has no in-flight check, and the same runner is
+                          # backed again
+                          block_while_in_flight=False)
     config["feeds"]["stale_after_seconds"] = 10**9
     config["settlement"] = {"unresolved": "hold"}
     config["logging"] = {"level": "ERROR", "json_file": False, "progress": False}
