@@ -326,6 +326,30 @@ class _Market:
         return runner
 
 
+def _apply_side(book: dict[float, float], prices: list[float], levels: list[Level], low: float,
+                high: float) -> bool:
+    """Apply `[price, size]` deltas to one side: `book` price -> size and `prices` its sorted
+    prices (a size of 0 removes the level). True when a change lands within [low, high], the
+    prices the side shows. Raises ValueError at a level that is not a price in 1.01..1000 with a
+    size >= 0 (the levels before it stay applied)."""
+    reached = False
+    for level in levels:
+        price, size = level[0], level[1]
+        if not (MIN_PRICE < price <= MAX_PRICE and size >= 0):
+            raise ValueError(f"level {level!r} is not a price in 1.01..1000 with a size >= 0")
+        if size:
+            if price not in book:
+                insort(prices, price)
+            book[price] = size
+        elif book.pop(price, None) is not None:
+            del prices[bisect_left(prices, price)]
+        else:
+            continue
+        if low <= price <= high:
+            reached = True
+    return reached
+
+
 def _prices(book: dict[float, float], levels: Iterable[Level]) -> None:
     """Apply `[price, size]` deltas (size 0 removes the price). Raises ValueError / TypeError /
     IndexError on a bad level (the levels before it stay applied)."""
@@ -596,45 +620,15 @@ class BetfairStreamReader:
                     if name == "id":
                         continue
                     if name == "atb":
-                        book, prices = runner.atb, runner.back_prices
+                        prices = runner.back_prices
                         floor = prices[-depth] if len(prices) >= depth else 0.0  # the lowest back shown
-                        reached = False
-                        for level in value:
-                            price, size = level[0], level[1]
-                            if not (1.0 < price <= 1000.0 and size >= 0):  # MIN_PRICE, MAX_PRICE
-                                raise ValueError(f"level {level!r} is not a price in 1.01..1000 with a size >= 0")
-                            if size:
-                                if price not in book:
-                                    insort(prices, price)
-                                book[price] = size
-                            elif book.pop(price, None) is not None:
-                                del prices[bisect_left(prices, price)]
-                            else:
-                                continue
-                            if price >= floor:
-                                reached = True
-                        if reached:
+                        if _apply_side(runner.atb, prices, value, floor, 1001.0):
                             runner.back = runner.ladder = None
                         market.ladders = True
                     elif name == "atl":
-                        book, prices = runner.atl, runner.lay_prices
+                        prices = runner.lay_prices
                         ceiling = prices[depth - 1] if len(prices) >= depth else 1001.0  # the highest lay shown
-                        reached = False
-                        for level in value:
-                            price, size = level[0], level[1]
-                            if not (1.0 < price <= 1000.0 and size >= 0):
-                                raise ValueError(f"level {level!r} is not a price in 1.01..1000 with a size >= 0")
-                            if size:
-                                if price not in book:
-                                    insort(prices, price)
-                                book[price] = size
-                            elif book.pop(price, None) is not None:
-                                del prices[bisect_left(prices, price)]
-                            else:
-                                continue
-                            if price <= ceiling:
-                                reached = True
-                        if reached:
+                        if _apply_side(runner.atl, prices, value, 0.0, ceiling):
                             runner.lay = runner.ladder = None
                         market.ladders = True
                     elif name == "trd":
