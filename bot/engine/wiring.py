@@ -256,7 +256,9 @@ async def build_engine(settings: Settings, *, config_dir: Path | None = None, mu
         except ValueError as exc:
             raise BuildError(f"config error: mapping.file: {exc}; fix: correct the mapping file") from None
 
-    ledger = Ledger(settings.ledger_target, clock=clock, instance=settings.instance)
+    # a backtest's ledger is its own and thrown away or rerun: no fsync (bot/ledger/store.py)
+    ledger = Ledger(settings.ledger_target, clock=clock, instance=settings.instance,
+                    durable=settings.mode != "backtest")
     try:
         run = plan_run(ledger, settings, source=run_source(settings, config_dir), digest=config_hash(settings),
                        must_resume=must_resume)

@@ -53,6 +53,7 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.clock import Clock, WallClock
 from bot.config.secrets import mask
+from bot.ledger.intent import IntentInsert
 from bot.ledger.migrations import LedgerSchemaError, current_version, migrate
 from bot.ledger.models import (
     SCHEMA_VERSION,
@@ -113,12 +114,13 @@ class IntentGuard(Protocol):
         ...
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, durable: bool = True) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a commit survives the process being killed, not an OS crash; the
-    # intent commit alone runs FULL (Ledger.add_orders), see the module docstring.
-    cur.execute("PRAGMA synchronous=NORMAL")
+    # intent commit alone runs FULL (Ledger.add_orders), see the module docstring. OFF: a
+    # throwaway ledger (`Ledger(durable=False)`).
+    cur.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'OFF'}")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
@@ -182,6 +184,9 @@ class Ledger:
         instance: the bot instance this process is: stamped on the orders it adds; on a shared
             ledger the reads of what this process must recover and reconcile (open orders,
             open bets, unfinished orders) are limited to its own orders.
+        durable: False for a throwaway SQLite ledger (a backtest's): synchronous=OFF and no
+            fsync'd intent commit, so a crash of the machine may corrupt the file (the run is
+            rerun, nothing is at stake). A killed process still loses no commit.
 
     Raises:
         LedgerSchemaError: the database was written by a newer schema version.
@@ -194,7 +199,7 @@ class Ledger:
     """
 
     def __init__(self, target: Path | str, clock: Clock | None = None, *, read_only: bool = False,
-                 instance: str = "") -> None:
+                 instance: str = "", durable: bool = True) -> None:
         self.shared = is_url(target) and make_url(str(target)).get_backend_name() == "postgresql"
         self.path: Path | None = None if is_url(target) else Path(target)
         # what messages name: the file, or the URL without its password
@@ -202,8 +207,10 @@ class Ledger:
         self.instance = instance
         self._clock = clock or WallClock()
         self._read_only = read_only
+        self._durable = durable
         self._closed = False
         self._conn: sqlite3.Connection | None = None  # the one SQLite connection (`_connect`)
+        self._intent: IntentInsert | None = None  # the intent commit on that connection
         self._pending: list[Op] = []
         self._run_updates: dict[str, dict[str, Any]] = {}  # run_id -> fields of its queued UPDATE
         self._flush_soon = False
@@ -248,7 +255,8 @@ class Ledger:
         # One connection for every write and read of this process (the event loop's): `PRAGMA
         # data_version` on it then changes only when ANOTHER process commits (`changed_elsewhere`).
         self._engine = create_engine("sqlite://", creator=self._connect, poolclass=StaticPool)
-        event.listen(self._engine, "connect", _sqlite_pragmas)
+        event.listen(self._engine, "connect", functools.partial(_sqlite_pragmas, durable=self._durable))
+        self._intent = IntentInsert(_TABLES[str(OrderRow.__tablename__)], self._engine.dialect)
         self.schema_version = migrate(self._engine)
         with self._engine.connect() as conn:  # the write lock, once: waits busy_timeout, then refuses
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -428,7 +436,7 @@ class Ledger:
         """Run `op` after the queued writes (without them: `queue=False`), in one transaction,
         committed now; `durable` commits with synchronous=FULL (fsync'd). Returns what `op`
         returns."""
-        durable = durable and not self.shared  # a PostgreSQL commit is durable already
+        durable = durable and self._durable and not self.shared  # a PostgreSQL commit is durable already
         if durable:
             self._pragma("PRAGMA synchronous=FULL")
         try:
@@ -495,13 +503,14 @@ class Ledger:
     def record_decision(self, decision: Decision) -> None:
         """Store a risk decision and its signal, if not stored yet (group-committed)."""
         self.record_signal(decision.signal)
-        values = {
+        at = decision.at or self._now()
+        # the row is made when the group commit runs, after the placement request has left
+        self._defer_insert(_INSERT_DECISION, lambda: {
             "signal_id": decision.signal.signal_id, "strategy": decision.signal.strategy,
             "verdict": decision.verdict.value, "reason": decision.reason,
             "requested_stake": decision.signal.stake, "approved_stake": decision.stake,
-            "details": _jsonable(decision.details), "at": decision.at or self._now(),
-        }
-        self._defer_insert(_INSERT_DECISION, values)
+            "details": _jsonable(decision.details), "at": at,
+        })
 
     def decisions(self, signal_id: str | None = None) -> list[DecisionRow]:
         with self._read() as s:
@@ -650,7 +659,18 @@ class Ledger:
             s.connection().execute(_INSERT_ORDER, [row.model_dump(exclude={"id"}) for row in rows])
             return refused
         self._no_open_orders_at = None
-        refusals: dict[str, str] = self._write(op, durable=True, queue=False)
+        conn = self._conn
+        if self._intent is not None and conn is not None and not self._closed and not conn.in_transaction:
+            try:  # the raw intent commit (bot/ledger/intent.py); no refusals on a ledger of one instance
+                self._intent.commit(conn, rows, durable=self._durable)
+            except SQLAlchemyError as exc:
+                if _environmental(exc):
+                    self.write_error = str(exc).splitlines()[0][:200]
+                raise
+            self.write_error = None
+            refusals: dict[str, str] = {}
+        else:
+            refusals = self._write(op, durable=True, queue=False)
         for row in rows:
             self._cache_order(row.model_copy())
         return refusals

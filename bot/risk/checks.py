@@ -82,7 +82,7 @@ from bot.risk.breakers import Breakers
 from bot.risk.config import DEFAULT_CHECKS, RiskConfig, is_class_path
 from bot.risk.control import TradingControl, TradingState
 from bot.risk.external import ExternalExposure, ExternalStale
-from bot.risk.positions import ZERO, PositionBook, Scope, liability_price, worst_case_loss
+from bot.risk.positions import ZERO, Figures, PositionBook, Scope, liability_price, worst_case_loss
 from bot.risk.reasons import Reason
 from bot.types import Instrument, Side, Signal
 
@@ -118,6 +118,10 @@ class Candidate:
     stake: Decimal
     may_resize: bool  # resize_to_fit and not a leg of an all-or-none group
     resized: dict[str, Any] = field(default_factory=dict)  # "resized_by" codes and their numbers
+    # What several checks read, made once per candidate: the book and the positions do not
+    # change while its checks run (one loop turn, no await). See `_quotes` and `_figures`.
+    quotes_now: tuple[tuple[str, ...], list[Quote], list[Quote]] | None = None
+    figures_now: Figures | None = None
 
     def resize(self, reason: str, stake: Decimal, numbers: dict[str, Any]) -> None:
         """Lower the stake to `stake` because of `reason`; `numbers` go into the decision details."""
@@ -373,23 +377,37 @@ class StakeAboveMaxCheck(Check):
 # -- the market now ---------------------------------------------------------------------------
 
 
-def _quotes(ctx: RiskContext, signal: Signal) -> tuple[tuple[str, ...], list[Quote], list[Quote]]:
+def _quotes(ctx: RiskContext, candidate: Candidate) -> tuple[tuple[str, ...], list[Quote], list[Quote]]:
     """(target books, their quotes, the usable ones); no target books = every book quoting it.
     A lay is usable only where the quote has a lay price (an exchange's ladder, `Quote.layable`):
-    a sportsbook takes no lays."""
-    quotes = ctx.book.quotes(signal.selection)
-    targets = signal.bookmakers or tuple(quotes)
-    seen = [quotes[b] for b in targets if b in quotes]
-    if signal.side is Side.LAY:
-        return targets, seen, [q for q in seen if q.layable]
-    return targets, seen, [q for q in seen if q.usable]
+    a sportsbook takes no lays. Made once per candidate."""
+    if candidate.quotes_now is not None:
+        return candidate.quotes_now
+    signal, book = candidate.signal, ctx.book
+    if signal.bookmakers:  # only the target books' quotes are made
+        targets = signal.bookmakers
+        seen = [q for b in targets if (q := book.quote(signal.selection, b)) is not None]
+    else:
+        quotes = book.quotes(signal.selection)
+        targets, seen = tuple(quotes), list(quotes.values())
+    usable = [q for q in seen if q.layable] if signal.side is Side.LAY else [q for q in seen if q.usable]
+    candidate.quotes_now = (targets, seen, usable)
+    return candidate.quotes_now
+
+
+def _figures(ctx: RiskContext, candidate: Candidate) -> Figures:
+    """The exposure figures of the candidate's buckets before it (bot/risk/positions.py), made
+    once per candidate."""
+    if candidate.figures_now is None:
+        candidate.figures_now = ctx.positions.figures(Scope.of_signal(candidate.signal))
+    return candidate.figures_now
 
 
 class SuspendedCheck(Check):
     reason = Reason.SUSPENDED
 
     def check(self, candidate: Candidate) -> None:
-        targets, seen, usable = _quotes(self.ctx, candidate.signal)
+        targets, seen, usable = _quotes(self.ctx, candidate)
         if not usable and seen and all(q.suspended for q in seen):
             self.reject(bookmakers=list(targets))
 
@@ -398,7 +416,7 @@ class PriceStaleCheck(Check):
     reason = Reason.PRICE_STALE
 
     def check(self, candidate: Candidate) -> None:
-        targets, seen, usable = _quotes(self.ctx, candidate.signal)
+        targets, seen, usable = _quotes(self.ctx, candidate)
         if not usable:
             self.reject(bookmakers=list(targets),
                         quotes={q.bookmaker: {"stale": q.stale, "suspended": q.suspended} for q in seen})
@@ -413,7 +431,7 @@ class PriceMovedCheck(Check):
 
     def check(self, candidate: Candidate) -> None:
         signal = candidate.signal
-        _, _, usable = _quotes(self.ctx, signal)
+        _, _, usable = _quotes(self.ctx, candidate)
         if not usable:
             return
         if signal.side is Side.BACK:
@@ -477,7 +495,7 @@ class _ExposureCap(Check):
     def check(self, candidate: Candidate) -> None:
         cfg, signal = self.ctx.config, candidate.signal
         cap: Decimal = getattr(cfg, f"max_exposure_{self.dimension}")
-        current: Decimal = getattr(self.ctx.positions.figures(Scope.of_signal(signal)), self.dimension)
+        current: Decimal = getattr(_figures(self.ctx, candidate), self.dimension)
         extra: dict[str, str] = {}
         if self.ctx.external is not None:
             try:

@@ -133,7 +133,6 @@ class RiskManager:
         try:
             if self._ledger.write_error is not None:  # decisions could not be stored: fail closed
                 raise Rejected(Reason.RISK_UNAVAILABLE, {"error": f"ledger cannot write: {self._ledger.write_error}"})
-            self._ledger.record_signal(signal)  # group-committed, as is the decision (bot/ledger/store.py)
             self.control.sync()  # adopt a state the CLI wrote to the ledger
             for check in self._checks:
                 check.check(candidate)
@@ -160,7 +159,7 @@ class RiskManager:
 
     def _store(self, decision: Decision) -> Decision:
         try:
-            self._ledger.record_decision(decision)
+            self._ledger.record_decision(decision)  # and its signal; group-committed (bot/ledger/store.py)
         except Exception as exc:  # noqa: BLE001 - fail closed: an unrecorded approval is taken back
             logger.opt(exception=True).error("risk: cannot record decision for {}", decision.signal.signal_id)
             if decision.approved:

@@ -225,6 +225,9 @@ class PositionBook:
     def __init__(self) -> None:
         self._sums = _Aggregates()
         self._orders: dict[str, OrderPosition] = {}  # by signal_id
+        # target -> signal ids of its orders in flight, in step with `_orders` (`_track`): the
+        # duplicate check asks per signal, and a scan of every order grew with the orders open
+        self._in_flight: dict[tuple[str, str, Side, tuple[str, ...]], dict[str, None]] = {}
         self._uuid_signal: dict[str, str] = {}  # request_uuid -> signal_id
         self._bets: dict[int, BetPosition] = {}
 
@@ -335,8 +338,8 @@ class PositionBook:
 
     def in_flight_like(self, signal: Signal) -> str | None:
         """signal_id of an order in flight for the same target as `signal`, if any."""
-        target = target_of(signal)  # built once: this runs over every order in flight
-        return next((o.signal_id for o in self._orders.values() if o.in_flight and o.target == target), None)
+        ids = self._in_flight.get(target_of(signal))
+        return next(iter(ids)) if ids else None
 
     def signal_of(self, request_uuid: str, lookup: OrderLookup) -> str | None:
         """The signal an order is for (asking `lookup` once per unknown order); binds the
@@ -360,7 +363,10 @@ class PositionBook:
     def release(self, signal_id: str) -> OrderPosition | None:
         """Drop an order's reservation (not sent, or swept); returns it if it was held."""
         self._sums.remove(f"o:{signal_id}")
-        return self._orders.pop(signal_id, None)
+        order = self._orders.pop(signal_id, None)
+        if order is not None:
+            self._track(order, held=False)
+        return order
 
     def link(self, request_uuid: str, signal_id: str) -> None:
         """Remember which signal an order is for; binds the reservation to its order row."""
@@ -441,13 +447,32 @@ class PositionBook:
     def _sync(self, order: OrderPosition) -> None:
         key = f"o:{order.signal_id}"
         remaining = order.remaining()
+        previous = self._orders.get(order.signal_id)
+        if previous is not None and previous is not order:  # a restored row replacing a reservation
+            self._track(previous, held=False)
         if remaining <= 0 and not order.in_flight:
             self._sums.remove(key)
             self._orders.pop(order.signal_id, None)
+            self._track(order, held=False)
             return
         self._orders[order.signal_id] = order
+        self._track(order, held=True)
         self._sums.set(key, order.scope, worst_case_loss(order.side, remaining, order.price),
                        pending_part(order.side, remaining, order.price))
+
+
+    def _track(self, order: OrderPosition, *, held: bool) -> None:
+        """Keep `_in_flight` in step: `order` is in `_orders` (`held`) or was just taken out."""
+        target = order.target
+        ids = self._in_flight.get(target)
+        if held and order.in_flight:
+            if ids is None:
+                ids = self._in_flight[target] = {}
+            ids[order.signal_id] = None
+        elif ids is not None:
+            ids.pop(order.signal_id, None)
+            if not ids:
+                del self._in_flight[target]
 
 
 def _bet_of_order(order: OrderRow | None, bet_id: int, request_uuid: str, bookmaker: str, stake: Decimal,

@@ -2,8 +2,8 @@
 the hot path"): from a signal to its placement request the ledger commits once, durably
 (synchronous=FULL), for all the orders of one frame, which leave in one request; signals,
 decisions, events and SENT are group-committed and reach the file at the end of the loop turn.
-Against the local ABP server on loopback; commits counted with a SQLAlchemy listener on the
-ledger's own connection."""
+Against the local ABP server on loopback; commits counted by tracing the statements of the
+ledger's own sqlite3 connection."""
 
 from __future__ import annotations
 
@@ -30,16 +30,26 @@ from tests.execution.helpers import Events, eventually
 from tests.risk.factories import Env, make_signal, selection
 
 SYNC_FULL = 2
+SYNC_LEVELS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}  # PRAGMA synchronous
 
 
 class CommitLog:
-    """Every COMMIT on the ledger's connection, with the synchronous level it ran under."""
+    """Every COMMIT on the ledger's connection, with the synchronous level it ran under: the
+    statements sqlite3 runs, traced on the connection itself, so the ORM's commits and the raw
+    intent commit (bot/ledger/intent.py) are seen alike."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.levels: list[int] = []
-        conn = ledger._conn
-        event.listen(ledger._engine, "commit", lambda _c: self.levels.append(conn.execute("PRAGMA synchronous")
-                                                                              .fetchone()[0]))
+        assert ledger._conn is not None
+        self._level = int(ledger._conn.execute("PRAGMA synchronous").fetchone()[0])
+        ledger._conn.set_trace_callback(self._trace)
+
+    def _trace(self, statement: str) -> None:
+        text = statement.strip().upper()
+        if text.startswith("PRAGMA SYNCHRONOUS="):
+            self._level = SYNC_LEVELS[text.partition("=")[2]]
+        elif text == "COMMIT":
+            self.levels.append(self._level)
 
 
 class WatchedVenue(AbpVenue):

@@ -278,6 +278,24 @@ class RiskMachine(RuleBasedStateMachine):
         assert self.env.risk.market_exposure() == model
 
     @invariant()
+    def in_flight_lookup_matches_the_model(self) -> None:
+        """DUPLICATE_SIGNAL's in-flight lookup (an index kept in step with the orders) names an
+        order in flight for exactly the targets the model holds an open order for."""
+        positions = self.env.risk._positions
+        open_targets = {(o.strategy, o.sel_key, o.side, (o.book,)) for o in self._open_orders()}
+        for sel in SELECTIONS:
+            for book in BOOKS:
+                for strategy in ("s1", "s2"):
+                    for side in (Side.BACK, Side.LAY):
+                        signal = make_signal(sel, self.env.clock.now(), strategy=strategy, side=side,
+                                             bookmakers=(book,), price=PRICES[sel.key])
+                        found = positions.in_flight_like(signal)
+                        assert (found is not None) == ((strategy, sel.key, side, (book,)) in open_targets)
+                        if found is not None:
+                            order = positions.order(found)
+                            assert order is not None and order.in_flight and order.same_target(signal)
+
+    @invariant()
     def trading_state_follows_its_machine(self) -> None:
         now = self.env.risk.control.state.value
         if now != self.trading:
