@@ -818,7 +818,8 @@ class Ledger:
             queued.update(fields)
             return
         queued = self._run_updates[run_id] = dict(fields)
-        self._defer(lambda s: s.execute(update(RunRow).where(col(RunRow.run_id) == run_id).values(**queued)))
+        self._defer(lambda s: s.connection().execute(
+            _run_update(tuple(queued)), {"r_id": run_id, **{f"v_{k}": v for k, v in queued.items()}}))
 
     def runs(self, source: str | None = None) -> list[RunRow]:
         """Runs in start order, optionally of one `source`; on a shared ledger this instance's."""
@@ -839,21 +840,32 @@ class Ledger:
         value; a bet without `venue_*` is taken as placed in its `placed_currency`.
         """
         def op(s: Session) -> tuple[BetRow, BetRow | None]:
-            row = s.exec(select(BetRow).where(BetRow.bet_id == bet.bet_id)).first()
-            previous = None if row is None else BetRow.model_validate(row.model_dump())
-            if row is None:
-                row = bet
+            # Core statements prepared once (bets change at every fill and settlement): the ORM
+            # select and unit of work cost ~4x as much per bet
+            conn = s.connection()
+            found = conn.execute(_SELECT_BET, {"b_id": bet.bet_id}).first()
+            given = {name: getattr(bet, name) for name in _BET_FIELDS}
+            if found is None:
+                previous, values = None, given
             else:
-                for name, value in bet.model_dump(exclude={"id"}).items():
-                    if value is not None:
-                        setattr(row, name, value)
-            row.venue_currency = row.venue_currency or row.placed_currency
-            if row.venue_currency == row.placed_currency:  # same currency: the venue's amounts are ours
-                row.venue_stake = row.placed_stake if row.venue_stake is None else row.venue_stake
-                row.venue_amount = row.settlement_amount if row.venue_amount is None else row.venue_amount
-            row.updated_at = self._now()
-            s.add(row)
-            return row, previous
+                previous = BetRow.model_validate(found._asdict())
+                values = {name: getattr(previous, name) for name in _BET_FIELDS}
+                values.update((name, value) for name, value in given.items() if value is not None)
+            values["venue_currency"] = values["venue_currency"] or values["placed_currency"]
+            if values["venue_currency"] == values["placed_currency"]:  # same currency: the venue's amounts are ours
+                if values["venue_stake"] is None:
+                    values["venue_stake"] = values["placed_stake"]
+                if values["venue_amount"] is None:
+                    values["venue_amount"] = values["settlement_amount"]
+            values["updated_at"] = self._now()
+            if previous is None:
+                key = conn.execute(_INSERT_BET, values).inserted_primary_key
+                assert key is not None  # a single-row INSERT has one
+                row_id = key[0]
+            else:
+                row_id = previous.id
+                conn.execute(_UPDATE_BET, {"b_id": bet.bet_id, **{f"v_{k}": v for k, v in values.items()}})
+            return BetRow(id=row_id, **values), previous
         result: tuple[BetRow, BetRow | None] = self._write(op)
         self._bet_writes += 1
         return result
@@ -1087,6 +1099,11 @@ _INSERT_DECISION = insert(_TABLES[str(DecisionRow.__tablename__)])
 _INSERT_EVENT = insert(_TABLES[str(EventRow.__tablename__)])
 _INSERT_ORDER = insert(_TABLES[str(OrderRow.__tablename__)])
 _BETS = _TABLES[str(BetRow.__tablename__)]
+_SELECT_BET = _BETS.select().where(_BETS.c.bet_id == bindparam("b_id"))
+_INSERT_BET = insert(_BETS)
+_BET_FIELDS = tuple(c.name for c in _BETS.columns if not c.primary_key)  # BetRow's attributes too
+_UPDATE_BET = update(_BETS).where(_BETS.c.bet_id == bindparam("b_id")).values(
+    {name: bindparam(f"v_{name}") for name in _BET_FIELDS})
 _UPDATE_CLOSE = update(_BETS).where(_BETS.c.bet_id == bindparam("b_id")).values(
     closing_price=bindparam("closing_price"), closing_probability=bindparam("closing_probability"),
     clv=bindparam("clv"), closed_at=bindparam("closed_at"))
@@ -1136,6 +1153,15 @@ def _order_update(fields: tuple[str, ...]) -> Executable:
     (executemany over `r_uuid` and `v_<field>`)."""
     orders = _TABLES[str(OrderRow.__tablename__)]
     return update(orders).where(orders.c.request_uuid == bindparam("r_uuid")).values(
+        {name: bindparam(f"v_{name}") for name in fields})
+
+
+@functools.cache
+def _run_update(fields: tuple[str, ...]) -> Executable:
+    """UPDATE runs SET <fields> WHERE run_id = :r_id, prepared once per set of fields (a
+    Core statement: the ORM's bulk UPDATE cost ~150 us per checkpoint)."""
+    runs = _TABLES[str(RunRow.__tablename__)]
+    return update(runs).where(runs.c.run_id == bindparam("r_id")).values(
         {name: bindparam(f"v_{name}") for name in fields})
 
 

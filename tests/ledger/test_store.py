@@ -187,6 +187,23 @@ def _bet(bet_id: int, uuid: str, status: str = "CONFIRMED", settle: str = "UNSET
     )
 
 
+def test_upsert_bet_keeps_what_an_update_leaves_none_and_returns_the_stored_row(ledger: Ledger) -> None:
+    ledger.add_orders([_order("a")])
+    first, _ = ledger.upsert_bet(_bet(1, "a", "CONFIRMED"))
+    assert first.venue_stake == Decimal("4.20") and first.venue_currency == "USD"  # same currency: ours
+    won = _bet(1, "a", "CONFIRMED", "WON")
+    won.settlement_amount, won.placed_at = Decimal("8.61"), None
+    row, previous = ledger.upsert_bet(won)
+    assert previous is not None and previous.settlement_status == "UNSETTLED" and previous.id == first.id
+    assert (row.settlement_status, row.settlement_amount, row.venue_amount) == ("WON", Decimal("8.61"), Decimal("8.61"))
+    assert row.placed_at == T0  # None on the update: the stored value stays
+    again, _ = ledger.upsert_bet(_bet(1, "a", "CONFIRMED", "WON"))  # settlement_amount None: kept
+    stored = ledger.bets("a")
+    assert len(stored) == 1 and stored[0].id == row.id == again.id
+    assert stored[0].settlement_amount == again.settlement_amount == Decimal("8.61")
+    assert stored[0].model_dump(exclude={"updated_at"}) == again.model_dump(exclude={"updated_at"})
+
+
 def test_bets_and_open_bets(ledger: Ledger) -> None:
     ledger.add_orders([_order("a"), _order("b"), _order("c")])  # on a shared ledger an instance's bets are its orders'
     row, prev = ledger.upsert_bet(_bet(1, "a", "PLACED"))
