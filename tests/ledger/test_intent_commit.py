@@ -1,7 +1,8 @@
 """The intent commit on a SQLite ledger (bot/ledger/intent.py): the raw sqlite3 INSERT stores
 exactly what SQLAlchemy's Core INSERT of the same rows stores, refuses a duplicate as
-sqlalchemy.exc.IntegrityError without writing anything, and a throwaway ledger
-(`durable=False`) never asks for fsync."""
+sqlalchemy.exc.IntegrityError without writing anything, fails closed when the database cannot
+write (`Ledger.write_error`, which risk reads), and a throwaway ledger (`durable=False`) never
+asks for fsync."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.ledger.models import OrderRow, new_order_row
 from bot.ledger.store import _INSERT_ORDER, Ledger
@@ -66,6 +67,24 @@ def test_a_duplicate_request_uuid_is_refused_and_nothing_of_the_batch_is_written
     ledger.add_orders([_order("u3")])  # the connection is usable after the refusal
     assert ledger.write_error is None
     assert [r[0] for r in _stored(tmp_path / "l.db")] == ["u1", "u3"]
+    ledger.close()
+
+
+def test_an_intent_the_database_cannot_take_fails_closed_and_goes_in_whole_later(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.db")
+    ledger._pragma("PRAGMA busy_timeout=50")  # not the 5 s a reader is given
+    holder = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    with pytest.raises(OperationalError, match="locked"):
+        ledger.add_orders([_order("u1"), _order("u2")])
+    # what risk reads to reject every new signal RISK_UNAVAILABLE (bot/risk/manager.py)
+    assert ledger.write_error is not None and "locked" in ledger.write_error
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert _stored(tmp_path / "l.db") == []  # nothing half-written
+    ledger.add_orders([_order("u1"), _order("u2")])
+    assert ledger.write_error is None
+    assert [r[0] for r in _stored(tmp_path / "l.db")] == ["u1", "u2"]
     ledger.close()
 
 
