@@ -732,8 +732,8 @@ class Ledger:
             cached = self._orders.get(request_uuid)
             if cached is not None:
                 self._cache_order(cached.model_copy(update=values))
-        statement = _order_update(tuple(values))
-        rows = [{"r_uuid": request_uuid, **{f"v_{k}": v for k, v in values.items()}} for request_uuid in request_uuids]
+        statement = _keyed_update(str(OrderRow.__tablename__), "request_uuid", tuple(values))
+        rows = [_keyed_params(request_uuid, values) for request_uuid in request_uuids]
         self._defer(lambda s: s.connection().execute(statement, rows))  # an op in queue order, not an insert
 
     def _cache_order(self, row: OrderRow) -> None:
@@ -819,7 +819,7 @@ class Ledger:
             return
         queued = self._run_updates[run_id] = dict(fields)
         self._defer(lambda s: s.connection().execute(
-            _run_update(tuple(queued)), {"r_id": run_id, **{f"v_{k}": v for k, v in queued.items()}}))
+            _keyed_update(str(RunRow.__tablename__), "run_id", tuple(queued)), _keyed_params(run_id, queued)))
 
     def runs(self, source: str | None = None) -> list[RunRow]:
         """Runs in start order, optionally of one `source`; on a shared ledger this instance's."""
@@ -843,7 +843,7 @@ class Ledger:
             # Core statements prepared once (bets change at every fill and settlement): the ORM
             # select and unit of work cost ~4x as much per bet
             conn = s.connection()
-            found = conn.execute(_SELECT_BET, {"b_id": bet.bet_id}).first()
+            found = conn.execute(_SELECT_BET, {"key": bet.bet_id}).first()
             given = {name: getattr(bet, name) for name in _BET_FIELDS}
             if found is None:
                 previous, values = None, given
@@ -864,7 +864,8 @@ class Ledger:
                 row_id = key[0]
             else:
                 row_id = previous.id
-                conn.execute(_UPDATE_BET, {"b_id": bet.bet_id, **{f"v_{k}": v for k, v in values.items()}})
+                conn.execute(_keyed_update(str(BetRow.__tablename__), "bet_id", _BET_FIELDS),
+                             _keyed_params(bet.bet_id, values))
             return BetRow(id=row_id, **values), previous
         result: tuple[BetRow, BetRow | None] = self._write(op)
         self._bet_writes += 1
@@ -1084,11 +1085,12 @@ class Ledger:
         group-committed (not money: a crash before the commit has them looked for again at start)."""
         if not closes:
             return
-        rows = [{"b_id": b, "closing_price": price, "closing_probability": prob, "clv": clv,
-                 "closed_at": _utc(at)} for b, price, prob, clv, at in closes]
+        statement = _keyed_update(str(BetRow.__tablename__), "bet_id", _CLOSE_FIELDS)
+        rows = [_keyed_params(b, dict(zip(_CLOSE_FIELDS, (price, prob, clv, _utc(at)), strict=True)))
+                for b, price, prob, clv, at in closes]
 
         def op(s: Session) -> None:
-            s.connection().execute(_UPDATE_CLOSE, rows)
+            s.connection().execute(statement, rows)
         self._defer(op)
 
 
@@ -1099,14 +1101,10 @@ _INSERT_DECISION = insert(_TABLES[str(DecisionRow.__tablename__)])
 _INSERT_EVENT = insert(_TABLES[str(EventRow.__tablename__)])
 _INSERT_ORDER = insert(_TABLES[str(OrderRow.__tablename__)])
 _BETS = _TABLES[str(BetRow.__tablename__)]
-_SELECT_BET = _BETS.select().where(_BETS.c.bet_id == bindparam("b_id"))
+_SELECT_BET = _BETS.select().where(_BETS.c.bet_id == bindparam("key"))
 _INSERT_BET = insert(_BETS)
 _BET_FIELDS = tuple(c.name for c in _BETS.columns if not c.primary_key)  # BetRow's attributes too
-_UPDATE_BET = update(_BETS).where(_BETS.c.bet_id == bindparam("b_id")).values(
-    {name: bindparam(f"v_{name}") for name in _BET_FIELDS})
-_UPDATE_CLOSE = update(_BETS).where(_BETS.c.bet_id == bindparam("b_id")).values(
-    closing_price=bindparam("closing_price"), closing_probability=bindparam("closing_probability"),
-    clv=bindparam("clv"), closed_at=bindparam("closed_at"))
+_CLOSE_FIELDS = ("closing_price", "closing_probability", "clv", "closed_at")
 
 
 def _open_orders(now: datetime) -> Any:
@@ -1148,21 +1146,18 @@ def _values(values: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, 
 
 
 @functools.cache
-def _order_update(fields: tuple[str, ...]) -> Executable:
-    """UPDATE orders SET <fields> WHERE request_uuid = :r_uuid, prepared once per set of fields
-    (executemany over `r_uuid` and `v_<field>`)."""
-    orders = _TABLES[str(OrderRow.__tablename__)]
-    return update(orders).where(orders.c.request_uuid == bindparam("r_uuid")).values(
+def _keyed_update(table: str, key: str, fields: tuple[str, ...]) -> Executable:
+    """UPDATE <table> SET <fields> WHERE <key> = :key, a Core statement prepared once per set of
+    fields (the ORM's select-and-flush or bulk UPDATE cost several times as much per row); run
+    it with `_keyed_params`, one dict per row for an executemany."""
+    columns = _TABLES[table].c
+    return update(_TABLES[table]).where(columns[key] == bindparam("key")).values(
         {name: bindparam(f"v_{name}") for name in fields})
 
 
-@functools.cache
-def _run_update(fields: tuple[str, ...]) -> Executable:
-    """UPDATE runs SET <fields> WHERE run_id = :r_id, prepared once per set of fields (a
-    Core statement: the ORM's bulk UPDATE cost ~150 us per checkpoint)."""
-    runs = _TABLES[str(RunRow.__tablename__)]
-    return update(runs).where(runs.c.run_id == bindparam("r_id")).values(
-        {name: bindparam(f"v_{name}") for name in fields})
+def _keyed_params(key: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of `_keyed_update` for one row ("v_" keeps them apart from column names)."""
+    return {"key": key, **{f"v_{k}": v for k, v in values.items()}}
 
 
 def _jsonable(value: Any) -> Any:
