@@ -58,7 +58,10 @@ async def test_silent_server_sends_nothing_and_keeps_data_for_replay(abp) -> Non
     await a.admin("faults", {"silent": True})
     await s.send({"type": "ping"})
     await a.admin("emergency", {"active": True, "reason": "hidden"})
-    assert await s.frames_within(0.5) == []  # no ping within 2x the interval, no pong, no data
+    frames = await s.frames_within(0.5)
+    # No pong and no data; of the 2-3 pings a live server sends in 0.5 s, at most the one already
+    # on the wire when the fault took effect arrives.
+    assert [f for f in frames if f["type"] != "ping"] == [] and len(frames) <= 1
     await a.admin("faults", {"silent": False})
     await s.send({"type": "replay", "fromSeq": 0})  # the connection was never closed
     frame = await s.data()
