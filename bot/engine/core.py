@@ -467,7 +467,7 @@ class Engine:
             return
         now = self.clock.now()
         closes = []
-        for bet_id, key, bookmaker, price in self.ledger.bets_awaiting_close():
+        for bet_id, key, bookmaker, price, back in self.ledger.bets_awaiting_close():
             try:
                 selection = Selection.parse(key)
             except ValueError:
@@ -476,7 +476,7 @@ class Engine:
             if now >= selection.fixture.start_time and not self.replay:
                 closes.append(ClosingLine(bet_id, None, None, None, selection.fixture.start_time))
                 continue
-            self.closing.watch(bet_id, selection, bookmaker, price, datetime.min.replace(tzinfo=UTC))
+            self.closing.watch(bet_id, selection, bookmaker, price, datetime.min.replace(tzinfo=UTC), back=back)
         self.ledger.set_closing([c.row() for c in closes])
 
     def _watch_fill(self, fill: Fill) -> None:
@@ -484,14 +484,15 @@ class Engine:
         if fill.status.value not in OPEN_BET_STATUSES:
             return
         order = self.ledger.get_order(fill.request_uuid)
-        if order is None or not order.back:  # a lay's closing line is not measured (back CLV only)
+        if order is None:
             return
         try:
             selection = Selection.parse(order.selection)
         except ValueError:
             log.warning("bet {}: selection {!r} unreadable, no closing line", fill.bet_id, order.selection)
             return
-        close = self.closing.watch(fill.bet_id, selection, fill.bookmaker, fill.price, self.clock.now())
+        close = self.closing.watch(fill.bet_id, selection, fill.bookmaker, fill.price, self.clock.now(),
+                                   back=order.back)
         if close is not None:  # placed in play: no close
             self.ledger.set_closing([close.row()])
 

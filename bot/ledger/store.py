@@ -1065,20 +1065,22 @@ class Ledger:
             q = select(OrderRow.status, func.count()).group_by(OrderRow.status)
             return {status: n for status, n in s.exec(q)}
 
-    def bets_awaiting_close(self) -> list[tuple[int, str, str, float]]:
+    def bets_awaiting_close(self) -> list[tuple[int, str, str, float, bool]]:
         """Open bets whose close was not looked for yet (`BetRow.closed_at` NULL): (bet_id,
-        the order's selection key, bookmaker, placed price), by bet_id (bot/market/closing.py)."""
+        the order's selection key, bookmaker, placed price, True for a back and False for a
+        lay), by bet_id (bot/market/closing.py)."""
         with self._read() as s:
             q = (
-                select(BetRow.bet_id, OrderRow.selection, BetRow.bookmaker, BetRow.placed_price)
+                sa_select(col(BetRow.bet_id), col(OrderRow.selection), col(BetRow.bookmaker), col(BetRow.placed_price),
+                          col(OrderRow.back))
                 .join(OrderRow, col(OrderRow.request_uuid) == col(BetRow.request_uuid))
                 .where(col(BetRow.closed_at).is_(None))
-                .where(BetRow.settlement_status == SettlementStatus.UNSETTLED.value)
+                .where(col(BetRow.settlement_status) == SettlementStatus.UNSETTLED.value)
                 .where(col(BetRow.bet_status).in_(OPEN_BET_STATUSES))
                 .where(*self._own_orders())
                 .order_by(col(BetRow.bet_id))
             )
-            return [(int(b), str(sel), str(book), float(price)) for b, sel, book, price in s.exec(q)]
+            return [(int(b), str(sel), str(book), float(price), bool(back)) for b, sel, book, price, back in s.connection().execute(q)]
 
     def set_closing(self, closes: Sequence[tuple[int, float | None, float | None, float | None, datetime]]) -> None:
         """Store bets' closing lines: (bet_id, closing price, closing probability, CLV, kickoff),

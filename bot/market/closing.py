@@ -2,13 +2,17 @@
 "Closing line value").
 
 For a bet on selection s at bookmaker b, placed at decimal odds P before kickoff:
-- closing price: b's last pre-start price of s (None when b no longer quoted it);
+- closing price: b's last pre-start price of s, its back price for a back and its best
+  available-to-lay price for a lay (None when b no longer offered it);
 - closing probability: the reference's no-vig fair probability of s at close
   (bot.market.odds.no_vig_probabilities with `clv.devig`): the mean over `clv.reference_books`
   with a complete market (every outcome any book quotes there, priced), or over every book with
   a complete market when the list is empty (the consensus); None when no book qualifies;
-- CLV = P x closing probability - 1 (expected value per unit stake had the close been the true
-  price), None without a closing probability.
+- CLV: the expected value per unit stake had the close been the true price, None without a
+  closing probability. A back at P wins P - 1 with probability p and loses 1 otherwise:
+  CLV = P x p - 1. A lay at P (its stake is the backer's stake, as the bot counts a lay's
+  turnover) wins 1 with probability 1 - p and loses P - 1 otherwise: CLV = 1 - P x p. A lay
+  matched at the fair closing price has CLV 0, one matched below it has CLV > 0.
 
 "Last pre-start" is the board the engine holds just before it applies the first feed event at or
 after kickoff (`due` is called with that event's time, before it is applied), so a replay and a
@@ -52,6 +56,7 @@ class _Bet:
     selection: Selection
     bookmaker: str
     price: float
+    back: bool
 
 
 class ClosingLines:
@@ -69,9 +74,10 @@ class ClosingLines:
         return self._heap[0][0] if self._heap else None
 
     def watch(self, bet_id: int, selection: Selection, bookmaker: str, price: float,
-              now: datetime) -> ClosingLine | None:
-        """Wait for the close of a bet placed at `price` (decimal odds); a bet placed at or after
-        kickoff has none: its (empty) close is returned at once, to be stored."""
+              now: datetime, *, back: bool) -> ClosingLine | None:
+        """Wait for the close of a bet placed at `price` (decimal odds), a back or (`back`
+        False) a lay; a bet placed at or after kickoff has none: its (empty) close is returned
+        at once, to be stored."""
         kickoff = selection.fixture.start_time
         if now >= kickoff:
             return ClosingLine(bet_id, None, None, None, kickoff)
@@ -79,7 +85,7 @@ class ClosingLines:
         if fixture not in self._waiting:
             self._waiting[fixture] = []
             heapq.heappush(self._heap, (kickoff, next(self._seq), fixture))
-        self._waiting[fixture].append(_Bet(bet_id, selection, bookmaker, price))
+        self._waiting[fixture].append(_Bet(bet_id, selection, bookmaker, price, back))
         return None
 
     def due(self, now: datetime) -> list[ClosingLine]:
@@ -105,12 +111,15 @@ class ClosingLines:
         for bet in bets:
             sel = bet.selection
             quote = self._book.quote(sel, bet.bookmaker)
-            price = None if quote is None or quote.suspended else quote.price
+            price = None if quote is None or quote.suspended else quote.price if bet.back else quote.lay_price
             if sel.market not in fair:
                 fair[sel.market] = self.reference(sel.fixture, sel.market)
             probs = fair[sel.market]
             probability = None if probs is None else probs.get(sel.outcome)
-            clv = None if probability is None else bet.price * probability - 1.0
+            if probability is None:
+                clv = None
+            else:
+                clv = bet.price * probability - 1.0 if bet.back else 1.0 - bet.price * probability
             closes.append(ClosingLine(bet.bet_id, price, probability, clv, sel.fixture.start_time))
         return closes
 

@@ -81,7 +81,7 @@ def clv_hist_png(bets: Sequence[BetRecord]) -> bytes:
     (dashed) marked; title gives n and the mean."""
     fig, ax = _figure()
     values = [b.clv * 100 for b in clean(bets)[0] if b.clv is not None]
-    title = "Closing line value (price x closing probability - 1)"
+    title = "Closing line value (expected value per unit stake at the close)"
     if not values:
         _no_data(ax, title, "no bet has a closing price")
         return _png(fig)

@@ -17,8 +17,10 @@ class BetRecord:
     "total", ...); `selection` is `Selection.key`. `status` is the settlement status
     (bot.types.SettlementStatus: WON, LOST, VOID, HALF_WON, HALF_LOST, PUSH, or UNSETTLED);
     `pnl` is None while unsettled. `closing_probability` is the reference's no-vig fair
-    probability of the selection at close, and `clv` = price x closing_probability - 1, both
-    None when no close was captured (e.g. the data ends before kickoff)."""
+    probability of the selection at close, and `clv` the expected value per unit stake at that
+    probability (a back: price x closing_probability - 1; a lay: 1 - price x closing_probability;
+    bot/market/closing.py), both None when no close was captured (e.g. the data ends before
+    kickoff)."""
 
     bet_id: int
     strategy: str

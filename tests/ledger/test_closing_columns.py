@@ -26,11 +26,11 @@ def _bet(bet_id: int, uuid: str, **kw: Any) -> BetRow:
 def test_open_bets_await_their_close_which_is_stored_and_survives_later_updates(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "bot.db")
     ledger.add_orders([OrderRow(request_uuid=u, signal_id=u, strategy="value", selection=SEL, order_price=2.0,
-                                stake=Decimal(10), status="FILLED") for u in ("u1", "u2", "u3")])
+                                stake=Decimal(10), status="FILLED", back=u != "u2") for u in ("u1", "u2", "u3")])
     ledger.upsert_bet(_bet(1, "u1"))
     ledger.upsert_bet(_bet(2, "u2"))
     ledger.upsert_bet(_bet(3, "u3", settlement_status="LOST"))  # settled: nothing to wait for
-    assert ledger.bets_awaiting_close() == [(1, SEL, "fanduel", 2.3), (2, SEL, "fanduel", 2.3)]
+    assert ledger.bets_awaiting_close() == [(1, SEL, "fanduel", 2.3, True), (2, SEL, "fanduel", 2.3, False)]
 
     ledger.set_closing([(1, 2.15, 0.5128, 2.3 * 0.5128 - 1, KICKOFF), (2, None, None, None, KICKOFF)])
     assert ledger.bets_awaiting_close() == []  # looked for, found or not: never again
