@@ -5,8 +5,11 @@ convert` writes one per board of a historical file; `ReplayFeed` replays each as
 `encode_batch` and `decode_board` are exact inverses for what the book reads: every quote's
 selection (lines as Decimal text, so 2.25 and -0.25 survive exactly), bookmaker, decimal price
 (orjson writes the shortest text that reads back as the same float), American odds, feed ids,
-feed time and source, plus the batch's `complete`, `cleared` and `unconfirmed`. A quote is
-withdrawn exactly when its price is null: a suspended update is written without its price.
+feed time and source, an exchange quote's ladder (its back and lay levels with their sizes,
+last traded price and traded volume; `bot.types.Ladder`), plus the batch's `complete`, `cleared`
+and `unconfirmed`. A suspended update is written without its price; a quote without a ladder is
+withdrawn exactly when its price is null, while a laddered one says whether it is suspended
+(an exchange runner with a lay alone has no back price and is not suspended).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import orjson
 
 from bot.feeds.normalise import LINE_MAX
 from bot.market.odds import AMERICAN_MAX, PRICE_MAX, PRICE_MIN
-from bot.types import BookCleared, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
+from bot.types import BookCleared, FixtureKey, Ladder, MarketKey, OddsBatch, OddsUpdate, Selection
 
 BOARD_SOURCE = "board"  # the record `source` of a board record
 VERSION = 1
@@ -45,12 +48,15 @@ def encode_batch(batch: OddsBatch) -> str:
     bookmaker, decimal price | null, american | null, feed_ids | null (, feed_time ISO | null
     (, source))], ...]}`, plus `"cleared": [[source, at ISO, bookmaker | null, sport | null,
     [sport, start, home, away] | null], ...]` and `"unconfirmed": [[[sport, start, home, away],
-    bookmaker | null], ...]` when not empty. The board time is the record's `ts`
-    (`batch.received_at`), not in the text."""
+    bookmaker | null], ...]` and `"ladders": [[quote index, suspended, [[back price, size], ...],
+    [[lay price, size], ...], last traded price | null, traded volume | null], ...]` (the quotes
+    with a `Ladder`) when not empty. The board time is the record's `ts` (`batch.received_at`),
+    not in the text."""
     at, source = batch.received_at, batch.source
     quotes: list[list[object]] = []
+    ladders: list[list[object]] = []
     append = quotes.append
-    for u in batch.updates:
+    for n, u in enumerate(batch.updates):
         sel = u.selection
         fx, mk = sel.fixture, sel.market
         price = None if u.suspended else u.price
@@ -62,12 +68,17 @@ def encode_batch(batch: OddsBatch) -> str:
         elif u.feed_time != at:
             row.append(_iso(u.feed_time))
         append(row)
+        if u.ladder is not None:
+            ladder = u.ladder
+            ladders.append([n, u.suspended, ladder.back, ladder.lay, ladder.last_traded, ladder.traded_volume])
     body: dict[str, Any] = {"v": VERSION, "source": source, "complete": batch.complete, "quotes": quotes}
     if batch.cleared:
         body["cleared"] = [[c.source, _iso(c.at), c.bookmaker, c.sport,
                             None if c.fixture is None else _fixture_cells(c.fixture)] for c in batch.cleared]
     if batch.unconfirmed:
         body["unconfirmed"] = [[_fixture_cells(f), b] for f, b in batch.unconfirmed]
+    if ladders:
+        body["ladders"] = ladders
     return orjson.dumps(body).decode()
 
 
@@ -142,6 +153,8 @@ class BoardDecoder:
             self._selections.clear()
         quote = self._quote
         updates = tuple(quote(row, n, source, ts) for n, row in enumerate(_list(body.get("quotes"), "quotes")))
+        if "ladders" in body:
+            updates = _with_ladders(updates, _list(body["ladders"], "ladders"))
         cleared = tuple(self._cleared(row, n) for n, row in enumerate(_list(body.get("cleared", []), "cleared")))
         unconfirmed = tuple(self._unconfirmed(row, n)
                             for n, row in enumerate(_list(body.get("unconfirmed", []), "unconfirmed")))
@@ -226,6 +239,51 @@ class BoardDecoder:
             return self._fixture(row[0]), _opt_str(row[1], "bookmaker")
         except (TypeError, ValueError) as exc:
             raise ValueError(f"unconfirmed {n}: {exc}") from None
+
+
+def _with_ladders(updates: tuple[OddsUpdate, ...], rows: list[Any]) -> tuple[OddsUpdate, ...]:
+    """`updates` with the ladders of a board's "ladders" rows set (`encode_batch`)."""
+    out = list(updates)
+    for k, row in enumerate(rows):
+        try:
+            if type(row) is not list or len(row) != 6:
+                raise ValueError("must be [quote index, suspended, back levels, lay levels, last traded, volume]")
+            n, suspended, back, lay, last_traded, volume = row
+            if type(n) is not int or not 0 <= n < len(out) or out[n].ladder is not None:
+                raise ValueError(f"quote index must name a quote once, got {n!r}")
+            if type(suspended) is not bool:
+                raise ValueError(f"suspended must be true or false, got {suspended!r}")
+            if suspended and out[n].price is not None:
+                raise ValueError("a suspended quote has no price")
+            ladder = Ladder(_levels(back, "back"), _levels(lay, "lay"), _price(last_traded), _size(volume, "volume"))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"ladder {k}: {exc}") from None
+        u = out[n]
+        out[n] = OddsUpdate(u.source, u.bookmaker, u.selection, u.price, u.american, suspended, u.feed_time,
+                            u.received_at, u.feed_ids, u.instrument, ladder)
+    return tuple(out)
+
+
+def _levels(value: object, what: str) -> tuple[tuple[float, float], ...]:
+    if type(value) is not list:
+        raise ValueError(f"{what} levels must be a list of [price, size], got {value!r}")
+    levels = []
+    for level in value:
+        if type(level) is not list or len(level) != 2:
+            raise ValueError(f"a {what} level must be [price, size], got {level!r}")
+        price, size = _price(level[0]), _size(level[1], what)
+        if price is None or size is None:
+            raise ValueError(f"a {what} level must have a price and a size, got {level!r}")
+        levels.append((price, size))
+    return tuple(levels)
+
+
+def _size(value: object, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} size must be a finite amount >= 0, got {value!r}")
+    return float(value)
 
 
 def _line(value: object) -> Decimal | None:

@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import bz2
 import gzip
+import heapq
 import json
 import sqlite3
 from collections import Counter
@@ -30,13 +32,15 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from bot.clock import ReplayClock
 from bot.feeds.base import GOOD_COUNTERS
 from bot.feeds.history.base import HistoryError, detect
 from bot.feeds.history.betfair import AWAY, BOOKMAKER, BetfairStreamReader, is_betfair_stream
 from bot.feeds.history.cli import app
+from bot.feeds.replay import ReplayFeed
 from bot.research.backtest import classify
 from bot.sim.results import Results, grade, lay_status, load_results
-from bot.types import Ladder, MarketKey, OddsBatch, Selection, SettlementStatus
+from bot.types import FeedEvent, Ladder, MarketKey, OddsBatch, Selection, SettlementStatus
 from tests.engine.conftest import run_bot
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "betfair_stream"
@@ -358,6 +362,17 @@ def test_data_info_and_convert(tmp_path: Path) -> None:
     _, place = _read(DATA / "1.197931751.gz")
     assert converted["quotes"] == info["quotes"] + sum(len(b.updates) for b in place)
     assert converted["markets"] == {"win": info["quotes"], "place": sum(len(b.updates) for b in place)}
+    # the recording replays into the readers' batches, ladders and all: a converted exchange
+    # recording can still be laid against
+    clock, replayed = ReplayClock(), []
+
+    async def emit(event: FeedEvent) -> None:
+        replayed.append(event)
+
+    asyncio.run(ReplayFeed(out, clock).run(emit))
+    merged = list(heapq.merge(batches, place, key=lambda b: b.received_at))
+    assert replayed == merged
+    assert sum(1 for b in replayed for u in b.updates if u.ladder is not None and u.ladder.lay) > 100  # type: ignore[union-attr]
 
 
 # -- bot backtest settles from the files themselves --------------------------------------------------

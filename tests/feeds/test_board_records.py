@@ -5,7 +5,9 @@ one per record, on the replay clock; a board that cannot be decoded is counted a
 replay at its end, like any record the decoders cannot read (bot/feeds/replay.py).
 
 Real batches: the generic odds CSV extract of tests/data/history_cli/ (README.md there: 1X2 with
-draws, quarter Asian handicap lines, withdrawals, The Odds API event ids as feed ids).
+draws, quarter Asian handicap lines, withdrawals, The Odds API event ids as feed ids) and the
+Betfair Exchange Stream recordings of tests/data/betfair_stream/ (ladders: back and lay depth,
+lays alone, suspended runners, last traded prices).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from hypothesis import strategies as st
 
 from bot.clock import ReplayClock
 from bot.feeds.board import BOARD_SOURCE, BoardDecoder, decode_board, encode_batch
+from bot.feeds.history.betfair import BetfairStreamReader
 from bot.feeds.history.odds_csv import OddsCsvReader
 from bot.feeds.recording import DamagedFile, Recorder
 from bot.feeds.replay import ReplayFeed
-from bot.types import BookCleared, FeedEvent, FixtureKey, MarketKey, OddsBatch, OddsUpdate, Selection
+from bot.types import BookCleared, FeedEvent, FixtureKey, Ladder, MarketKey, OddsBatch, OddsUpdate, Selection
 
 ODDS_CSV = Path(__file__).resolve().parents[1] / "data" / "history_cli" / "odds.csv"
+BETFAIR = Path(__file__).resolve().parents[1] / "data" / "betfair_stream"
 T0 = datetime(2025, 11, 16, 12, 0, tzinfo=UTC)
 
 
@@ -69,6 +73,18 @@ def test_real_boards_round_trip_exactly(real_batches: list[OddsBatch]) -> None:
     assert _lines(decoded) == _lines(real_batches)  # Decimal text too: "1.75" stays "1.75"
 
 
+@pytest.mark.parametrize("name", ["1.200806927.gz", "BASIC-1.132153978", "nautilus/1-206064380.bz2"])
+def test_real_exchange_boards_round_trip_with_their_ladders(name: str) -> None:
+    batches = list(BetfairStreamReader(BETFAIR / name).batches())
+    updates = [u for b in batches for u in b.updates]
+    assert all(u.ladder is not None for u in updates)
+    assert any(u.suspended for u in updates)
+    if name != "BASIC-1.132153978":  # the BASIC tier has last traded prices alone
+        assert any(u.price is None and not u.suspended for u in updates)  # a lay alone: not suspended
+        assert any(len(u.ladder.lay) > 1 for u in updates if u.ladder is not None)
+    assert [_roundtrip(b) for b in batches] == batches
+
+
 @pytest.mark.parametrize("line", ["2.25", "-0.25", "0.75", "-1.75", "44", "0", "2.50", "-3.5", "1E+1"])
 def test_lines_survive_as_the_same_decimal_text(line: str) -> None:
     batch = OddsBatch("odds_csv", T0, (_update(line=Decimal(line)),))
@@ -102,16 +118,24 @@ prices = st.none() | st.floats(min_value=1.0001, max_value=10_001.0)
 fixtures = st.builds(FixtureKey, texts, texts, texts, times)
 
 
+sizes = st.floats(min_value=0, max_value=1e9)
+levels = st.lists(st.tuples(st.floats(min_value=1.01, max_value=1000.0), sizes), max_size=3).map(tuple)
+ladders = st.builds(Ladder, levels, levels, st.none() | st.floats(min_value=1.01, max_value=1000.0), st.none() | sizes)
+
+
 @st.composite
 def updates(draw: st.DrawFn, source: str, at: datetime) -> OddsUpdate:
     price = draw(prices)
+    ladder = draw(st.none() | ladders)
+    # a laddered quote without a back price may be suspended or not (a lay alone)
+    suspended = price is None and (ladder is None or draw(st.booleans()))
     selection = Selection(draw(fixtures), MarketKey(draw(st.sampled_from(["moneyline", "1x2", "spread", "total"])),
                                                     draw(st.sampled_from(["game", "1h", "reg"])), draw(lines)),
                           draw(st.sampled_from(["home", "away", "draw", "over", "under"])))
     return OddsUpdate(draw(st.sampled_from([source, "other"])), draw(texts), selection, price,
                       draw(st.none() | st.integers(100, 1_000_000) | st.integers(-1_000_000, -100)),
-                      price is None, draw(st.sampled_from([at, at - timedelta(seconds=7)])), at,
-                      draw(st.dictionaries(texts, texts, max_size=2)))
+                      suspended, draw(st.sampled_from([at, at - timedelta(seconds=7)])), at,
+                      draw(st.dictionaries(texts, texts, max_size=2)), None, ladder)
 
 
 @st.composite
@@ -178,6 +202,17 @@ def _row(index: int, value: object) -> list[object]:
     (_board(quotes=[GOOD_ROW, _row(8, "")]), "quote 1: bookmaker"),
     (_board(cleared=[["odds_csv"]]), "cleared 0"),
     (_board(unconfirmed=[[["EPL"], None]]), "unconfirmed 0"),
+    (_board(ladders={"0": []}), "ladders must be a list"),
+    (_board(ladders=[[0, False, [], []]]), "ladder 0: must be"),
+    (_board(ladders=[[1, False, [], [], None, None]]), "ladder 0: quote index"),
+    (_board(ladders=[[0, False, [], [], None, None], [0, False, [], [], None, None]]), "ladder 1: quote index"),
+    (_board(ladders=[[0, "no", [], [], None, None]]), "ladder 0: suspended"),
+    (_board(ladders=[[0, True, [], [], None, None]]), "ladder 0: a suspended quote has no price"),
+    (_board(ladders=[[0, False, [[0.5, 10.0]], [], None, None]]), "ladder 0: price"),
+    (_board(ladders=[[0, False, [], [[2.0, -1.0]], None, None]]), "ladder 0: lay size"),
+    (_board(ladders=[[0, False, [], [[2.0]], None, None]]), "ladder 0: a lay level"),
+    (_board(ladders=[[0, False, [], [[2.0, None]], None, None]]), "ladder 0: a lay level must have"),
+    (_board(ladders=[[0, False, [], [], None, "lots"]]), "ladder 0: volume"),
 ])
 def test_a_bad_board_is_a_one_line_value_error(raw: str, why: str) -> None:
     with pytest.raises(ValueError, match=why) as caught:
