@@ -142,10 +142,12 @@ class EngineView:
                 for d, selection in self.engine.ledger.recent_decisions(limit, reason)]
 
     def exposure(self) -> dict[str, Any]:
-        totals = self.engine.risk.exposure_totals()
+        risk = self.engine.risk
+        totals = risk.exposure()
         return {"total": str(totals["total"]["total"]),
                 **{f"by_{dim}": {k: str(v) for k, v in sorted(totals[dim].items())}
-                   for dim in ("fixture", "bookmaker", "strategy")}}
+                   for dim in ("fixture", "bookmaker", "strategy")},
+                "by_market": {k: str(v) for k, v in sorted(risk.market_exposure().items())}}
 
     def pnl(self) -> dict[str, Any]:
         e = self.engine

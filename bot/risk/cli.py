@@ -84,6 +84,10 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
     table.add_row("exposure", exposure["total"])
     for strategy, amount in exposure["by_strategy"].items():
         table.add_row(f"  {strategy}", amount)
+    if exposure["by_market"]:
+        table.add_row("market worst case", "")
+    for market, loss in exposure["by_market"].items():
+        table.add_row(f"  {market}", loss)
     Console().print(table)
 
 

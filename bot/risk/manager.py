@@ -208,7 +208,8 @@ class RiskManager:
     # -- status ----------------------------------------------------------------------------
 
     def exposure(self) -> dict[str, dict[str, Decimal]]:
-        """Current worst-case exposure per dimension (open bets + in-flight orders)."""
+        """Worst-case exposure per dimension (selection, fixture, bookmaker, strategy, total) of open
+        bets and in-flight orders (bot/risk/positions.py)."""
         return self._positions.totals()
 
     def market_exposure(self) -> dict[str, Decimal]:
@@ -221,11 +222,6 @@ class RiskManager:
     def on_breaker_open(self, callback: Callable[[Breaker], None]) -> None:
         """Called with the breaker each time one opens (the engine alerts and notifies)."""
         self._breakers.on_open = callback
-
-    def exposure_totals(self) -> dict[str, dict[str, Decimal]]:
-        """Open exposure per dimension (selection, fixture, bookmaker, strategy, total), pending
-        orders included (bot/risk/positions.py)."""
-        return self._positions.totals()
 
     def snapshot(self) -> dict[str, Any]:
         """Status figures for the CLI / MQTT (money as strings)."""

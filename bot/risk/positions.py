@@ -163,10 +163,12 @@ class ExposureSummary:
     by_strategy: dict[str, Decimal]
     open_orders: int
     open_bets: int
+    by_market: dict[str, Decimal]  # worst-case loss per market, backs and lays netted (`market_totals`)
 
     def to_json(self) -> dict[str, Any]:
         """Money as exact strings."""
-        return {"total": str(self.total), "by_strategy": {k: str(v) for k, v in sorted(self.by_strategy.items())}}
+        return {"total": str(self.total), "by_strategy": {k: str(v) for k, v in sorted(self.by_strategy.items())},
+                "by_market": {k: str(v) for k, v in sorted(self.by_market.items())}}
 
 
 class _Aggregates:
@@ -309,7 +311,8 @@ class PositionBook:
 
     def summary(self) -> ExposureSummary:
         totals = self.totals()
-        return ExposureSummary(totals["total"]["total"], totals["strategy"], len(self._orders), len(self._bets))
+        return ExposureSummary(totals["total"]["total"], totals["strategy"], len(self._orders), len(self._bets),
+                               self.market_totals())
 
     def bookmaker_exposure(self, book: str) -> Decimal:
         """Exposure that may land at `book` (items targeting it plus items open to any book)."""

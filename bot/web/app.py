@@ -382,7 +382,8 @@ ENDPOINTS: tuple[tuple[Endpoint, str], ...] = (
     (Endpoint("GET", "/api/bets", "Recent bets, newest first.", query=(_LIMIT_Q,)), "bets"),
     (Endpoint("GET", "/api/decisions", "Recent risk decisions, newest first.",
               query=(_LIMIT_Q, ("reason", "string", "only decisions with this reason"))), "decisions"),
-    (Endpoint("GET", "/api/exposure", "Open exposure by fixture, bookmaker and strategy (decimal strings)."),
+    (Endpoint("GET", "/api/exposure", "Open exposure by fixture, bookmaker and strategy, and each market's worst case "
+              "with backs and lays netted (decimal strings)."),
      "exposure"),
     (Endpoint("GET", "/api/pnl", "Settled PnL today and in total, and the equity curve."), "pnl"),
     (Endpoint("GET", "/api/strategies", "Strategies with their current params."), "strategies"),

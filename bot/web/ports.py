@@ -18,7 +18,7 @@ class Operated(Protocol):
     def orders(self, limit: int) -> list[dict[str, Any]]: ...  # newest first, JSON-ready (request_uuid, strategy, selection, bookmakers, stake (str), filled_stake (str), order_price, status, created_at ISO)
     def bets(self, limit: int) -> list[dict[str, Any]]: ...  # newest first (bet_id, bookmaker, placed_stake (str), placed_price, bet_status, settlement_status, settlement_amount (str|None), clv)
     def decisions(self, limit: int, reason: str | None) -> list[dict[str, Any]]: ...  # newest first (at ISO, strategy, selection, verdict, reason, stake (str))
-    def exposure(self) -> dict[str, Any]: ...  # {"total": str, "by_fixture": {k: str}, "by_bookmaker": {k: str}, "by_strategy": {k: str}}
+    def exposure(self) -> dict[str, Any]: ...  # {"total": str, "by_fixture": {k: str}, "by_bookmaker": {k: str}, "by_strategy": {k: str}, "by_market": {k: str}}
     def pnl(self) -> dict[str, Any]: ...  # {"today": str, "settled": str, "equity": [[ISO time, cumulative pnl str], ...]}
     def strategies(self) -> list[dict[str, Any]]: ...  # name, path, enabled, params
     async def halt(self, reason: str) -> None: ...

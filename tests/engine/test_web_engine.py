@@ -72,6 +72,8 @@ async def test_metrics_move_readiness_follows_feed_freshness_and_halt_works(tmp_
             for read in ("orders", "bets", "decisions", "exposure", "pnl", "strategies", "health"):
                 answer = await http.get(f"/api/{read}", headers=auth)
                 assert answer.status_code == 200, (read, answer.text)
+            exposure = (await http.get("/api/exposure", headers=auth)).json()
+            assert exposure["by_market"] == {k: str(v) for k, v in engine.risk.market_exposure().items()}
             strategies = (await http.get("/api/strategies", headers=auth)).json()
             assert strategies[0]["name"] == "value_consensus" and strategies[0]["params"]["min_edge"] == 0.03
     finally:

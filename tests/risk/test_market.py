@@ -1,6 +1,7 @@
 """Market worst case (bot/risk/market.py, docs/architecture.md "Risk > Market worst case"):
-hand-computed figures with mixed backs and lays, the EXPOSURE_MARKET cap, and a property that the
-incremental figure equals a brute force over every winner and every fill of the pending orders."""
+hand-computed figures with mixed backs and lays (as `bot risk status` shows them too), the
+EXPOSURE_MARKET cap, and a property that the incremental figure equals a brute force over every
+winner and every fill of the pending orders."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.risk.cli import status_figures
 from bot.risk.positions import BetPosition, PositionBook, Scope
 from bot.risk.reasons import Reason
 from bot.types import MarketKey, OrderStatus, Side, Verdict
@@ -56,6 +58,9 @@ async def test_worst_case_of_mixed_backs_and_lays_by_hand(make_env: Callable[...
     # home: 20 - 14 = +6; draw: -39 + 10 = -29; away: 0 + 10 = +10 -> worst case 29, fixture figure 53
     assert env.risk.market_exposure() == {_market(): Decimal(29)}
     assert env.risk.exposure()["fixture"] == {str(selection().fixture): Decimal(53)}
+    # `bot risk status` rebuilds the same figure from the ledger alone
+    shown = status_figures(env.ledger, env.risk.control)["exposure"]["by_market"]
+    assert {k: Decimal(v) for k, v in shown.items()} == {_market(): Decimal(29)}
 
 
 async def test_a_lay_against_a_back_passes_the_market_cap_at_the_cap(make_env: Callable[..., Env]) -> None:

@@ -104,7 +104,8 @@ class FakeOperated:
 
     def exposure(self) -> dict[str, Any]:
         return {"total": "75.00", "by_fixture": {"Kansas City Chiefs @ Denver Broncos": "75.00"},
-                "by_bookmaker": {"draftkings": "50.00", "fanduel": "25.00"}, "by_strategy": {"value": "75.00"}}
+                "by_bookmaker": {"draftkings": "50.00", "fanduel": "25.00"}, "by_strategy": {"value": "75.00"},
+                "by_market": {"NFL|2025-11-16T18:00:00+00:00|Kansas City Chiefs|Denver Broncos|moneyline": "50.00"}}
 
     def pnl(self) -> dict[str, Any]:
         return {"today": "4.50", "settled": str(self.settled_pnl),

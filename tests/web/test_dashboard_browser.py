@@ -65,6 +65,7 @@ def test_login_live_status_halt_and_screenshot(browser: WebDriver, served: Serve
     wait.until(ec.text_to_be_present_in_element((By.ID, "pnl-today"), "4.50"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "orders"), "Kansas City Chiefs @ Denver Broncos"))
     assert _text(browser, "exposure-total") == "75.00"
+    assert "Denver Broncos|moneyline" in _text(browser, "exposure-market")  # each market's worst case
     assert browser.find_elements(By.CSS_SELECTOR, "#equity polyline")  # the equity curve was drawn
 
     fake.bump(10)  # pushed by the stream within a second
