@@ -803,8 +803,17 @@ class OddsBook:
             heap = derived.heap
             while heap and heap[0][0] < now:
                 _, token, node = heappop(heap)
-                if node.until is not None and node.token == token:  # else superseded
-                    self._readmit(derived, node, now)  # stale now, or a confirmation extended it
+                if node.until is None or node.token != token:
+                    continue  # superseded
+                # Not dirty, so its prices, rungs and shares stand: only its freshness is news.
+                # Most expiries are of quotes a later snapshot confirmed, which just move on.
+                until = self._fresh_until(node.outcomes.values(), now)
+                if until is None:
+                    self._readmit(derived, node, now)  # stale now: it leaves the live books
+                else:
+                    derived.seq += 1
+                    node.until, node.token = until, derived.seq
+                    heappush(heap, (until, derived.seq, node))
         derived.checked_at = now
         return derived
 

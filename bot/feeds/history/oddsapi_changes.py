@@ -73,6 +73,10 @@ class OddsApiChangesReader:
         self._draws: set[tuple[str, str]] = set()  # (event_id, book) whose h2h has a Draw
         self._lines: dict[str, Decimal | None] = {}
         self._prices: dict[str, Priced] = {}
+        # (event_id, type, point as written, side) -> its Selection, one object per key: the
+        # book groups updates by the identity of their keys (bot/market/book.py, apply_batch)
+        self._selections: dict[tuple[str, str, str, str], Selection] = {}
+        self._markets: dict[tuple[str, Decimal | None], MarketKey] = {}
         self._listed: deque[datetime] = deque()  # snapshot times not yet emitted
         self._had_list = False
 
@@ -236,17 +240,16 @@ class OddsApiChangesReader:
             if side == "draw":
                 drawn[(event_id, book)] = False
             return
-        line = self._line(row[_POINT], market)
+        point = row[_POINT]
+        line = self._line(point, market)
         priced = self._price(row[_PRICE])
-        if market == "spreads" and side == "away" and line is not None:
-            line = -line + 0  # the key holds the HOME handicap (bot.types.MarketKey)
         fixture = self._fixture(event_id, home, away, start, at, updates, cleared)
         type_ = "1x2" if market == "h2h" and (event_id, book) in self._draws else _TYPES[market]
-        selection = Selection(fixture, MarketKey(type_, "game", line), side)
+        selection = self._selection(fixture, event_id, type_, point, line, side)
         old = self._board.get(key)
         if old is None:
             self._live[event_id] += 1
-        elif old[0] != selection:  # the point moved: the quote at the old line is gone
+        elif old[0] is not selection and old[0] != selection:  # the point moved: the old line's quote is gone
             updates.append(OddsUpdate(self.source, book, old[0], None, None, True, at, at, ids))
         elif old[1] == priced:
             return
@@ -254,6 +257,23 @@ class OddsApiChangesReader:
         updates.append(OddsUpdate(self.source, book, selection, priced[0], priced[1], False, at, at, ids))
         if side == "draw":
             drawn[(event_id, book)] = True
+
+    def _selection(self, fixture: FixtureKey, event_id: str, type_: str, point: str, line: Decimal | None,
+                   side: str) -> Selection:
+        """The one Selection object of this outcome of the fixture's market at `line`."""
+        key = (event_id, type_, point, side)
+        selection = self._selections.get(key)
+        if selection is not None and selection.fixture is fixture:
+            return selection
+        if type_ == "spread" and side == "away" and line is not None:
+            line = -line + 0  # the key holds the HOME handicap (bot.types.MarketKey)
+        market = self._markets.get((type_, line))
+        if market is None:
+            market = self._markets[(type_, line)] = MarketKey(type_, "game", line)
+        if len(self._selections) > _CACHE_MAX:
+            self._selections.clear()
+        selection = self._selections[key] = Selection(fixture, market, side)
+        return selection
 
     def _fixture(self, event_id: str, home: str, away: str, start: datetime, at: datetime,
                  updates: list[OddsUpdate], cleared: list[BookCleared]) -> FixtureKey:

@@ -169,13 +169,38 @@ def test_a_draw_makes_the_h2h_a_1x2_as_the_differ_names_it(tmp_path: Path) -> No
     rows = sorted(rows + draw, key=lambda r: r["observed_utc"])
     path = write_log(tmp_path / "soccer.csv.gz", rows)
     (tmp_path / "soccer_snapshot_times.txt").write_text("\n".join(times))
-    ours = boards(OddsApiChangesReader(path, sport="EPL").batches())
+    batches = list(OddsApiChangesReader(path, sport="EPL").batches())
+    # a batch never withdraws a quote and then prices it again: a price change under the new
+    # type is a plain update, not the same selection withdrawn and re-quoted
+    for batch in batches:
+        withdrawn: set[tuple[str, Selection]] = set()
+        for u in batch.updates:
+            assert u.suspended or (u.bookmaker, u.selection) not in withdrawn
+            if u.suspended:
+                withdrawn.add((u.bookmaker, u.selection))
+    ours = boards(iter(batches))
     types = set()
     for at, theirs in differ_boards(rows, times, sport="EPL"):
         assert next(ours) == (at, theirs)
         types |= {(at < datetime.fromisoformat(on) or at >= datetime.fromisoformat(off), s.market.type)
                   for _, s in theirs if s.fixture.home == home["home_team"]}
     assert types == {(True, "moneyline"), (False, "1x2")}
+
+
+def test_a_quote_keeps_one_selection_object_while_its_fixture_is_on_the_board() -> None:
+    """The book groups a batch's updates by the identity of their keys and finds a quote's
+    books by it (bot/market/book.py, apply_batch): every update of one selection carries the
+    same object, and the same market of a fixture shares one MarketKey."""
+    objects: dict[Selection, set[int]] = {}
+    markets: dict[tuple[object, object], set[int]] = {}
+    batches = list(OddsApiChangesReader(LOG).batches())  # held: the ids stay those objects'
+    for batch in batches:
+        for u in batch.updates:
+            objects.setdefault(u.selection, set()).add(id(u.selection))
+            markets.setdefault((u.selection.fixture, u.selection.market), set()).add(id(u.selection.market))
+    assert len(objects) > 50
+    assert all(len(ids) == 1 for ids in objects.values())
+    assert all(len(ids) == 1 for ids in markets.values())
 
 
 def test_snapshots_are_complete_batches_and_a_no_change_snapshot_is_empty() -> None:
