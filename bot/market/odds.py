@@ -94,6 +94,8 @@ def feed_decimal(price: object) -> tuple[float, int]:
 
 
 def _check_price(price: float) -> float:
+    if price.__class__ is float and 1.0 < price < math.inf:  # the usual case, first: the book de-vigs per update
+        return price
     if isinstance(price, bool) or not isinstance(price, int | float):
         raise OddsError(f"decimal odds must be a number, got {price!r}")
     if not math.isfinite(price) or price <= 1.0:
