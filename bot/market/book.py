@@ -318,6 +318,17 @@ class _Derived:
         self.ladder: dict[str, tuple[list[float], list[str]]] = {o: ([], []) for o in order}
         self.tallies: dict[str, _Tally] = {}
 
+    def hold(self, node: _Node, until: datetime) -> None:
+        """Hold a live node until `until` (when its first quote ages out): its heap entry, the
+        one its `token` names; superseded entries are dropped once they outnumber the live."""
+        self.seq += 1
+        node.until, node.token = until, self.seq
+        heap = self.heap
+        heappush(heap, (until, self.seq, node))
+        if len(heap) > 2 * len(self.live) + 32:
+            heap[:] = [(n.until, n.token, n) for n in self.live.values() if n.until is not None]
+            heapify(heap)
+
 
 def _leave(derived: _Derived, bookmaker: str, held: tuple[float, ...] | None) -> None:
     """Take a bookmaker's shares out of the consensus tallies (`held`: what they hold of it)."""
@@ -811,9 +822,7 @@ class OddsBook:
                 if until is None:
                     self._readmit(derived, node, now)  # stale now: it leaves the live books
                 else:
-                    derived.seq += 1
-                    node.until, node.token = until, derived.seq
-                    heappush(heap, (until, derived.seq, node))
+                    derived.hold(node, until)
         derived.checked_at = now
         return derived
 
@@ -876,14 +885,8 @@ class OddsBook:
             derived.waiting[bookmaker] = node
             _leave(derived, bookmaker, held)
             return
-        derived.seq += 1
-        node.until, node.token = until, derived.seq
         derived.live[bookmaker] = node
-        heap = derived.heap
-        heappush(heap, (until, derived.seq, node))
-        if len(heap) > 2 * len(derived.live) + 32:  # drop superseded entries
-            heap[:] = [(n.until, n.token, n) for n in derived.live.values() if n.until is not None]
-            heapify(heap)
+        derived.hold(node, until)
         if held is not None and held == node.prices:
             return  # the tallies hold these prices already
         _leave(derived, bookmaker, held)
